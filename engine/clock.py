@@ -1,0 +1,73 @@
+"""Time, passed in. This is the only module of the engine that reads the system clock.
+
+A :class:`Clock` answers "what time is it, in this zone?" so that the engine can be run at any
+moment: now (``SystemClock``), as of a time given on the command line (``FixedClock``, ``--at``),
+or on a simulated timeline that tests and the demo move forward (``FakeClock``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "FixedClock", "SystemClock", "parse_at"]
+
+
+class Clock(Protocol):
+    """Where the engine's time comes from. ``source`` is written into every log entry."""
+
+    @property
+    def source(self) -> str: ...
+
+    def now(self, tz: tzinfo) -> datetime:
+        """The current time as an aware datetime in ``tz``."""
+        ...
+
+
+class SystemClock:
+    source = "system"
+
+    def now(self, tz: tzinfo) -> datetime:
+        return datetime.now(tz)
+
+
+class FixedClock:
+    """Always the same moment. A naive moment is wall-clock time in whatever zone is asked for."""
+
+    source = "at"
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self, tz: tzinfo) -> datetime:
+        if self.moment.tzinfo is None:
+            return self.moment.replace(tzinfo=tz)
+        return self.moment.astimezone(tz)
+
+
+class FakeClock(FixedClock):
+    """A fixed clock that a test or a simulation moves forward."""
+
+    source = "at"
+
+    def advance(self, **delta: float) -> None:
+        self.moment = self.moment + timedelta(**delta)
+
+    def set(self, moment: datetime) -> None:
+        self.moment = moment
+
+
+def parse_at(text: str) -> datetime:
+    """Parse ``--at``: an ISO date (midnight) or date-time, naive (local to the round) or with offset."""
+    from engine.errors import InvalidInput
+
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time())
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"--at {text!r} is not an ISO date or date-time; "
+            "write it as 2026-12-01 or 2026-12-01T14:30 (local to the round's timezone)"
+        ) from None

@@ -1,0 +1,130 @@
+"""One `transitions` machine per workflow version, applied to a party's state on demand.
+
+The machine never holds a party: to decide an event, a short-lived token carrying the party's
+facts joins the machine, fires the trigger and leaves. So the machine holds at most the tokens of
+the decisions in flight (``add_model`` is linear in the number of models), and no SQLModel row ever
+gets trigger attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from workflows.definition import BodyKind, WorkflowDefinition, load_definition
+
+__all__ = ["Body", "PartyFacts", "ProcessMachine", "machine_for"]
+
+
+@dataclass(frozen=True)
+class Body:
+    """An approving body of one party, in the order it decides."""
+
+    name: str
+    kind: BodyKind
+    appeal_days: int
+
+
+@dataclass(frozen=True)
+class PartyFacts:
+    """What the guards of a workflow ask about a party when one of its events is decided."""
+
+    bodies: tuple[Body, ...]
+    step: int  # index into bodies of the body now reviewing (or next to review)
+    await_legal_force: bool
+    signatures_required: int
+    signatures: int  # collected so far, before the event being decided
+
+
+class _Token:
+    """The stand-in model: the party's facts, the guards, and the state `transitions` moves."""
+
+    state: str
+
+    def __init__(self, facts: PartyFacts) -> None:
+        self.facts = facts
+
+    def starts_with_board(self) -> bool:
+        return self.facts.bodies[0].kind == "board"
+
+    def has_next_body(self) -> bool:
+        return self.facts.step + 1 < len(self.facts.bodies)
+
+    def awaits_legal_force(self) -> bool:
+        return self.facts.await_legal_force
+
+    def completes_signatures(self) -> bool:
+        return self.facts.signatures + 1 >= self.facts.signatures_required
+
+
+class ProcessMachine:
+    def __init__(self, definition: WorkflowDefinition) -> None:
+        self.definition = definition
+        self._lock = threading.Lock()
+        self._machine = Machine(
+            model=None,
+            states=list(definition.states),
+            initial=definition.initial,
+            transitions=[_transition(t) for spec in definition.transitions for t in _expand(spec)],
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+        )
+
+    def allowed(self, state: str) -> list[str]:
+        """The events the workflow has from ``state`` (before any guard is asked)."""
+        return sorted(self._machine.get_triggers(state))
+
+    def fire(self, state: str, event: str, facts: PartyFacts) -> str | None:
+        """The state ``event`` leads to from ``state``, or None when the workflow has no such move."""
+        if event not in self.allowed(state):
+            return None
+        token = _Token(facts)
+        with self._lock:  # the machine's model list is shared; keep it to one token at a time
+            self._machine.add_model(token, initial=state)
+            try:
+                moved = token.trigger(event)  # type: ignore[attr-defined]
+            except MachineError:
+                moved = False
+            finally:
+                self._machine.remove_model(token)
+        return token.state if moved else None
+
+    def mermaid(self) -> str:
+        """The workflow as a Mermaid state diagram, drawn by `transitions`' diagram support."""
+        from transitions.extensions import GraphMachine
+
+        graph = GraphMachine(
+            states=list(self.definition.states),
+            initial=self.definition.initial,
+            transitions=[_transition(t) for s in self.definition.transitions for t in _expand(s)],
+            auto_transitions=False,
+            graph_engine="mermaid",
+            show_conditions=True,
+            title=f"{self.definition.name} v{self.definition.version}",
+        )
+        text: str = graph.get_graph().draw(None)
+        return text
+
+
+def _expand(spec: Any) -> list[Any]:
+    return [(spec, source) for source in spec.sources]
+
+
+def _transition(pair: Any) -> dict[str, Any]:
+    spec, source = pair
+    return {
+        "trigger": spec.event,
+        "source": source,
+        "dest": spec.dest,
+        "conditions": list(spec.conditions),
+    }
+
+
+@cache
+def machine_for(name: str, version: int) -> ProcessMachine:
+    """The machine of one workflow version, built the first time it is asked for."""
+    return ProcessMachine(load_definition(name, version))
