@@ -1,0 +1,176 @@
+"""The hash chain of the log: canonical entries, their hashes, and checking a chain.
+
+Each round's log is its own chain, so a round's export verifies on its own. An entry's hash is the
+SHA-256 of a canonical JSON of every field but the hash itself, the previous entry's hash included.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "FIELDS",
+    "GENESIS",
+    "ChainReport",
+    "canonical",
+    "check_chain",
+    "entry_hash",
+    "format_time",
+    "from_csv",
+    "from_jsonl",
+    "to_csv",
+    "to_jsonl",
+]
+
+GENESIS = "0" * 64
+FIELDS = (
+    "seq",
+    "round",
+    "party",
+    "event",
+    "from_state",
+    "to_state",
+    "actor",
+    "recorded_at",
+    "clock",
+    "evidence",
+    "document_sha256",
+    "prev_hash",
+    "hash",
+)
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microseconds, 'Z': one spelling of a moment whatever the database returns."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    body = {k: entry[k] for k in FIELDS if k != "hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    round: str
+    entries: int
+    head: str
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _name(entry: dict[str, Any]) -> str:
+    who = f" for {entry['party']}" if entry.get("party") else ""
+    return f"entry #{entry.get('seq')} ({entry.get('event')}{who})"
+
+
+def check_chain(
+    round_id: str,
+    entries: Sequence[dict[str, Any]],
+    *,
+    expected_length: int | None = None,
+    expected_head: str | None = None,
+) -> ChainReport:
+    """Check one round's entries, oldest first; the report names the first bad entry."""
+    prev = GENESIS
+    for position, entry in enumerate(entries, start=1):
+        name = f"round {round_id} {_name(entry)}"
+        missing = [k for k in FIELDS if k not in entry]
+        if missing:
+            return ChainReport(round_id, position - 1, prev, f"{name}: fields missing: {missing}")
+        if entry["round"] != round_id:
+            return ChainReport(
+                round_id, position - 1, prev, f"{name}: belongs to round {entry['round']}"
+            )
+        if entry["seq"] != position:
+            what = "missing or reordered" if entry["seq"] > position else "repeated or reordered"
+            return ChainReport(
+                round_id,
+                position - 1,
+                prev,
+                f"{name}: expected entry #{position} here; entries are {what}",
+            )
+        if entry["prev_hash"] != prev:
+            return ChainReport(
+                round_id,
+                position - 1,
+                prev,
+                f"{name}: does not follow the entry before it (prev_hash breaks the chain); "
+                "an entry was inserted, deleted or reordered",
+            )
+        if entry_hash(entry) != entry["hash"]:
+            return ChainReport(
+                round_id, position - 1, prev, f"{name}: its content does not match its hash; it was changed"
+            )
+        prev = entry["hash"]
+    count = len(entries)
+    if expected_length is not None and count != expected_length:
+        return ChainReport(
+            round_id,
+            count,
+            prev,
+            f"round {round_id}: the round records {expected_length} entries but its log has "
+            f"{count}; entry #{count + 1} onwards is missing" if count < expected_length else
+            f"round {round_id}: the round records {expected_length} entries but its log has {count}",
+        )
+    if expected_head is not None and prev != expected_head:
+        return ChainReport(
+            round_id, count, prev, f"round {round_id}: the last entry is not the one the round records"
+        )
+    return ChainReport(round_id, count, prev)
+
+
+def to_jsonl(entries: Iterable[dict[str, Any]]) -> str:
+    return "".join(
+        json.dumps({k: e[k] for k in FIELDS}, ensure_ascii=False, sort_keys=False) + "\n"
+        for e in entries
+    )
+
+
+def from_jsonl(text: str) -> list[dict[str, Any]]:
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                from engine.errors import InvalidInput
+
+                raise InvalidInput(f"line {number} is not JSON ({exc.msg})") from None
+    return entries
+
+
+def to_csv(entries: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for e in entries:
+        writer.writerow({**e, "evidence": json.dumps(e["evidence"], ensure_ascii=False, sort_keys=True)})
+    return out.getvalue()
+
+
+def from_csv(text: str) -> list[dict[str, Any]]:
+    """Read back :func:`to_csv`: empty cells are nulls, ``seq`` an integer, ``evidence`` JSON."""
+    entries = []
+    for row in csv.DictReader(io.StringIO(text)):
+        entry: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
+        entry["seq"] = int(entry["seq"]) if entry.get("seq") else None
+        entry["evidence"] = json.loads(entry["evidence"] or "{}")
+        entries.append(entry)
+    return entries

@@ -1,0 +1,367 @@
+"""The `ratify` command. Exit codes: 0 done, 1 refused by the rules (or verification failed),
+2 invalid input. Heavy imports (database, workflows) happen inside the commands that need them,
+so `ratify --help` stays fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from engine.errors import RatifyError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from engine.clock import Clock
+
+__all__ = ["app", "main"]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns ratify's own errors into a message on stderr and the error's exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RatifyError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Run the ratification of an agreement by many parties, and prove it afterwards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+audit_app = typer.Typer(cls=_Group, help="Inspect, export and verify the log.", no_args_is_help=True)
+workflows_app = typer.Typer(cls=_Group, help="The party workflows ratify knows.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(workflows_app, name="workflows")
+
+
+class _State:
+    db: str | None = None
+
+
+_state = _State()
+
+At = Annotated[
+    str | None,
+    typer.Option("--at", help="Run as of this ISO date or date-time, local to the round's timezone."),
+]
+By = Annotated[str | None, typer.Option("--by", help="Who records this (default RATIFY_ACTOR or the OS user).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RoundArg = Annotated[str, typer.Argument(help="A round id (agreement/n) or an agreement id (its latest round).")]
+
+
+@app.callback()
+def _root(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL; overrides RATIFY_DATABASE_URL.", metavar="URL"),
+    ] = None,
+) -> None:
+    _state.db = db
+
+
+def _engine() -> Engine:
+    from engine.persistence.database import connect
+    from engine.settings import load_settings
+
+    return connect(load_settings(database_url=_state.db).database_url)
+
+
+def _clock(at: str | None) -> Clock:
+    from engine.clock import FixedClock, SystemClock, parse_at
+
+    return FixedClock(parse_at(at)) if at else SystemClock()
+
+
+def _actor(by: str | None) -> str:
+    from engine.settings import default_actor, load_settings
+
+    if by is not None and by.strip():
+        return " ".join(by.split())
+    return default_actor(load_settings(database_url=_state.db))
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def init() -> None:
+    """Create the database schema, or check that the existing one is current."""
+    from engine.persistence.database import init_schema
+
+    out.print(init_schema(_engine()))
+
+
+@app.command()
+def launch(
+    file: Annotated[Path, typer.Argument(help="The agreement file (TOML).")],
+    at: At = None,
+    by: By = None,
+    as_json: Json = False,
+) -> None:
+    """Validate an agreement file and launch a round of it, every party in draft."""
+    from engine.agreement import load_agreement
+    from engine.runtime.rounds import launch as do_launch
+
+    agreement = load_agreement(file)
+    round_id = do_launch(_engine(), agreement, _clock(at), _actor(by))
+    if as_json:
+        _json({"round": round_id})
+        return
+    out.print(
+        f"Launched round [bold]{round_id}[/]: {len(agreement.parties)} parties in draft; "
+        f"document sha256 {agreement.document_sha256}"
+    )
+
+
+@app.command()
+def status(
+    round_ref: Annotated[str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Show a round's parties and their states (every round without ROUND)."""
+    from engine.interfaces.render import status_table
+    from engine.runtime.rounds import status as get_status
+
+    rounds = get_status(_engine(), round_ref)
+    if as_json:
+        _json(rounds[0] if round_ref is not None else rounds)
+        return
+    if not rounds:
+        out.print("No rounds yet. Launch one with `ratify launch FILE`.")
+    for r in rounds:
+        out.print(status_table(r))
+
+
+@app.command()
+def record(
+    round_ref: RoundArg,
+    party: Annotated[str, typer.Argument(help="The party's id.")],
+    event: Annotated[
+        str,
+        typer.Argument(help="submit, approve, return, reject, sign, appeal or appeal-resolved."),
+    ],
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="Decision reference: 'Body dd.mm.yyyy § n'.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (return, reject, appeal).")] = None,
+    signatory: Annotated[str | None, typer.Option("--signatory", help="Who signs (sign).")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="The signatory's title (sign).")] = None,
+    by: By = None,
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Record an event for a party: checked against its workflow, written with its log entry."""
+    from engine.evidence import Evidence
+    from engine.runtime.events import record as do_record
+
+    result = do_record(
+        _engine(),
+        round_ref,
+        party,
+        event,
+        Evidence(ref=ref, reason=reason, signatory=signatory, title=title),
+        _clock(at),
+        _actor(by),
+    )
+    if as_json:
+        _json(result)
+        return
+    line = f"{result['party']}: {result['from_state']} → [bold]{result['to_state']}[/] (entry #{result['seq']})"
+    if result["event"] == "sign":
+        line += f", signatures {result['signatures']}/{result['signatures_required']}"
+    if result["to_state"] == "legal_force_wait":
+        line += f", final from {result['legal_force_from']}"
+    out.print(line)
+    if result["round_state"] == "active":
+        out.print(f"[bold green]Round {result['round']} is active, effective {result['effective_date']}.[/]")
+    elif result["round_state"] == "failed":
+        out.print(f"[bold red]Round {result['round']} has failed.[/]")
+
+
+@app.command()
+def tick(at: At = None, as_json: Json = False) -> None:
+    """Apply the timed transitions that are due (legal force)."""
+    from engine.runtime.events import tick as do_tick
+
+    moved = do_tick(_engine(), _clock(at))
+    if as_json:
+        _json(moved)
+        return
+    for m in moved:
+        out.print(f"{m['round']} {m['party']}: {m['from_state']} → [bold]{m['to_state']}[/]")
+    out.print(f"{len(moved)} party(ies) moved.")
+
+
+@app.command()
+def amend(
+    round_ref: RoundArg,
+    document: Annotated[Path, typer.Argument(help="The new text of the agreement.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="What changed and why.")] = None,
+    by: By = None,
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Continue the round with a new text; approvals of the old text must be renewed."""
+    from engine.runtime.rounds import amend as do_amend
+
+    result = do_amend(_engine(), round_ref, document, reason, _clock(at), _actor(by))
+    if as_json:
+        _json(result)
+        return
+    out.print(
+        f"Round {result['round']} now runs on version {result['version']} "
+        f"(sha256 {result['document_sha256']}); back to draft: {', '.join(result['reopened']) or 'none'}"
+    )
+
+
+@app.command()
+def cancel(
+    round_ref: RoundArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why the round ends.")],
+    by: By = None,
+    at: At = None,
+) -> None:
+    """End an open round."""
+    from engine.runtime.rounds import cancel as do_cancel
+
+    out.print(f"Round {do_cancel(_engine(), round_ref, reason, _clock(at), _actor(by))} is cancelled.")
+
+
+@audit_app.command("log")
+def audit_log(round_ref: RoundArg, as_json: Json = False) -> None:
+    """The round's log entries, oldest first."""
+    from engine.interfaces.render import log_table
+    from engine.runtime.auditing import log_entries
+
+    entries = log_entries(_engine(), round_ref)
+    if as_json:
+        _json(entries)
+    else:
+        out.print(log_table(entries))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    round_ref: Annotated[str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Verify an export (jsonl or csv) with no database.")
+    ] = None,
+) -> None:
+    """Check the hash chain and replay the log; name the first bad entry (exit 1) if any."""
+    from engine.runtime.auditing import verify_database, verify_file
+
+    if file is not None:
+        report = verify_file(file)
+        out.print(f"{file}: round {report.round}, {report.entries} entries intact; head {report.head}")
+        return
+    reports = verify_database(_engine(), round_ref)
+    for r in reports:
+        out.print(f"round {r.round}: {r.entries} entries intact; head {r.head}")
+    if not reports:
+        out.print("No rounds to verify.")
+
+
+@audit_app.command("export")
+def audit_export(
+    round_ref: RoundArg,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("--output", help="Write to this file, not stdout.")] = None,
+) -> None:
+    """Export a round's log; `ratify audit verify --file` checks the jsonl with no database."""
+    from engine.runtime.auditing import export
+
+    text = export(_engine(), round_ref, fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, "utf-8")
+        err.print(f"wrote {output}")
+
+
+@workflows_app.command("list")
+def workflows_list(as_json: Json = False) -> None:
+    """The workflows, their versions and default bodies."""
+    from rich.table import Table
+
+    from workflows import available_workflows
+
+    defs = available_workflows()
+    if as_json:
+        _json(
+            [
+                {
+                    "name": d.name,
+                    "version": d.version,
+                    "description": d.description,
+                    "default_bodies": list(d.default_bodies),
+                    "await_legal_force": d.await_legal_force,
+                    "bodies": [{"name": b.name, "kind": b.kind, "appeal_days": b.appeal_days} for b in d.bodies],
+                }
+                for d in defs
+            ]
+        )
+        return
+    table = Table("workflow", "version", "default body", "legal force", "description")
+    for d in defs:
+        table.add_row(d.name, str(d.version), ", ".join(d.default_bodies), "await" if d.await_legal_force else "no", d.description)
+    out.print(table)
+
+
+@workflows_app.command("show")
+def workflows_show(
+    name: Annotated[str, typer.Argument(help="A workflow's name.")],
+    version: Annotated[int | None, typer.Option("--version", help="Default: the latest.")] = None,
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid state diagram.")] = False,
+) -> None:
+    """A workflow's states, events and bodies."""
+    from workflows import load_definition, machine_for
+
+    d = load_definition(name, version)
+    machine = machine_for(d.name, d.version)
+    if mermaid:
+        sys.stdout.write(machine.mermaid() + "\n")
+        return
+    out.print(f"[bold]{d.name}[/] v{d.version}: {d.description}")
+    out.print(f"bodies: " + ", ".join(f"{b.name} ({b.kind}, appeal {b.appeal_days} d)" for b in d.bodies))
+    out.print(f"default: {', '.join(d.default_bodies)}; await legal force: {d.await_legal_force}")
+    for state in d.states:
+        final = " (final)" if state in d.final else ""
+        moves = [
+            f"{t.event} → {t.dest or state}" + (f" [if {', '.join(t.conditions)}]" if t.conditions else "")
+            for t in d.transitions
+            if state in t.sources
+        ]
+        out.print(f"  {state}{final}: " + ("; ".join(moves) or "—"), markup=False)
+
+
+@app.command()
+def demo(
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Agreement to play (default: the Kanta-Häme example).")
+    ] = None,
+) -> None:
+    """Play the Kanta-Häme round on a simulated clock in a temporary database."""
+    from engine.demo import run_demo
+
+    raise typer.Exit(run_demo(out, file))
+
+
+def main() -> None:
+    app()

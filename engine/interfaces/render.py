@@ -1,0 +1,64 @@
+"""Rich renderings of rounds and logs, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+__all__ = ["log_table", "status_table"]
+
+_STATE_STYLE = {
+    "signed": "green",
+    "rejected": "red",
+    "awaiting_signature": "cyan",
+    "legal_force_wait": "yellow",
+    "appeal_pending": "magenta",
+    "draft": "dim",
+}
+
+
+def status_table(status: dict[str, Any]) -> Table:
+    effective = f", effective {status['effective_date']}" if status["effective_date"] else ""
+    table = Table(
+        title=f"{status['round']} — {status['state']}{effective} — "
+        f"{status['signed']}/{len(status['parties'])} signed",
+        caption=f"document v{status['document_version']} sha256 {status['document_sha256'][:16]}…",
+        title_justify="left",
+    )
+    for column in ("party", "state", "since", "step", "signatures", "allowed now"):
+        table.add_column(column)
+    for p in status["parties"]:
+        step = p["body"] or ""
+        if p["legal_force_from"] and p["state"] == "legal_force_wait":
+            step = f"final from {p['legal_force_from']}"
+        style = _STATE_STYLE.get(p["state"], "")
+        table.add_row(
+            p["id"],
+            f"[{style}]{p['state']}[/]" if style else p["state"],
+            p["since"].replace("T", " "),
+            step,
+            f"{p['signatures']}/{p['signatures_required']}",
+            ", ".join(p["allowed"]),
+        )
+    return table
+
+
+def log_table(entries: list[dict[str, Any]]) -> Table:
+    table = Table(title_justify="left")
+    for column in ("#", "recorded (UTC)", "party", "event", "from → to", "actor", "evidence", "hash"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        evidence = "; ".join(f"{k}={v}" for k, v in e["evidence"].items() if k != "parties" and v)
+        clock = "" if e["clock"] == "system" else " (--at)"
+        table.add_row(
+            str(e["seq"]),
+            e["recorded_at"][:16].replace("T", " ") + clock,
+            e["party"] or "—",
+            e["event"],
+            f"{e['from_state'] or '—'} → {e['to_state'] or '—'}",
+            e["actor"],
+            evidence,
+            e["hash"][:12],
+        )
+    return table

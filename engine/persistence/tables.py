@@ -1,0 +1,146 @@
+"""The SQLModel tables. Rows are plain data: no state machine is ever attached to them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint, text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+__all__ = ["DocumentRow", "LogRow", "MetaRow", "PartyRow", "RoundRow"]
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc() -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _utc_or_none() -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+def _json() -> Any:
+    return Field(sa_column=Column(JSON, nullable=False))
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "ratify_meta"
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class RoundRow(SQLModel, table=True):
+    """One ratification of one agreement. ``log_length`` and ``log_head`` anchor its log's chain."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (
+        UniqueConstraint("agreement_id", "number"),
+        # At most one open round per agreement, enforced by the database itself.
+        Index(
+            "ix_rounds_one_open",
+            "agreement_id",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+    )
+
+    id: str = Field(primary_key=True)
+    agreement_id: str = Field(index=True)
+    number: int
+    title: str
+    state: str  # open, active, failed, cancelled
+    language: str
+    timezone: str
+    deadline: date | None = None
+    coordinator: dict[str, Any] = _json()
+    document_sha256: str
+    document_version: int
+    launched_at: datetime = _utc()
+    closed_at: datetime | None = _utc_or_none()
+    effective_date: date | None = None
+    last_entry_at: datetime = _utc()
+    log_length: int
+    log_head: str
+    version: int = 1
+
+
+class DocumentRow(SQLModel, table=True):
+    """Every version of the agreement's text a round has run with."""
+
+    __tablename__ = "documents"
+
+    round_id: str = Field(primary_key=True, foreign_key="rounds.id")
+    version: int = Field(primary_key=True)
+    sha256: str
+    source: str
+    text: str
+    recorded_at: datetime = _utc()
+
+
+class PartyRow(SQLModel, table=True):
+    """One party's process in one round: its workflow version, bodies, state and signatures."""
+
+    __tablename__ = "parties"
+
+    round_id: str = Field(primary_key=True, foreign_key="rounds.id")
+    party_id: str = Field(primary_key=True)
+    position: int
+    name: str
+    workflow: str
+    workflow_version: int
+    bodies: list[dict[str, Any]] = _json()
+    await_legal_force: bool
+    notice_days: int
+    signatures_required: int
+    contacts: list[dict[str, Any]] = _json()
+    state: str
+    step: int = 0
+    signatures: list[dict[str, Any]] = _json()
+    legal_force_from: date | None = None
+    since: datetime = _utc()
+    version: int = 1
+
+
+class LogRow(SQLModel, table=True):
+    """An entry of a round's append-only, hash-chained log. Never updated, never deleted."""
+
+    __tablename__ = "log_entries"
+
+    round_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    party_id: str | None = None
+    event: str
+    from_state: str | None = None
+    to_state: str | None = None
+    actor: str
+    recorded_at: datetime = _utc()
+    clock: str
+    evidence: dict[str, Any] = _json()
+    document_sha256: str
+    prev_hash: str
+    hash: str = Field(index=True)

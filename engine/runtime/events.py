@@ -1,0 +1,154 @@
+"""Use cases on parties: record an event, and apply the timed ones (legal force)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from engine.clock import Clock
+from engine.core import LEGAL_FORCE, Decision, decide, round_outcome
+from engine.errors import ConcurrentUpdate, InvalidInput, NotFound
+from engine.evidence import Evidence
+from engine.persistence.database import ensure_schema, transaction
+from engine.persistence.tables import PartyRow, RoundRow
+from engine.runtime.journal import Journal, save_party, snapshot
+from engine.runtime.rounds import local_now, require_open, resolve_round
+
+__all__ = ["record", "tick"]
+
+ATTEMPTS = 8  # a conflicting writer makes us decide again from the new state, at most this often
+T = TypeVar("T")
+
+
+def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
+    for _ in range(ATTEMPTS):
+        try:
+            with transaction(engine) as session:
+                return work(session)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate("the round is busy with other writers; try again")
+
+
+def record(
+    engine: Engine,
+    ref: str,
+    party_id: str,
+    event: str,
+    evidence: Evidence,
+    clock: Clock,
+    actor: str,
+) -> dict[str, Any]:
+    """Decide ``event`` for a party and write its new state and log entry in one transaction."""
+    ensure_schema(engine)
+    if event == LEGAL_FORCE:
+        raise InvalidInput(f'"{LEGAL_FORCE}" is applied by `ratify tick` once the date has come')
+
+    def work(session: Session) -> dict[str, Any]:
+        row = resolve_round(session, ref)
+        require_open(row)
+        now = local_now(row, clock)
+        party = session.get(PartyRow, (row.id, party_id))
+        if party is None:
+            ids = session.exec(
+                select(PartyRow.party_id)
+                .where(PartyRow.round_id == row.id)
+                .order_by(col(PartyRow.position))
+            ).all()
+            raise NotFound(f"round {row.id} has no party {party_id!r}; its parties: {', '.join(ids)}")
+        decision = decide(snapshot(party), event, evidence, now)
+        journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
+        return _apply(session, row, party, decision, journal)
+
+    return _retrying(engine, work)
+
+
+def _apply(
+    session: Session, row: RoundRow, party: PartyRow, decision: Decision, journal: Journal
+) -> dict[str, Any]:
+    save_party(session, party, decision.party, journal.now)
+    entry = journal.append(
+        decision.event,
+        party=party.party_id,
+        from_state=decision.from_state,
+        to_state=decision.to_state,
+        evidence=decision.evidence,
+    )
+    changes: dict[str, Any] = {}
+    if decision.to_state in ("signed", "rejected"):
+        others = session.exec(
+            select(PartyRow.state).where(
+                PartyRow.round_id == row.id, PartyRow.party_id != party.party_id
+            )
+        ).all()
+        outcome = round_outcome([*others, decision.to_state])
+        if outcome == "active":
+            effective = journal.now.date()
+            journal.append(
+                "activate",
+                from_state="open",
+                to_state="active",
+                evidence={"effective_date": effective.isoformat(), "last_party": party.party_id},
+            )
+            changes = {"state": "active", "effective_date": effective, "closed_at": journal.now}
+        elif outcome == "failed":
+            journal.append(
+                "fail",
+                from_state="open",
+                to_state="failed",
+                evidence={"party": party.party_id, "decision": decision.evidence.get("decision")},
+            )
+            changes = {"state": "failed", "closed_at": journal.now}
+    journal.seal(**changes)
+    return {
+        "round": row.id,
+        "party": party.party_id,
+        "event": decision.event,
+        "from_state": decision.from_state,
+        "to_state": decision.to_state,
+        "seq": entry["seq"],
+        "hash": entry["hash"],
+        "round_state": changes.get("state", row.state),
+        "effective_date": changes["effective_date"].isoformat() if "effective_date" in changes else None,
+        "legal_force_from": (
+            decision.party.legal_force_from.isoformat() if decision.party.legal_force_from else None
+        ),
+        "signatures": len(decision.party.signatures),
+        "signatures_required": decision.party.signatures_required,
+    }
+
+
+def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, Any]]:
+    """Move every party whose legal-force wait has ended to awaiting signature."""
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        waiting = session.exec(
+            select(PartyRow.round_id, PartyRow.party_id)
+            .join(RoundRow, col(RoundRow.id) == col(PartyRow.round_id))
+            .where(RoundRow.state == "open", PartyRow.state == "legal_force_wait")
+            .order_by(col(PartyRow.round_id), col(PartyRow.position))
+        ).all()
+    moved = []
+    for round_id, party_id in waiting:
+
+        def work(session: Session, round_id: str = round_id, party_id: str = party_id) -> dict[str, Any] | None:
+            row = session.get(RoundRow, round_id)
+            party = session.get(PartyRow, (round_id, party_id))
+            if row is None or party is None or row.state != "open" or party.state != "legal_force_wait":
+                return None  # someone else moved it meanwhile
+            now = clock.now(ZoneInfo(row.timezone))
+            if party.legal_force_from is None or now.date() < party.legal_force_from:
+                return None
+            now = local_now(row, clock)
+            decision = decide(snapshot(party), LEGAL_FORCE, Evidence(), now)
+            journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
+            return _apply(session, row, party, decision, journal)
+
+        result = _retrying(engine, work)
+        if result is not None:
+            moved.append(result)
+    return moved

@@ -1,0 +1,160 @@
+"""Writing inside one transaction: a party's new state, the round's anchors and the log entries.
+
+Every write is guarded by the row's version column: when another writer got there first the
+UPDATE matches no row, :class:`ConcurrentUpdate` is raised and the whole transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from engine.audit import entry_hash, format_time
+from engine.core import PartySnapshot, Signature
+from engine.errors import ConcurrentUpdate
+from engine.persistence.tables import LogRow, PartyRow, RoundRow
+from workflows import Body
+
+__all__ = ["Journal", "entry_dict", "save_party", "snapshot"]
+
+
+def snapshot(row: PartyRow) -> PartySnapshot:
+    return PartySnapshot(
+        id=row.party_id,
+        workflow=row.workflow,
+        workflow_version=row.workflow_version,
+        state=row.state,
+        bodies=tuple(Body(b["name"], b["kind"], b["appeal_days"]) for b in row.bodies),
+        step=row.step,
+        await_legal_force=row.await_legal_force,
+        notice_days=row.notice_days,
+        signatures_required=row.signatures_required,
+        signatures=tuple(Signature(s["name"], s["title"]) for s in row.signatures),
+        legal_force_from=row.legal_force_from,
+    )
+
+
+def save_party(session: Session, row: PartyRow, new: PartySnapshot, now: datetime) -> None:
+    values: dict[str, Any] = {
+        "state": new.state,
+        "step": new.step,
+        "signatures": [{"name": s.name, "title": s.title} for s in new.signatures],
+        "legal_force_from": new.legal_force_from,
+        "version": row.version + 1,
+    }
+    if new.state != row.state:
+        values["since"] = now
+    result = session.execute(
+        update(PartyRow)
+        .where(
+            PartyRow.round_id == row.round_id,  # type: ignore[arg-type]
+            PartyRow.party_id == row.party_id,  # type: ignore[arg-type]
+            PartyRow.version == row.version,  # type: ignore[arg-type]
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConcurrentUpdate(f"party {row.party_id} was changed by another writer")
+
+
+def entry_dict(row: LogRow) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "round": row.round_id,
+        "party": row.party_id,
+        "event": row.event,
+        "from_state": row.from_state,
+        "to_state": row.to_state,
+        "actor": row.actor,
+        "recorded_at": format_time(row.recorded_at),
+        "clock": row.clock,
+        "evidence": row.evidence,
+        "document_sha256": row.document_sha256,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    }
+
+
+class Journal:
+    """The entries one transaction adds to a round's log, and the round's update that seals them."""
+
+    def __init__(
+        self, session: Session, round_row: RoundRow, *, actor: str, now: datetime, clock: str
+    ) -> None:
+        self.session = session
+        self.round = round_row
+        self.actor = actor
+        self.now = now
+        self.clock = clock
+        self.length = round_row.log_length
+        self.head = round_row.log_head
+        self.document_sha256 = round_row.document_sha256
+        self.entries: list[dict[str, Any]] = []
+
+    def append(
+        self,
+        event: str,
+        *,
+        party: str | None = None,
+        from_state: str | None = None,
+        to_state: str | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "seq": self.length + 1,
+            "round": self.round.id,
+            "party": party,
+            "event": event,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": self.actor,
+            "recorded_at": format_time(self.now),
+            "clock": self.clock,
+            "evidence": evidence or {},
+            "document_sha256": self.document_sha256,
+            "prev_hash": self.head,
+        }
+        entry["hash"] = entry_hash(entry)
+        self.session.add(
+            LogRow(
+                round_id=self.round.id,
+                seq=entry["seq"],
+                party_id=party,
+                event=event,
+                from_state=from_state,
+                to_state=to_state,
+                actor=self.actor,
+                recorded_at=self.now,
+                clock=self.clock,
+                evidence=entry["evidence"],
+                document_sha256=self.document_sha256,
+                prev_hash=self.head,
+                hash=entry["hash"],
+            )
+        )
+        self.length, self.head = entry["seq"], entry["hash"]
+        self.entries.append(entry)
+        return entry
+
+    def seal(self, **changes: Any) -> None:
+        """Move the round's anchors to the new head (and apply ``changes``), guarded by version."""
+        result = self.session.execute(
+            update(RoundRow)
+            .where(
+                RoundRow.id == self.round.id,  # type: ignore[arg-type]
+                RoundRow.version == self.round.version,  # type: ignore[arg-type]
+            )
+            .values(
+                log_length=self.length,
+                log_head=self.head,
+                last_entry_at=self.now,
+                version=self.round.version + 1,
+                **changes,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(f"round {self.round.id} was changed by another writer")
+        self.session.flush()

@@ -1,0 +1,34 @@
+"""Settings from the environment (``RATIFY_`` prefix), built by a factory, never at import."""
+
+from __future__ import annotations
+
+import getpass
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_actor", "load_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RATIFY_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///ratify.db",
+        description="SQLite file (default: ratify.db here) or postgresql+psycopg://user@host/db",
+    )
+    actor: str | None = Field(default=None, description="who is recording; default the OS user")
+
+
+def load_settings(**overrides: str | None) -> Settings:
+    """The settings from the environment, with the command line's overrides (None: not given)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def default_actor(settings: Settings) -> str:
+    if settings.actor:
+        return settings.actor
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
