@@ -52,6 +52,12 @@ app.add_typer(workflows_app, name="workflows")
 
 class _State:
     db: str | None = None
+    engine: Engine | None = None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
 
 
 _state = _State()
@@ -67,19 +73,23 @@ RoundArg = Annotated[str, typer.Argument(help="A round id (agreement/n) or an ag
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     db: Annotated[
         str | None,
         typer.Option("--db", help="Database URL; overrides RATIFY_DATABASE_URL.", metavar="URL"),
     ] = None,
 ) -> None:
     _state.db = db
+    ctx.call_on_close(_state.close)
 
 
 def _engine() -> Engine:
     from engine.persistence.database import connect
     from engine.settings import load_settings
 
-    return connect(load_settings(database_url=_state.db).database_url)
+    if _state.engine is None:
+        _state.engine = connect(load_settings(database_url=_state.db).database_url)
+    return _state.engine
 
 
 def _clock(at: str | None) -> Clock:

@@ -82,14 +82,8 @@ def init_schema(engine: Engine) -> str:
         return f"schema version {row.value} is current"
 
 
-_ready: set[str] = set()
-
-
 def ensure_schema(engine: Engine) -> None:
-    """Create the schema on an empty database, once per process."""
-    key = str(engine.url)
-    if key in _ready:
-        return
+    """Create the schema on an empty database; refuse one newer than this code."""
     try:
         has_tables = inspect(engine).has_table("ratify_meta")
     except OperationalError as exc:
@@ -103,4 +97,3 @@ def ensure_schema(engine: Engine) -> None:
                 raise InvalidInput(
                     f"the database has schema version {version}, newer than this ratify; upgrade it"
                 )
-    _ready.add(key)
