@@ -11,10 +11,18 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from engine.errors import AgreementFileError, NotFound
 from workflows import Body, WorkflowDefinition, load_definition
+from workflows.definition import BodyKind
 
 __all__ = ["Agreement", "Contact", "PartyPlan", "load_agreement", "read_document"]
 
@@ -142,7 +150,9 @@ def load_agreement(path: str | Path) -> Agreement:
     except FileNotFoundError:
         raise AgreementFileError(where, ["the file does not exist; check the path"]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise AgreementFileError(where, [f"cannot be read ({exc}); give a UTF-8 TOML file"]) from None
+        raise AgreementFileError(
+            where, [f"cannot be read ({exc}); give a UTF-8 TOML file"]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise AgreementFileError(where, [f"is not valid TOML: {exc}"]) from None
     try:
@@ -155,7 +165,9 @@ def load_agreement(path: str | Path) -> Agreement:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"agreement.timezone: unknown time zone {tz!r}; use one like 'Europe/Helsinki'")
+        problems.append(
+            f"agreement.timezone: unknown time zone {tz!r}; use one like 'Europe/Helsinki'"
+        )
     document_path = path.parent / data.agreement.document
     document = ""
     try:
@@ -170,7 +182,9 @@ def load_agreement(path: str | Path) -> Agreement:
     for index, party in enumerate(data.parties):
         key = f"parties[{index}] (id {party.id!r})"
         if party.id in seen:
-            problems.append(f"{key}.id: {party.id!r} is used by an earlier party; give each a unique id")
+            problems.append(
+                f"{key}.id: {party.id!r} is used by an earlier party; give each a unique id"
+            )
         seen.add(party.id)
         plan = _plan(party, key, data.agreement.language, problems)
         if plan is not None:
@@ -224,7 +238,9 @@ def _plan(party: _Party, key: str, language: str, problems: list[str]) -> PartyP
             else party.await_legal_force
         ),
         notice_days=definition.notice_days,
-        contacts=tuple(Contact(c.name, str(c.email), c.language or language) for c in party.contacts),
+        contacts=tuple(
+            Contact(c.name, str(c.email), c.language or language) for c in party.contacts
+        ),
     )
 
 
@@ -240,7 +256,7 @@ def _bodies(
     bodies: list[Body] = []
     for position, entry in enumerate(entries):
         # With two bodies the first prepares (board) and the second decides (council).
-        by_position = ("board", "council")[position] if len(entries) == 2 else None
+        by_position: BodyKind | None = ("board", "council")[position] if len(entries) == 2 else None
         if isinstance(entry, str):
             known = definition.known_body(entry)
             if known is None:
@@ -254,7 +270,7 @@ def _bodies(
             bodies.append(Body(known.name, by_position or known.kind, known.appeal_days))
         else:
             known = definition.known_body(entry.name)
-            kind = entry.kind or by_position or (known.kind if known else "board")
+            kind: BodyKind = entry.kind or by_position or (known.kind if known else "board")
             bodies.append(Body(entry.name, kind, entry.appeal_days))
     if len(bodies) == 2 and bodies[0].name.casefold() == bodies[1].name.casefold():
         problems.append(f"{key}.bodies: the same body is named twice; name a board, then a council")
@@ -270,8 +286,14 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
     node: Any = raw
     for part in loc:
         if isinstance(part, int):
-            ident = node[part].get("id") if isinstance(node, list) and isinstance(node[part], dict) else None
-            parts[-1] += f"[{part}]" + (f" (id {ident!r})" if ident and parts[-1] == "parties" else "")
+            ident = (
+                node[part].get("id")
+                if isinstance(node, list) and isinstance(node[part], dict)
+                else None
+            )
+            parts[-1] += f"[{part}]" + (
+                f" (id {ident!r})" if ident and parts[-1] == "parties" else ""
+            )
         else:
             parts.append(str(part))
         try:

@@ -116,7 +116,10 @@ def check_chain(
             )
         if entry_hash(entry) != entry["hash"]:
             return ChainReport(
-                round_id, position - 1, prev, f"{name}: its content does not match its hash; it was changed"
+                round_id,
+                position - 1,
+                prev,
+                f"{name}: its content does not match its hash; it was changed",
             )
         prev = entry["hash"]
     count = len(entries)
@@ -126,12 +129,16 @@ def check_chain(
             count,
             prev,
             f"round {round_id}: the round records {expected_length} entries but its log has "
-            f"{count}; entry #{count + 1} onwards is missing" if count < expected_length else
-            f"round {round_id}: the round records {expected_length} entries but its log has {count}",
+            f"{count}; entry #{count + 1} onwards is missing"
+            if count < expected_length
+            else f"round {round_id}: the round records {expected_length} entries, its log {count}",
         )
     if expected_head is not None and prev != expected_head:
         return ChainReport(
-            round_id, count, prev, f"round {round_id}: the last entry is not the one the round records"
+            round_id,
+            count,
+            prev,
+            f"round {round_id}: the last entry is not the one the round records",
         )
     return ChainReport(round_id, count, prev)
 
@@ -161,7 +168,9 @@ def to_csv(entries: Iterable[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     for e in entries:
-        writer.writerow({**e, "evidence": json.dumps(e["evidence"], ensure_ascii=False, sort_keys=True)})
+        writer.writerow(
+            {**e, "evidence": json.dumps(e["evidence"], ensure_ascii=False, sort_keys=True)}
+        )
     return out.getvalue()
 
 

@@ -58,7 +58,7 @@ class FakeClock(FixedClock):
 
 
 def parse_at(text: str) -> datetime:
-    """Parse ``--at``: an ISO date (midnight) or date-time, naive (local to the round) or with offset."""
+    """Parse ``--at``: an ISO date (midnight) or date-time, local to the round unless offset."""
     from engine.errors import InvalidInput
 
     raw = text.strip()

@@ -132,8 +132,7 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
             )
         record["decision"] = str(ref)
     if event == "sign":
-        assert evidence.signatory and evidence.title
-        name = " ".join(evidence.signatory.split())
+        name = " ".join((evidence.signatory or "").split())
         if any(s.name.casefold() == name.casefold() for s in party.signatures):
             raise TransitionRefused(
                 f'Party "{party.id}": {name} has already signed; '
@@ -142,7 +141,7 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
                 state=party.state,
                 allowed=allowed,
             )
-        signature = Signature(name, " ".join(evidence.title.split()))
+        signature = Signature(name, " ".join((evidence.title or "").split()))
         changes["signatures"] = (*party.signatures, signature)
         record |= {
             "signatory": signature.name,

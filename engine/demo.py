@@ -1,14 +1,23 @@
-"""`ratify demo`: the Kanta-Häme round played on a simulated clock in a temporary database."""
+"""`ratify demo`: the Kanta-Häme round played on a simulated clock in a temporary database.
+
+Boards meet on different dates; Janakkala's board returns the text for preparation; Hämeenlinna's
+council decides after its board; Loppi's decision is appealed; every party waits for legal force
+(across Christmas, New Year and Epiphany); Hämeenlinna and Hämeen liitto need two signatories.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import count, cycle
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from sqlalchemy import Engine
 
 from engine.agreement import load_agreement
 from engine.calendar import next_working_day
@@ -24,7 +33,8 @@ __all__ = ["EXAMPLE", "run_demo"]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kanta-hame" / "agreement.toml"
 WEEKDAYS = ("ma", "ti", "ke", "to", "pe", "la", "su")
-# Invented signatories: (name, title) pairs handed out in turn.
+START = date(2026, 12, 1)
+# Invented signatories, handed out in turn.
 SIGNATORIES = [
     ("Aino Esimerkki", "kunnanjohtaja"),
     ("Veikko Malli", "hallituksen puheenjohtaja"),
@@ -32,127 +42,154 @@ SIGNATORIES = [
     ("Olli Kuvitteellinen", "valtuuston puheenjohtaja"),
 ]
 
-Action = Callable[[], None]
+
+@dataclass(frozen=True)
+class Step:
+    party: str
+    event: str
+    body: int = 0  # which of the party's bodies decides (approve, return)
+    reason: str | None = None
+    signatory: tuple[str, str] | None = None
+
+
+@dataclass
+class Play:
+    engine: Engine
+    round_id: str
+    clock: FakeClock
+    console: Console
+    bodies: dict[str, list[str]]
+    plan: dict[date, list[Step]] = field(default_factory=lambda: defaultdict(list))
+    sections: Iterator[int] = field(default_factory=lambda: count(101))
+    signers: Iterator[tuple[str, str]] = field(default_factory=lambda: cycle(SIGNATORIES))
+
+    def on(self, day: date, *steps: Step) -> None:
+        self.plan[day].extend(steps)
+
+    def run(self, step: Step) -> str:
+        """Record one step; return the round's state after it."""
+        today = self.clock.moment.date()
+        evidence = Evidence(reason=step.reason)
+        if step.event in ("approve", "return"):
+            ref = f"{self.bodies[step.party][step.body]} {today:%d.%m.%Y} § {next(self.sections)}"
+            evidence = Evidence(ref=ref, reason=step.reason)
+        if step.signatory:
+            evidence = Evidence(signatory=step.signatory[0], title=step.signatory[1])
+        result = record(
+            self.engine,
+            self.round_id,
+            step.party,
+            step.event,
+            evidence,
+            self.clock,
+            "yhteyshenkilö",
+        )
+        detail = evidence.ref or evidence.reason or ""
+        if step.signatory:
+            detail = f"{step.signatory[0]}, {step.signatory[1]} "
+            detail += f"({result['signatures']}/{result['signatures_required']})"
+        if result["to_state"] == "legal_force_wait":
+            detail += f"; final from {date.fromisoformat(result['legal_force_from']):%d.%m.%Y}"
+        self.line(step.party, step.event, result["to_state"], detail)
+        return str(result["round_state"])
+
+    def line(self, party: str, event: str, state: str, detail: str = "") -> None:
+        moment = self.clock.moment
+        self.console.print(
+            f"{WEEKDAYS[moment.weekday()]} {moment:%d.%m.%Y}  {party:<14.14} {event:<15} "
+            f"→ {state:<18} {detail}".rstrip(),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def schedule_signatures(self, day: date) -> None:
+        """A party newly awaiting signature is signed on the next working days, one a day."""
+        pending = {s.party for steps in self.plan.values() for s in steps if s.event == "sign"}
+        for party in status(self.engine, self.round_id)[0]["parties"]:
+            if party["state"] != "awaiting_signature" or party["id"] in pending:
+                continue
+            when = day
+            for _ in range(party["signatures_required"] - party["signatures"]):
+                when = next_working_day(when + timedelta(days=1))
+                self.on(when, Step(party["id"], "sign", signatory=next(self.signers)))
+
+
+def _script(play: Play) -> None:
+    parties = list(play.bodies)
+    special = {"hameenlinna", "janakkala", "loppi"}
+    play.on(date(2026, 12, 2), *(Step(p, "submit") for p in parties))
+    board_days = [date(2026, 12, d) for d in (7, 8, 9, 10, 14, 15, 16, 17, 21, 22)]
+    for party, day in zip([p for p in parties if p not in special], board_days, strict=False):
+        play.on(day, Step(party, "approve"))
+    play.on(
+        date(2026, 12, 8),
+        Step("janakkala", "return", reason="palautetaan valmisteluun: kustannusjako tarkennettava"),
+    )
+    play.on(date(2027, 1, 5), Step("janakkala", "submit"))
+    play.on(date(2027, 1, 11), Step("janakkala", "approve"))
+    play.on(date(2026, 12, 14), Step("hameenlinna", "approve", body=0))
+    play.on(date(2027, 1, 25), Step("hameenlinna", "approve", body=1))
+    play.on(date(2026, 12, 10), Step("loppi", "approve"))
+    play.on(
+        date(2026, 12, 28), Step("loppi", "appeal", reason="oikaisuvaatimus jätetty 22.12.2026")
+    )
+    play.on(
+        date(2027, 1, 18),
+        Step("loppi", "appeal-resolved", reason="oikaisuvaatimus hylätty 18.01.2027 § 12"),
+    )
 
 
 def run_demo(console: Console, file: Path | None = None) -> int:
     agreement = load_agreement(file or EXAMPLE)
+    tz = ZoneInfo(agreement.timezone)
     with tempfile.TemporaryDirectory(prefix="ratify-demo-") as folder:
         engine = connect(f"sqlite:///{folder}/demo.db")
-        init_schema(engine)
-        clock = FakeClock(datetime(2026, 12, 1, 9, 0))
-        start = clock.moment.date()
-        console.rule(f"[bold]{agreement.title}")
-        console.print(
-            f"{len(agreement.parties)} parties; a simulated clock from {start:%d.%m.%Y}; "
-            f"a temporary SQLite database in {folder}\n"
-        )
-        round_id = launch(engine, agreement, clock, "koordinaattori")
-        _line(console, clock, "—", "launch", f"round {round_id} opened, every party in draft")
-
-        parties = {p["id"]: p for p in status(engine, round_id)[0]["parties"]}
-        plan: dict[date, list[Action]] = defaultdict(list)
-        section = iter(range(101, 999))
-        signers = iter(SIGNATORIES * 20)
-
-        def act(party: str, event: str, **evidence: str) -> None:
-            result = record(engine, round_id, party, event, Evidence(**evidence), clock, "yhteyshenkilö")
-            detail = evidence.get("ref") or evidence.get("reason") or evidence.get("signatory") or ""
-            if event == "sign":
-                detail = f"{evidence['signatory']}, {evidence['title']} ({result['signatures']}/{result['signatures_required']})"
-            moved = f"{result['from_state']} → {result['to_state']}"
-            if result["legal_force_from"] and result["to_state"] == "legal_force_wait":
-                moved += f" (final from {date.fromisoformat(result['legal_force_from']):%d.%m.%Y})"
-            _line(console, clock, party, event, f"{moved}  {detail}")
-            if result["round_state"] == "active":
-                console.print(
-                    f"\n[bold green]The agreement is in force: round {round_id} became active, "
-                    f"effective {date.fromisoformat(result['effective_date']):%d.%m.%Y}.[/]"
-                )
-
-        def decision(party: str, body_index: int, day: date) -> str:
-            return f"{parties[party]['bodies'][body_index]} {day:%d.%m.%Y} § {next(section)}"
-
-        def on(day: date, action: Action) -> None:
-            plan[day].append(action)
-
-        # Everyone puts the item on an agenda the day after launch.
-        for party in parties:
-            on(date(2026, 12, 2), lambda p=party: act(p, "submit"))
-        # Boards meet on their own dates.
-        board_days = [date(2026, 12, d) for d in (7, 8, 9, 10, 14, 15, 16, 17, 21)]
-        ordinary = [p for p in parties if p not in ("hameenlinna", "janakkala", "loppi")]
-        for party, day in zip(ordinary, board_days * 2, strict=False):
-            on(day, lambda p=party, d=day: act(p, "approve", ref=decision(p, 0, d)))
-        # Janakkala's board returns the text for preparation, then approves it in January.
-        on(date(2026, 12, 8), lambda: act("janakkala", "return", reason="palautetaan valmisteluun: rahoitusosuudet tarkennettava", ref=decision("janakkala", 0, date(2026, 12, 8))))
-        on(date(2027, 1, 5), lambda: act("janakkala", "submit"))
-        on(date(2027, 1, 11), lambda: act("janakkala", "approve", ref=decision("janakkala", 0, date(2027, 1, 11))))
-        # Hämeenlinna needs its council too.
-        on(date(2026, 12, 14), lambda: act("hameenlinna", "approve", ref=decision("hameenlinna", 0, date(2026, 12, 14))))
-        on(date(2027, 1, 25), lambda: act("hameenlinna", "approve", ref=decision("hameenlinna", 1, date(2027, 1, 25))))
-        # Loppi's decision is appealed (a request for review), which its board then dismisses.
-        on(date(2026, 12, 10), lambda: act("loppi", "approve", ref=decision("loppi", 0, date(2026, 12, 10))))
-        on(date(2026, 12, 28), lambda: act("loppi", "appeal", reason="oikaisuvaatimus jätetty 22.12.2026"))
-        on(date(2027, 1, 18), lambda: act("loppi", "appeal-resolved", reason="oikaisuvaatimus hylätty, Lopen kunnanhallitus 18.01.2027 § 12"))
-
-        day, last = start, date(2027, 6, 30)
-        while day <= last:
-            clock.set(datetime.combine(day, time(7, 0)))
-            for moved in tick(engine, clock):
-                _line(console, clock, moved["party"], "legal-force", f"{moved['from_state']} → {moved['to_state']}")
-            for action in plan.pop(day, []):
-                clock.set(clock.moment + timedelta(minutes=17))
-                action()
-            # A party awaiting signature is signed on the next working days, one signatory a day.
-            for p in status(engine, round_id)[0]["parties"]:
-                if p["state"] == "awaiting_signature" and not any(
-                    getattr(a, "signing", None) == p["id"] for d in plan.values() for a in d
-                ):
-                    _schedule_signatures(plan, p, day, signers, act)
-            if status(engine, round_id)[0]["state"] != "open":
-                break
-            day += timedelta(days=1)
-
-        console.print()
-        console.print(status_table(status(engine, round_id)[0]))
-        reports = verify_database(engine, round_id)
-        console.print(
-            f"\n[bold]ratify audit verify[/]: round {reports[0].round}, {reports[0].entries} "
-            f"entries intact; head {reports[0].head}"
-        )
-        engine.dispose()
-        return 0 if status_ok(engine_state=reports[0].ok) else 1
+        try:
+            init_schema(engine)
+            clock = FakeClock(datetime.combine(START, time(9, 0), tz))
+            console.rule(f"[bold]{agreement.title}")
+            console.print(
+                f"{len(agreement.parties)} parties, a simulated clock from {START:%d.%m.%Y}, "
+                f"a temporary SQLite database.\n"
+            )
+            round_id = launch(engine, agreement, clock, "koordinaattori")
+            bodies = {p.id: [b.name for b in p.bodies] for p in agreement.parties}
+            play = Play(engine, round_id, clock, console, bodies)
+            play.line("(round)", "launch", "open", round_id)
+            if file is None:
+                _script(play)
+            else:  # another agreement: every party's bodies approve in turn
+                for party, names in bodies.items():
+                    play.on(START + timedelta(days=1), Step(party, "submit"))
+                    for i in range(len(names)):
+                        play.on(START + timedelta(days=7 * (i + 1)), Step(party, "approve", body=i))
+            state = _play(play, tz)
+            console.print()
+            console.print(status_table(status(engine, round_id)[0]))
+            if state == "active":
+                effective = status(engine, round_id)[0]["effective_date"]
+                console.print(f"\n[bold green]Agreement in force from {effective}.[/]")
+            reports = verify_database(engine, round_id)
+            console.print(
+                f"\n[bold]ratify audit verify[/]: round {reports[0].round}, "
+                f"{reports[0].entries} entries intact; head {reports[0].head}"
+            )
+            return 0 if state == "active" else 1
+        finally:
+            engine.dispose()
 
 
-def status_ok(engine_state: bool) -> bool:
-    return engine_state
-
-
-def _schedule_signatures(
-    plan: dict[date, list[Action]],
-    party: dict[str, object],
-    day: date,
-    signers: object,
-    act: Callable[..., None],
-) -> None:
-    needed = int(party["signatures_required"]) - int(party["signatures"])  # type: ignore[call-overload]
-    when = day
-    for _ in range(needed):
-        when = next_working_day(when + timedelta(days=1))
-        name, title = next(signers)  # type: ignore[call-overload]
-
-        def sign(p: str = str(party["id"]), n: str = name, t: str = title) -> None:
-            act(p, "sign", signatory=n, title=t)
-
-        sign.signing = party["id"]  # type: ignore[attr-defined]
-        plan[when].append(sign)
-
-
-def _line(console: Console, clock: FakeClock, party: str, event: str, text: str) -> None:
-    moment = clock.moment
-    console.print(
-        f"{WEEKDAYS[moment.weekday()]} {moment:%d.%m.%Y %H:%M}  {party:<28} {event:<16} {text}",
-        markup=False,
-        highlight=False,
-    )
+def _play(play: Play, tz: ZoneInfo) -> str:
+    day, state = START, "open"
+    while state == "open" and day <= START + timedelta(days=365):
+        play.clock.set(datetime.combine(day, time(8, 0), tz))
+        for moved in tick(play.engine, play.clock):
+            play.line(moved["party"], "legal-force", moved["to_state"], "the decision is final")
+        play.clock.set(datetime.combine(day, time(10, 0), tz))
+        for step in play.plan.pop(day, []):
+            play.clock.advance(minutes=15)
+            state = play.run(step)
+        play.schedule_signatures(day)
+        day += timedelta(days=1)
+    return state

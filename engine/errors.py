@@ -43,7 +43,7 @@ class AgreementFileError(InvalidInput):
 
 
 class WorkflowDefinitionError(InvalidInput):
-    """A workflow definition breaks a structural rule (unreachable state, final state with exits, …)."""
+    """A workflow definition breaks a structural rule (unreachable state, final with exits…)."""
 
 
 class NotFound(InvalidInput):

@@ -27,7 +27,7 @@ class DecisionRef:
         return f"{self.body} {self.decided:%d.%m.%Y} § {self.section}"
 
     def names(self, body: str) -> bool:
-        """Whether the reference is to ``body`` (case-insensitive; an organisation's name may lead)."""
+        """Whether it is ``body``'s decision (case-insensitive; an organisation name may lead)."""
         mine, theirs = self.body.casefold(), body.casefold()
         return mine == theirs or mine.endswith(" " + theirs)
 

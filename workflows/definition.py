@@ -25,7 +25,9 @@ __all__ = [
 BodyKind = Literal["board", "council"]
 
 # The conditions a transition may name. Each is a question about the party, answered in machine.py.
-GUARDS = frozenset({"starts_with_board", "has_next_body", "awaits_legal_force", "completes_signatures"})
+GUARDS = frozenset(
+    {"starts_with_board", "has_next_body", "awaits_legal_force", "completes_signatures"}
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class KnownBody:
 class TransitionSpec:
     event: str
     sources: tuple[str, ...]
-    dest: str | None  # None: an internal transition (the state stays, e.g. one of several signatures)
+    dest: (
+        str | None
+    )  # None: an internal transition (the state stays, e.g. one of several signatures)
     conditions: tuple[str, ...] = ()
 
 

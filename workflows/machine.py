@@ -79,7 +79,7 @@ class ProcessMachine:
         return sorted(self._machine.get_triggers(state))
 
     def fire(self, state: str, event: str, facts: PartyFacts) -> str | None:
-        """The state ``event`` leads to from ``state``, or None when the workflow has no such move."""
+        """The state ``event`` leads to from ``state``; None when the workflow has no such move."""
         if event not in self.allowed(state):
             return None
         token = _Token(facts)

@@ -44,8 +44,12 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-audit_app = typer.Typer(cls=_Group, help="Inspect, export and verify the log.", no_args_is_help=True)
-workflows_app = typer.Typer(cls=_Group, help="The party workflows ratify knows.", no_args_is_help=True)
+audit_app = typer.Typer(
+    cls=_Group, help="Inspect, export and verify the log.", no_args_is_help=True
+)
+workflows_app = typer.Typer(
+    cls=_Group, help="The party workflows ratify knows.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit")
 app.add_typer(workflows_app, name="workflows")
 
@@ -64,11 +68,17 @@ _state = _State()
 
 At = Annotated[
     str | None,
-    typer.Option("--at", help="Run as of this ISO date or date-time, local to the round's timezone."),
+    typer.Option(
+        "--at", help="Run as of this ISO date or date-time, local to the round's timezone."
+    ),
 ]
-By = Annotated[str | None, typer.Option("--by", help="Who records this (default RATIFY_ACTOR or the OS user).")]
+By = Annotated[
+    str | None, typer.Option("--by", help="Who records this (default RATIFY_ACTOR or the OS user).")
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-RoundArg = Annotated[str, typer.Argument(help="A round id (agreement/n) or an agreement id (its latest round).")]
+RoundArg = Annotated[
+    str, typer.Argument(help="A round id (agreement/n) or an agreement id (its latest round).")
+]
 
 
 @app.callback()
@@ -142,7 +152,9 @@ def launch(
 
 @app.command()
 def status(
-    round_ref: Annotated[str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")] = None,
+    round_ref: Annotated[
+        str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Show a round's parties and their states (every round without ROUND)."""
@@ -170,9 +182,13 @@ def record(
     ref: Annotated[
         str | None, typer.Option("--ref", help="Decision reference: 'Body dd.mm.yyyy § n'.")
     ] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (return, reject, appeal).")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (return, reject, appeal).")
+    ] = None,
     signatory: Annotated[str | None, typer.Option("--signatory", help="Who signs (sign).")] = None,
-    title: Annotated[str | None, typer.Option("--title", help="The signatory's title (sign).")] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="The signatory's title (sign).")
+    ] = None,
     by: By = None,
     at: At = None,
     as_json: Json = False,
@@ -193,14 +209,18 @@ def record(
     if as_json:
         _json(result)
         return
-    line = f"{result['party']}: {result['from_state']} → [bold]{result['to_state']}[/] (entry #{result['seq']})"
+    line = f"{result['party']}: {result['from_state']} → [bold]{result['to_state']}[/]"
+    line += f" (entry #{result['seq']})"
     if result["event"] == "sign":
         line += f", signatures {result['signatures']}/{result['signatures_required']}"
     if result["to_state"] == "legal_force_wait":
         line += f", final from {result['legal_force_from']}"
     out.print(line)
     if result["round_state"] == "active":
-        out.print(f"[bold green]Round {result['round']} is active, effective {result['effective_date']}.[/]")
+        out.print(
+            f"[bold green]Round {result['round']} is active, "
+            f"effective {result['effective_date']}.[/]"
+        )
     elif result["round_state"] == "failed":
         out.print(f"[bold red]Round {result['round']} has failed.[/]")
 
@@ -237,7 +257,8 @@ def amend(
         return
     out.print(
         f"Round {result['round']} now runs on version {result['version']} "
-        f"(sha256 {result['document_sha256']}); back to draft: {', '.join(result['reopened']) or 'none'}"
+        f"(sha256 {result['document_sha256']}); "
+        f"back to draft: {', '.join(result['reopened']) or 'none'}"
     )
 
 
@@ -251,7 +272,9 @@ def cancel(
     """End an open round."""
     from engine.runtime.rounds import cancel as do_cancel
 
-    out.print(f"Round {do_cancel(_engine(), round_ref, reason, _clock(at), _actor(by))} is cancelled.")
+    out.print(
+        f"Round {do_cancel(_engine(), round_ref, reason, _clock(at), _actor(by))} is cancelled."
+    )
 
 
 @audit_app.command("log")
@@ -269,9 +292,12 @@ def audit_log(round_ref: RoundArg, as_json: Json = False) -> None:
 
 @audit_app.command("verify")
 def audit_verify(
-    round_ref: Annotated[str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")] = None,
+    round_ref: Annotated[
+        str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")
+    ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="Verify an export (jsonl or csv) with no database.")
+        Path | None,
+        typer.Option("--file", help="Verify an export (jsonl or csv) with no database."),
     ] = None,
 ) -> None:
     """Check the hash chain and replay the log; name the first bad entry (exit 1) if any."""
@@ -279,7 +305,9 @@ def audit_verify(
 
     if file is not None:
         report = verify_file(file)
-        out.print(f"{file}: round {report.round}, {report.entries} entries intact; head {report.head}")
+        out.print(
+            f"{file}: round {report.round}, {report.entries} entries intact; head {report.head}"
+        )
         return
     reports = verify_database(_engine(), round_ref)
     for r in reports:
@@ -292,7 +320,9 @@ def audit_verify(
 def audit_export(
     round_ref: RoundArg,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("--output", help="Write to this file, not stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file, not stdout.")
+    ] = None,
 ) -> None:
     """Export a round's log; `ratify audit verify --file` checks the jsonl with no database."""
     from engine.runtime.auditing import export
@@ -322,7 +352,10 @@ def workflows_list(as_json: Json = False) -> None:
                     "description": d.description,
                     "default_bodies": list(d.default_bodies),
                     "await_legal_force": d.await_legal_force,
-                    "bodies": [{"name": b.name, "kind": b.kind, "appeal_days": b.appeal_days} for b in d.bodies],
+                    "bodies": [
+                        {"name": b.name, "kind": b.kind, "appeal_days": b.appeal_days}
+                        for b in d.bodies
+                    ],
                 }
                 for d in defs
             ]
@@ -330,7 +363,13 @@ def workflows_list(as_json: Json = False) -> None:
         return
     table = Table("workflow", "version", "default body", "legal force", "description")
     for d in defs:
-        table.add_row(d.name, str(d.version), ", ".join(d.default_bodies), "await" if d.await_legal_force else "no", d.description)
+        table.add_row(
+            d.name,
+            str(d.version),
+            ", ".join(d.default_bodies),
+            "await" if d.await_legal_force else "no",
+            d.description,
+        )
     out.print(table)
 
 
@@ -338,7 +377,9 @@ def workflows_list(as_json: Json = False) -> None:
 def workflows_show(
     name: Annotated[str, typer.Argument(help="A workflow's name.")],
     version: Annotated[int | None, typer.Option("--version", help="Default: the latest.")] = None,
-    mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid state diagram.")] = False,
+    mermaid: Annotated[
+        bool, typer.Option("--mermaid", help="Print a Mermaid state diagram.")
+    ] = False,
 ) -> None:
     """A workflow's states, events and bodies."""
     from workflows import load_definition, machine_for
@@ -349,12 +390,15 @@ def workflows_show(
         sys.stdout.write(machine.mermaid() + "\n")
         return
     out.print(f"[bold]{d.name}[/] v{d.version}: {d.description}")
-    out.print(f"bodies: " + ", ".join(f"{b.name} ({b.kind}, appeal {b.appeal_days} d)" for b in d.bodies))
+    out.print(
+        "bodies: " + ", ".join(f"{b.name} ({b.kind}, appeal {b.appeal_days} d)" for b in d.bodies)
+    )
     out.print(f"default: {', '.join(d.default_bodies)}; await legal force: {d.await_legal_force}")
     for state in d.states:
         final = " (final)" if state in d.final else ""
         moves = [
-            f"{t.event} → {t.dest or state}" + (f" [if {', '.join(t.conditions)}]" if t.conditions else "")
+            f"{t.event} → {t.dest or state}"
+            + (f" [if {', '.join(t.conditions)}]" if t.conditions else "")
             for t in d.transitions
             if state in t.sources
         ]
@@ -364,7 +408,8 @@ def workflows_show(
 @app.command()
 def demo(
     file: Annotated[
-        Path | None, typer.Option("--file", help="Agreement to play (default: the Kanta-Häme example).")
+        Path | None,
+        typer.Option("--file", help="Agreement to play (default: the Kanta-Häme example)."),
     ] = None,
 ) -> None:
     """Play the Kanta-Häme round on a simulated clock in a temporary database."""

@@ -36,7 +36,7 @@ def status_table(status: dict[str, Any]) -> Table:
         table.add_row(
             p["id"],
             f"[{style}]{p['state']}[/]" if style else p["state"],
-            p["since"].replace("T", " "),
+            p["since"][:16].replace("T", " "),
             step,
             f"{p['signatures']}/{p['signatures_required']}",
             ", ".join(p["allowed"]),
@@ -46,7 +46,16 @@ def status_table(status: dict[str, Any]) -> Table:
 
 def log_table(entries: list[dict[str, Any]]) -> Table:
     table = Table(title_justify="left")
-    for column in ("#", "recorded (UTC)", "party", "event", "from → to", "actor", "evidence", "hash"):
+    for column in (
+        "#",
+        "recorded (UTC)",
+        "party",
+        "event",
+        "from → to",
+        "actor",
+        "evidence",
+        "hash",
+    ):
         table.add_column(column, overflow="fold")
     for e in entries:
         evidence = "; ".join(f"{k}={v}" for k, v in e["evidence"].items() if k != "parties" and v)

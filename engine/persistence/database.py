@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, SQLModel
 
@@ -68,7 +68,9 @@ def init_schema(engine: Engine) -> str:
     try:
         SQLModel.metadata.create_all(engine)
     except OperationalError as exc:
-        raise InvalidInput(f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL") from None
+        raise InvalidInput(
+            f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL"
+        ) from None
     with transaction(engine) as session:
         row = session.get(MetaRow, "schema_version")
         if row is None:
@@ -87,12 +89,15 @@ def ensure_schema(engine: Engine) -> None:
     try:
         has_tables = inspect(engine).has_table("ratify_meta")
     except OperationalError as exc:
-        raise InvalidInput(f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL") from None
+        raise InvalidInput(
+            f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL"
+        ) from None
     if not has_tables:
         init_schema(engine)
     else:
         with transaction(engine) as session:
-            version = session.scalar(select(MetaRow.value).where(MetaRow.key == "schema_version"))
+            row = session.get(MetaRow, "schema_version")
+            version = row.value if row is not None else None
             if version is not None and int(version) > SCHEMA_VERSION:
                 raise InvalidInput(
                     f"the database has schema version {version}, newer than this ratify; upgrade it"

@@ -55,7 +55,9 @@ def verify_database(engine: Engine, ref: str | None = None) -> list[ChainReport]
                 select(LogRow.round_id).where(col(LogRow.round_id).not_in(known)).limit(1)
             ).first()
             if orphans is not None:
-                raise VerificationFailed(f"log entries of round {orphans} exist but the round does not")
+                raise VerificationFailed(
+                    f"log entries of round {orphans} exist but the round does not"
+                )
         else:
             rounds = [resolve_round(session, ref)]
         for row in rounds:
@@ -78,14 +80,16 @@ def _compare(session: Session, row: RoundRow, entries: list[dict[str, Any]]) -> 
             f"makes it {rebuilt.state} (effective {rebuilt.effective_date})"
         )
     if rebuilt.document_sha256 != row.document_sha256:
-        raise VerificationFailed(f"round {row.id}: its document hash is not the one its log ends with")
+        raise VerificationFailed(
+            f"round {row.id}: its document hash is not the one its log ends with"
+        )
     stored = {
         p.party_id: p
         for p in session.exec(select(PartyRow).where(PartyRow.round_id == row.id)).all()
     }
     if set(stored) != set(rebuilt.parties):
         raise VerificationFailed(
-            f"round {row.id}: parties {sorted(stored)} stored but {sorted(rebuilt.parties)} launched"
+            f"round {row.id}: parties {sorted(stored)} stored, {sorted(rebuilt.parties)} launched"
         )
     for party_id, party in rebuilt.parties.items():
         mine = stored[party_id]

@@ -59,7 +59,9 @@ def record(
                 .where(PartyRow.round_id == row.id)
                 .order_by(col(PartyRow.position))
             ).all()
-            raise NotFound(f"round {row.id} has no party {party_id!r}; its parties: {', '.join(ids)}")
+            raise NotFound(
+                f"round {row.id} has no party {party_id!r}; its parties: {', '.join(ids)}"
+            )
         decision = decide(snapshot(party), event, evidence, now)
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
         return _apply(session, row, party, decision, journal)
@@ -113,7 +115,9 @@ def _apply(
         "seq": entry["seq"],
         "hash": entry["hash"],
         "round_state": changes.get("state", row.state),
-        "effective_date": changes["effective_date"].isoformat() if "effective_date" in changes else None,
+        "effective_date": changes["effective_date"].isoformat()
+        if "effective_date" in changes
+        else None,
         "legal_force_from": (
             decision.party.legal_force_from.isoformat() if decision.party.legal_force_from else None
         ),
@@ -135,10 +139,17 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
     moved = []
     for round_id, party_id in waiting:
 
-        def work(session: Session, round_id: str = round_id, party_id: str = party_id) -> dict[str, Any] | None:
+        def work(
+            session: Session, round_id: str = round_id, party_id: str = party_id
+        ) -> dict[str, Any] | None:
             row = session.get(RoundRow, round_id)
             party = session.get(PartyRow, (round_id, party_id))
-            if row is None or party is None or row.state != "open" or party.state != "legal_force_wait":
+            if (
+                row is None
+                or party is None
+                or row.state != "open"
+                or party.state != "legal_force_wait"
+            ):
                 return None  # someone else moved it meanwhile
             now = clock.now(ZoneInfo(row.timezone))
             if party.legal_force_from is None or now.date() < party.legal_force_from:

@@ -52,7 +52,9 @@ def resolve_round(session: Session, ref: str) -> RoundRow:
 def require_open(row: RoundRow) -> None:
     if row.state != "open":
         when = f" since {row.effective_date:%d.%m.%Y}" if row.effective_date else ""
-        raise RoundClosed(f"round {row.id} is {row.state}{when}; nothing more can be recorded on it")
+        raise RoundClosed(
+            f"round {row.id} is {row.state}{when}; nothing more can be recorded on it"
+        )
 
 
 def local_now(row: RoundRow, clock: Clock) -> datetime:
@@ -185,12 +187,14 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
 def amend(
     engine: Engine, ref: str, document: Path, reason: str | None, clock: Clock, actor: str
 ) -> dict[str, Any]:
-    """Run the round on a new text: every party that approved or signed the old one goes to draft."""
+    """Go on with a new text: every party that approved or signed the old one goes to draft."""
     ensure_schema(engine)
     try:
         text = read_document(document)
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{document}: cannot read the new text ({exc}); give a UTF-8 file") from None
+        raise InvalidInput(
+            f"{document}: cannot read the new text ({exc}); give a UTF-8 file"
+        ) from None
     new_sha = sha256_text(text)
     with transaction(engine) as session:
         row = resolve_round(session, ref)
@@ -238,7 +242,12 @@ def amend(
             )
             reopened_ids.append(party.party_id)
         journal.seal(document_sha256=new_sha, document_version=version)
-        return {"round": row.id, "document_sha256": new_sha, "version": version, "reopened": reopened_ids}
+        return {
+            "round": row.id,
+            "document_sha256": new_sha,
+            "version": version,
+            "reopened": reopened_ids,
+        }
 
 
 def cancel(engine: Engine, ref: str, reason: str, clock: Clock, actor: str) -> str:
@@ -289,8 +298,12 @@ def _round_status(session: Session, row: RoundRow) -> dict[str, Any]:
                 "since": _aware(party.since).astimezone(tz).isoformat(timespec="minutes"),
                 "workflow": f"{party.workflow}@{party.workflow_version}",
                 "bodies": [b["name"] for b in party.bodies],
-                "body": snap.body.name if party.state in ("draft", "board_review", "council_review") else None,
-                "legal_force_from": party.legal_force_from.isoformat() if party.legal_force_from else None,
+                "body": snap.body.name
+                if party.state in ("draft", "board_review", "council_review")
+                else None,
+                "legal_force_from": party.legal_force_from.isoformat()
+                if party.legal_force_from
+                else None,
                 "signatures": len(party.signatures),
                 "signatures_required": party.signatures_required,
                 "signatories": [s["name"] for s in party.signatures],
