@@ -1,9 +1,10 @@
 """ratify's engine: pure decisions in the core, persistence and use cases around them.
 
-The public surface is small: the errors, the clock, the agreement loader and the use cases.
+Importing ``engine`` stays light (the CLI's ``--help`` depends on it): the errors, the clock and
+the evidence here; the agreement loader in ``engine.agreement``; the use cases in
+``engine.runtime``.
 """
 
-from engine.agreement import Agreement, load_agreement
 from engine.clock import Clock, FakeClock, FixedClock, SystemClock
 from engine.errors import (
     AgreementFileError,
@@ -20,7 +21,6 @@ from engine.errors import (
 from engine.evidence import Evidence
 
 __all__ = [
-    "Agreement",
     "AgreementFileError",
     "Clock",
     "ConcurrentUpdate",
@@ -36,5 +36,4 @@ __all__ = [
     "TransitionRefused",
     "VerificationFailed",
     "WorkflowDefinitionError",
-    "load_agreement",
 ]

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from engine.clock import FakeClock
@@ -48,14 +47,14 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each test that uses it runs twice: on a fresh SQLite file and on a clean PostgreSQL schema."""
+    """Each test that uses it runs twice: on a fresh SQLite file and a clean PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ratify.db'}"
         return
     url: str = request.getfixturevalue("postgres_url")
-    engine = connect(url)
-    SQLModel.metadata.drop_all(engine)
-    engine.dispose()
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
     yield url
 
 
@@ -74,7 +73,7 @@ def db(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 12, 1, 9, 0))
+    return FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (naive: local to each round)
 
 
 @dataclass
@@ -106,7 +105,10 @@ def cli(database_url: str) -> CLI:
     return run
 
 
-PARTY_DEFAULTS = {"workflow": "municipality", "contacts": [{"name": "Kim Test", "email": "kim@example.invalid"}]}
+PARTY_DEFAULTS = {
+    "workflow": "municipality",
+    "contacts": [{"name": "Kim Test", "email": "kim@example.invalid"}],
+}
 
 
 def _toml_value(value: Any) -> str:

@@ -8,7 +8,9 @@ from pathlib import Path
 from tests.conftest import CLI
 
 
-def test_two_parties_from_launch_to_activation(cli: CLI, agreement_file: Callable[..., Path]) -> None:
+def test_two_parties_from_launch_to_activation(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
     path = agreement_file(
         [
             {"id": "alpha", "name": "Alpha", "await_legal_force": False},

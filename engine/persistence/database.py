@@ -1,28 +1,36 @@
-"""Connecting: SQLite (WAL, full sync, busy timeout, immediate transactions) or PostgreSQL."""
+"""Connecting: SQLite (WAL, full sync, busy timeout, immediate transactions) or PostgreSQL;
+the schema is created and upgraded by Alembic migrations, run in-process."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
-from engine.persistence.tables import SCHEMA_VERSION, MetaRow
 
-__all__ = ["connect", "ensure_schema", "init_schema", "transaction"]
+__all__ = ["connect", "ensure_schema", "init_schema", "schema_revision", "transaction"]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def connect(url: str) -> Engine:
     """An engine for ``url``. SQLite gets the pragmas that make an acknowledged write durable."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+            engine = create_engine(url, connect_args={"timeout": timeout})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
@@ -63,42 +71,63 @@ def transaction(engine: Engine) -> Iterator[Session]:
         raise RatifyError(f"database error: {exc.orig}") from None
 
 
-def init_schema(engine: Engine) -> str:
-    """Create the tables, or check that an existing schema is one this version can use."""
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _head() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The database's migration revision; None for an empty database."""
     try:
-        SQLModel.metadata.create_all(engine)
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
         raise InvalidInput(
-            f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL"
+            f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL or --db"
         ) from None
-    with transaction(engine) as session:
-        row = session.get(MetaRow, "schema_version")
-        if row is None:
-            session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
-            return f"created schema version {SCHEMA_VERSION}"
-        if int(row.value) > SCHEMA_VERSION:
-            raise InvalidInput(
-                f"the database has schema version {row.value}, newer than this ratify "
-                f"({SCHEMA_VERSION}); upgrade ratify"
-            )
-        return f"schema version {row.value} is current"
+
+
+def init_schema(engine: Engine) -> str:
+    """Create the schema, or upgrade it to this version's; say which."""
+    before = schema_revision(engine)
+    head = _head()
+    if before == head:
+        return f"schema is current (revision {head})"
+    _known(before)
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    if before is None:
+        return f"created the schema (revision {head})"
+    return f"upgraded the schema from revision {before} to {head}"
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the schema on an empty database; refuse one newer than this code."""
-    try:
-        has_tables = inspect(engine).has_table("ratify_meta")
-    except OperationalError as exc:
-        raise InvalidInput(
-            f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL"
-        ) from None
-    if not has_tables:
+    """Create the schema on an empty database; ask for `ratify init` on an older one."""
+    revision = schema_revision(engine)
+    if revision is None:
         init_schema(engine)
-    else:
-        with transaction(engine) as session:
-            row = session.get(MetaRow, "schema_version")
-            version = row.value if row is not None else None
-            if version is not None and int(version) > SCHEMA_VERSION:
-                raise InvalidInput(
-                    f"the database has schema version {version}, newer than this ratify; upgrade it"
-                )
+    elif revision != _head():
+        _known(revision)
+        raise InvalidInput(
+            f"the database's schema (revision {revision}) is older than this ratify's; "
+            "upgrade it with `ratify init`"
+        )
+
+
+def _known(revision: str | None) -> None:
+    if revision is None:
+        return
+    try:
+        ScriptDirectory.from_config(_config()).get_revision(revision)
+    except CommandError:
+        raise InvalidInput(
+            f"the database's schema revision {revision} is unknown to this ratify; "
+            "it was made by a newer version: upgrade ratify"
+        ) from None

@@ -9,9 +9,7 @@ from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint,
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DocumentRow", "LogRow", "MetaRow", "PartyRow", "RoundRow"]
-
-SCHEMA_VERSION = 1
+__all__ = ["DocumentRow", "LogRow", "PartyRow", "RoundRow", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,13 +42,6 @@ def _utc_or_none() -> Any:
 
 def _json() -> Any:
     return Field(sa_column=Column(JSON, nullable=False))
-
-
-class MetaRow(SQLModel, table=True):
-    __tablename__ = "ratify_meta"
-
-    key: str = Field(primary_key=True)
-    value: str
 
 
 class RoundRow(SQLModel, table=True):

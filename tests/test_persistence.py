@@ -1,0 +1,68 @@
+"""The schema: Alembic migrations create exactly the tables the models describe, on both
+backends."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from engine.errors import InvalidInput
+from engine.persistence.database import connect, ensure_schema, init_schema, schema_revision
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    engine = connect(database_url)
+    try:
+        assert init_schema(engine).startswith("created the schema")
+        assert init_schema(engine).startswith("schema is current")
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, SQLModel.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
+    engine = connect(sqlite_url)
+    try:
+        ensure_schema(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_newer_schema_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    engine = connect(sqlite_url)
+    try:
+        init_schema(engine)
+        path = sqlite_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as raw:
+            raw.execute("UPDATE alembic_version SET version_num = '9999'")
+        assert schema_revision(engine) == "9999"
+        with pytest.raises(InvalidInput, match="newer version"):
+            ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    engine = connect("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        with pytest.raises(InvalidInput, match="cannot reach the database"):
+            ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInput, match="not usable"):
+        connect("nosuchdb://x")
