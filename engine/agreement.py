@@ -310,6 +310,8 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
         message = "is not a known key"
         if len(loc) == 1:
             fix = "remove it; the tables are [agreement], [coordinator] and [[parties]]"
+    elif kind == "string_pattern_mismatch":
+        message = f"{error['input']!r} is not a valid id"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     else:

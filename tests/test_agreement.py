@@ -377,7 +377,9 @@ def test_await_legal_force_defaults_from_the_workflow_and_can_be_overridden(
     assert load_definition("municipality").await_legal_force is True
     assert parties["alpha"].await_legal_force is True
     assert parties["beta"].await_legal_force is False
-    assert parties["gamma"].await_legal_force is load_definition("wellbeing-county").await_legal_force
+    assert (
+        parties["gamma"].await_legal_force is load_definition("wellbeing-county").await_legal_force
+    )
 
 
 def test_body_given_as_table_launches(cli: CLI, agreement_file: Callable[..., Path]) -> None:

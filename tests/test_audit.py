@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import JSON, Date, Engine, bindparam, text
@@ -43,37 +45,44 @@ PARTIES: list[dict[str, Any]] = [
     {"id": "delta", "name": "Delta", "await_legal_force": True},
 ]
 
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=HELSINKI)
+
+
 # (party, event, evidence, local time): entries #2..#15 after the launch (#1).
 STEPS: list[tuple[str, str, Evidence, datetime]] = [
-    ("alpha", "submit", Evidence(), datetime(2026, 12, 2, 10, 0)),
-    ("beta", "submit", Evidence(), datetime(2026, 12, 2, 10, 5)),
-    ("gamma", "submit", Evidence(), datetime(2026, 12, 2, 10, 10)),
-    ("alpha", "approve", Evidence(ref="Kunnanhallitus 07.12.2026 § 5"), datetime(2026, 12, 7, 18)),
+    ("alpha", "submit", Evidence(), local(2026, 12, 2, 10, 0)),
+    ("beta", "submit", Evidence(), local(2026, 12, 2, 10, 5)),
+    ("gamma", "submit", Evidence(), local(2026, 12, 2, 10, 10)),
+    ("alpha", "approve", Evidence(ref="Kunnanhallitus 07.12.2026 § 5"), local(2026, 12, 7, 18)),
     (
         "beta",
         "approve",
         Evidence(ref="Kaupunginhallitus 08.12.2026 § 7"),
-        datetime(2026, 12, 8, 18),
+        local(2026, 12, 8, 18),
     ),
-    ("gamma", "return", Evidence(reason="needs more preparation"), datetime(2026, 12, 9, 12)),
-    ("gamma", "submit", Evidence(), datetime(2026, 12, 10, 9)),
+    ("gamma", "return", Evidence(reason="needs more preparation"), local(2026, 12, 9, 12)),
+    ("gamma", "submit", Evidence(), local(2026, 12, 10, 9)),
     (
         "beta",
         "approve",
         Evidence(ref="Kaupunginvaltuusto 14.12.2026 § 70"),
-        datetime(2026, 12, 14, 20),
+        local(2026, 12, 14, 20),
     ),
-    ("alpha", "sign", Evidence(signatory="Aino A", title="Mayor"), datetime(2026, 12, 15, 10)),
+    ("alpha", "sign", Evidence(signatory="Aino A", title="Mayor"), local(2026, 12, 15, 10)),
     (
         "gamma",
         "approve",
         Evidence(ref="Kunnanhallitus 15.12.2026 § 12"),
-        datetime(2026, 12, 15, 18),
+        local(2026, 12, 15, 18),
     ),
-    ("beta", "sign", Evidence(signatory="Bert B", title="Mayor"), datetime(2026, 12, 16, 10)),
-    ("gamma", "sign", Evidence(signatory="Greta G", title="Mayor"), datetime(2026, 12, 16, 12)),
-    ("delta", "submit", Evidence(), datetime(2026, 12, 17, 9)),
-    ("delta", "approve", Evidence(ref="Kunnanhallitus 17.12.2026 § 3"), datetime(2026, 12, 17, 18)),
+    ("beta", "sign", Evidence(signatory="Bert B", title="Mayor"), local(2026, 12, 16, 10)),
+    ("gamma", "sign", Evidence(signatory="Greta G", title="Mayor"), local(2026, 12, 16, 12)),
+    ("delta", "submit", Evidence(), local(2026, 12, 17, 9)),
+    ("delta", "approve", Evidence(ref="Kunnanhallitus 17.12.2026 § 3"), local(2026, 12, 17, 18)),
 ]
 
 
@@ -84,7 +93,7 @@ def build_round(engine: Engine, folder: Path) -> str:
         from tests.conftest import write_agreement
 
         write_agreement(folder, PARTIES)
-    clock = FakeClock(datetime(2026, 12, 1, 9, 0))
+    clock = FakeClock(local(2026, 12, 1, 9, 0))
     round_id = launch(engine, load_agreement(path), clock, "Cora Coordinator")
     for party, event, evidence, moment in STEPS:
         clock.set(moment)
@@ -121,7 +130,7 @@ def set_evidence(engine: Engine, seq: int, evidence: dict[str, Any]) -> None:
 
 
 def shift_seqs(engine: Engine, start: int, by: int) -> None:
-    """Move every entry from ``start`` on by ``by`` (two steps, so the primary key never clashes)."""
+    """Renumber the entries from ``start`` on by ``by`` (two steps: no key clash)."""
     sql(
         engine,
         "UPDATE log_entries SET seq = seq + 1000 WHERE round_id = :r AND seq >= :s",
@@ -488,11 +497,11 @@ def test_round_document_hash_changed_is_caught(cli: CLI, db: Engine, built: str)
 
 
 @pytest.fixture
-def exported(cli: CLI, built: str, tmp_path: Path) -> Iterator[Path]:
+def exported(cli: CLI, built: str, tmp_path: Path) -> Path:
     path = tmp_path / "export.jsonl"
     ran = cli("audit", "export", built, "--format", "jsonl", "--output", str(path))
     assert ran.exit_code == 0, ran.stderr
-    yield path
+    return path
 
 
 def lines_of(path: Path) -> list[str]:
@@ -661,7 +670,7 @@ def test_log_json_fields_and_chain(cli: CLI, built: str) -> None:
         assert entry["clock"] == "at"
         assert entry["recorded_at"].endswith("Z")
     assert entries[0]["prev_hash"] == GENESIS
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after["prev_hash"] == before["hash"]
     assert entries[0]["event"] == "launch"
     assert entries[0]["party"] is None

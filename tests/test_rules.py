@@ -649,6 +649,7 @@ def test_activation_uses_the_local_date_of_the_last_signature(
     )
     for pid in ("alpha", "beta"):
         ok(cli, "record", round_id, pid, "submit", "--at", "2026-12-02T09:00")
+    for pid in ("alpha", "beta"):
         ok(cli, "record", round_id, pid, "approve", "--ref", "Kunnanhallitus 07.12.2026 § 1", "--at", "2026-12-07T18:00")
     ok(cli, *sign_args(round_id, "alpha", "Aino", "2026-12-31T23:30"))
     assert rounds.status(db, round_id)[0]["state"] == "open"

@@ -107,7 +107,9 @@ class ProcessMachine:
             title=f"{self.definition.name} v{self.definition.version}",
         )
         text: str = graph.get_graph().draw(None)
-        return text
+        # Drop the styling that marks a "current" state: a definition has none.
+        lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith(("classDef", "Class "))]
+        return "\n".join(lines)
 
 
 def _expand(spec: Any) -> list[Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import RatifyError
 
@@ -32,7 +33,7 @@ class _Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except RatifyError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             ctx.exit(exc.exit_code)
 
 
@@ -361,7 +362,12 @@ def workflows_list(as_json: Json = False) -> None:
             ]
         )
         return
-    table = Table("workflow", "version", "default body", "legal force", "description")
+    table = Table()
+    table.add_column("workflow", no_wrap=True)
+    table.add_column("v")
+    table.add_column("default body", no_wrap=True)
+    table.add_column("legal force")
+    table.add_column("description")
     for d in defs:
         table.add_row(
             d.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["log_table", "status_table"]
@@ -66,8 +67,8 @@ def log_table(entries: list[dict[str, Any]]) -> Table:
             e["party"] or "—",
             e["event"],
             f"{e['from_state'] or '—'} → {e['to_state'] or '—'}",
-            e["actor"],
-            evidence,
+            escape(e["actor"]),
+            escape(evidence),
             e["hash"][:12],
         )
     return table
