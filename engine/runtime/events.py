@@ -154,7 +154,8 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
             now = clock.now(ZoneInfo(row.timezone))
             if party.legal_force_from is None or now.date() < party.legal_force_from:
                 return None
-            now = local_now(row, clock)
+            if now < row.last_entry_at:  # the round's log is already past this moment
+                return None
             decision = decide(snapshot(party), LEGAL_FORCE, Evidence(), now)
             journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
             return _apply(session, row, party, decision, journal)
