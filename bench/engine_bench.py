@@ -14,7 +14,7 @@ import os
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from engine.agreement import load_agreement
