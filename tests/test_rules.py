@@ -950,3 +950,30 @@ def test_each_entry_records_where_its_time_came_from(
     assert abs(launched_at - datetime.now(helsinki)) < timedelta(minutes=5)
     # Without --at now, the system clock is behind the latest entry: going back is refused.
     refused(cli, db, round_id, 2, "record", round_id, "alpha", "return", "--reason", "x")
+
+
+def test_activation_date_is_local_to_the_rounds_timezone(
+    db: Engine, clock: FakeClock, agreement_file: MakeAgreement
+) -> None:
+    path = agreement_file(
+        [{"id": "alpha", "name": "Alpha", **NO_WAIT}],
+        agreement={"id": "new-york", "timezone": "America/New_York"},
+    )
+    round_id = rounds.launch(db, load_agreement(path), clock, "tester")
+    events.record(db, round_id, "alpha", "submit", Evidence(), clock, "tester")
+    clock.advance(days=1)
+    ref = Evidence(ref="Kunnanhallitus 02.12.2026 § 1")
+    events.record(db, round_id, "alpha", "approve", ref, clock, "tester")
+    # 23:30 on New Year's Eve in New York is already 1.1.2027 04:30 in UTC.
+    clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=ZoneInfo("America/New_York")))
+    signed = events.record(
+        db, round_id, "alpha", "sign", Evidence(signatory="Al", title="Mayor"), clock, "tester"
+    )
+    assert (signed["round_state"], signed["effective_date"]) == ("active", "2026-12-31")
+    status = rounds.status(db, round_id)[0]
+    assert (status["state"], status["effective_date"]) == ("active", "2026-12-31")
+    sign, activate = log_entries(db, round_id)[-2:]
+    assert (sign["event"], activate["event"]) == ("sign", "activate")
+    assert sign["recorded_at"] == activate["recorded_at"] == "2027-01-01T04:30:00.000000Z"
+    assert activate["evidence"]["effective_date"] == "2026-12-31"
+    assert all(e["clock"] == "at" for e in log_entries(db, round_id))

@@ -93,6 +93,7 @@ class Journal:
         self.head = round_row.log_head
         self.document_sha256 = round_row.document_sha256
         self.entries: list[dict[str, Any]] = []
+        self._rows: list[LogRow] = []
 
     def append(
         self,
@@ -118,7 +119,7 @@ class Journal:
             "prev_hash": self.head,
         }
         entry["hash"] = entry_hash(entry)
-        self.session.add(
+        self._rows.append(
             LogRow(
                 round_id=self.round.id,
                 seq=entry["seq"],
@@ -140,21 +141,25 @@ class Journal:
         return entry
 
     def seal(self, **changes: Any) -> None:
-        """Move the round's anchors to the new head (and apply ``changes``), guarded by version."""
-        result = self.session.execute(
-            update(RoundRow)
-            .where(
-                RoundRow.id == self.round.id,  # type: ignore[arg-type]
-                RoundRow.version == self.round.version,  # type: ignore[arg-type]
+        """Move the round's anchors to the new head (and apply ``changes``), guarded by version,
+        then insert the entries. The round goes first: a concurrent writer then waits on the
+        round's row and finds its version changed, instead of colliding on the entries' keys."""
+        with self.session.no_autoflush:
+            result = self.session.execute(
+                update(RoundRow)
+                .where(
+                    RoundRow.id == self.round.id,  # type: ignore[arg-type]
+                    RoundRow.version == self.round.version,  # type: ignore[arg-type]
+                )
+                .values(
+                    log_length=self.length,
+                    log_head=self.head,
+                    last_entry_at=self.now,
+                    version=self.round.version + 1,
+                    **changes,
+                )
             )
-            .values(
-                log_length=self.length,
-                log_head=self.head,
-                last_entry_at=self.now,
-                version=self.round.version + 1,
-                **changes,
-            )
-        )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentUpdate(f"round {self.round.id} was changed by another writer")
+        self.session.add_all(self._rows)
         self.session.flush()
