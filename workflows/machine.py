@@ -108,7 +108,9 @@ class ProcessMachine:
         )
         text: str = graph.get_graph().draw(None)
         # Drop the styling that marks a "current" state: a definition has none.
-        lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith(("classDef", "Class "))]
+        lines = [
+            ln for ln in text.splitlines() if not ln.lstrip().startswith(("classDef", "Class "))
+        ]
         return "\n".join(lines)
 
 
