@@ -83,6 +83,9 @@ class PartySnapshot:
             signatures=len(self.signatures),
         )
 
+    def refuse(self, message: str) -> TransitionRefused:
+        return TransitionRefused(message, party=self.id, state=self.state, allowed=self.allowed())
+
     def allowed(self) -> list[str]:
         """The events a person may record for this party now."""
         machine = machine_for(self.workflow, self.workflow_version)
@@ -123,23 +126,17 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
                 f"decision {ref} is dated after {today:%d.%m.%Y}; record a decision once it is made"
             )
         if event in ("approve", "reject", "return") and not ref.names(party.body.name):
-            raise TransitionRefused(
+            raise party.refuse(
                 f'Party "{party.id}" is in {party.state}, awaiting the decision of '
-                f'{party.body.name}; decision "{ref}" is by {ref.body}.',
-                party=party.id,
-                state=party.state,
-                allowed=allowed,
+                f'{party.body.name}; decision "{ref}" is by {ref.body}.'
             )
         record["decision"] = str(ref)
     if event == "sign":
         name = " ".join((evidence.signatory or "").split())
         if any(s.name.casefold() == name.casefold() for s in party.signatures):
-            raise TransitionRefused(
+            raise party.refuse(
                 f'Party "{party.id}": {name} has already signed; '
-                f"{party.signatures_required - len(party.signatures)} other signatory(ies) needed.",
-                party=party.id,
-                state=party.state,
-                allowed=allowed,
+                f"{party.signatures_required - len(party.signatures)} other signatory(ies) needed."
             )
         signature = Signature(name, " ".join((evidence.title or "").split()))
         changes["signatures"] = (*party.signatures, signature)
@@ -151,11 +148,8 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
         }
     if event == LEGAL_FORCE:
         if party.legal_force_from is None or today < party.legal_force_from:
-            raise TransitionRefused(
-                f'Party "{party.id}" awaits legal force until {party.legal_force_from}.',
-                party=party.id,
-                state=party.state,
-                allowed=allowed,
+            raise party.refuse(
+                f'Party "{party.id}" awaits legal force until {party.legal_force_from}.'
             )
         record["legal_force_from"] = party.legal_force_from.isoformat()
 
@@ -200,12 +194,9 @@ def _refusal(party: PartySnapshot, event: str, allowed: list[str]) -> Transition
     hint = ""
     if party.state == "legal_force_wait" and party.legal_force_from:
         hint = f" It awaits legal force from {party.legal_force_from:%d.%m.%Y} (`ratify tick`)."
-    return TransitionRefused(
+    return party.refuse(
         f'Party "{party.id}" is {party.state}; "{event}" is allowed only in '
-        f"{', '.join(where)}. Allowed now: {now}.{hint}",
-        party=party.id,
-        state=party.state,
-        allowed=allowed,
+        f"{', '.join(where)}. Allowed now: {now}.{hint}"
     )
 
 

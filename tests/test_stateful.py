@@ -366,3 +366,42 @@ RoundMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRound = RoundMachine.TestCase
+
+
+def test_the_rules_can_finish_a_round() -> None:
+    """The machine's own rules, driven by hand: pushing every party along activates the round
+    (so the random runs can reach activation), and nothing is recorded after it."""
+    machine = RoundMachine()
+    try:
+        machine.state_and_log_agree()
+        for _ in range(3):
+            for party_id in PARTY_IDS:
+                machine.push(party_id, ["Aino Aalto", "Bert Berg", "aino aalto", "Cecilia Cedar"])
+                machine.state_and_log_agree()
+        row = machine.round_row()
+        assert row.state == "active"
+        assert row.effective_date == machine.today().date()
+        before = machine.fingerprint()
+        machine.turn_down("single", reject=True)
+        machine.amend_text()
+        machine.do_tick()
+        assert machine.fingerprint() == before
+    finally:
+        machine.teardown()
+    assert RoundMachine.outcomes["active"] >= 1
+
+
+def test_the_rules_can_fail_a_round() -> None:
+    machine = RoundMachine()
+    try:
+        machine.push("county", ["Aino Aalto"])  # submit
+        machine.turn_down("county", reject=False)  # returned for preparation
+        assert machine.party_rows()["county"].state == "draft"
+        machine.push("county", ["Aino Aalto"])
+        machine.advance_hours(5)
+        machine.turn_down("county", reject=True)
+        machine.state_and_log_agree()
+        assert machine.round_row().state == "failed"
+        assert machine.party_rows()["county"].state == "rejected"
+    finally:
+        machine.teardown()
