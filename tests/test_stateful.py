@@ -229,6 +229,11 @@ class RoundMachine(RuleBasedStateMachine):
                 return
             self.sensible(party_id, signatory)
 
+    @rule(signatories=st.lists(st.sampled_from(SIGNATORIES[:-1]), min_size=1, max_size=4))
+    def push_everyone(self, signatories: list[str]) -> None:
+        for party_id in PARTY_IDS:
+            self.push(party_id, signatories)
+
     def sensible(self, party_id: str, signatory: str) -> None:
         party = self.party_rows()[party_id]
         if party.state == "draft":
