@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import Any
-
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
