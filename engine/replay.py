@@ -13,7 +13,10 @@ from engine.errors import RatifyError, VerificationFailed
 from engine.evidence import Evidence
 from workflows import Body
 
-__all__ = ["Replayed", "replay"]
+__all__ = ["CHASES", "Replayed", "replay"]
+
+# Log events that record an email sent to chase a party; they never change a state.
+CHASES = ("remind", "escalate")
 
 
 @dataclass
@@ -70,6 +73,14 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
                 notice_days=p["notice_days"],
                 signatures_required=p["signatures_required"],
             )
+        return tz
+    if event in CHASES:  # a reminder or escalation was sent: it records, it changes nothing
+        if party_id is not None:
+            state = result.parties[party_id].state
+            if not entry["from_state"] == entry["to_state"] == state:
+                raise VerificationFailed(
+                    f"it chases party {party_id} in {entry['from_state']}, which was in {state}"
+                )
         return tz
     if result.state != "open":
         raise VerificationFailed(f"the round was already {result.state}")

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint,
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DocumentRow", "LogRow", "PartyRow", "RoundRow", "UTCDateTime"]
+__all__ = ["DocumentRow", "LogRow", "OutboxRow", "PartyRow", "RoundRow", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -135,3 +135,37 @@ class LogRow(SQLModel, table=True):
     document_sha256: str
     prev_hash: str
     hash: str = Field(index=True)
+
+
+class OutboxRow(SQLModel, table=True):
+    """An email, rendered, stored before it is sent. ``key`` makes it unique: a tick that runs
+    twice, a restart or a second worker finds the row already there and adds nothing."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    round_id: str = Field(index=True)
+    party_id: str | None = None
+    kind: str
+    recipients: list[str] = _json()
+    language: str
+    subject: str
+    text_body: str
+    html_body: str
+    attachments: list[dict[str, Any]] = _json()  # {filename, content_type, data (base64)}
+    message_id: str
+    # pending → sending (claimed, with a lease) → sent | failed; pending again after a 4xx;
+    # skipped when, at sending time, the step it chases is over.
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _utc_or_none()
+    last_error: str | None = None
+    refused: dict[str, Any] = _json()
+    # For reminders and escalations: what to check before sending, and what to log once sent.
+    chase: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc_or_none()

@@ -1,0 +1,197 @@
+"""The durable outbox: every email is a row before it is sent, unique by its key.
+
+Workers claim due rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: a conditional ``UPDATE``
+inside the write lock), deliver them, and mark them. A claim is a lease: a worker that dies while
+sending leaves rows that another worker takes over once the lease has run out.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from engine.errors import NotFound, Refused
+from engine.persistence.tables import OutboxRow
+from notifications.message import Attachment, OutgoingMessage
+
+__all__ = [
+    "LEASE",
+    "STATES",
+    "claim",
+    "enqueue",
+    "mark_failed",
+    "mark_retry",
+    "mark_sent",
+    "mark_skipped",
+    "messages",
+    "outgoing",
+    "retry",
+]
+
+STATES = ("pending", "sending", "sent", "failed", "skipped")
+LEASE = timedelta(minutes=5)
+
+
+def enqueue(
+    session: Session,
+    message: OutgoingMessage,
+    *,
+    round_id: str,
+    party_id: str | None,
+    now: datetime,
+    chase: dict[str, Any] | None = None,
+) -> bool:
+    """Add ``message`` unless a row with its key exists; True when it was added."""
+    values = {
+        "key": message.key,
+        "round_id": round_id,
+        "party_id": party_id,
+        "kind": message.kind,
+        "recipients": list(message.to),
+        "language": message.language,
+        "subject": message.subject,
+        "text_body": message.text,
+        "html_body": message.html,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "data": base64.b64encode(a.data).decode("ascii"),
+            }
+            for a in message.attachments
+        ],
+        "message_id": message.message_id,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "refused": {},
+        "chase": chase,
+        "created_at": now,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    )
+    result = session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def outgoing(row: OutboxRow) -> OutgoingMessage:
+    return OutgoingMessage(
+        key=row.key,
+        kind=row.kind,
+        to=tuple(row.recipients),
+        language=row.language,
+        subject=row.subject,
+        text=row.text_body,
+        html=row.html_body,
+        attachments=tuple(
+            Attachment(a["filename"], a["content_type"], base64.b64decode(a["data"]))
+            for a in row.attachments
+        ),
+    )
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(col(OutboxRow.state) == "pending", col(OutboxRow.next_attempt_at) <= now),
+        and_(col(OutboxRow.state) == "sending", col(OutboxRow.claimed_until) < now),
+    )
+
+
+def claim(session: Session, now: datetime, limit: int = 50) -> list[OutboxRow]:
+    """Take up to ``limit`` due rows for this worker, oldest first."""
+    token = uuid.uuid4().hex
+    query = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.exec(query).all())
+    if not ids:
+        return []
+    # The condition is repeated in the UPDATE: on SQLite it is what makes the claim exclusive.
+    session.execute(
+        update(OutboxRow)
+        .where(col(OutboxRow.id).in_(ids), _due(now))
+        .values(state="sending", claimed_by=token, claimed_until=now + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    return list(
+        session.exec(
+            select(OutboxRow).where(OutboxRow.claimed_by == token).order_by(col(OutboxRow.id))
+        ).all()
+    )
+
+
+def _set(session: Session, row_id: int | None, **values: Any) -> None:
+    session.execute(
+        update(OutboxRow)
+        .where(col(OutboxRow.id) == row_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str, str]) -> None:
+    _set(
+        session,
+        row.id,
+        state="sent",
+        sent_at=now,
+        attempts=row.attempts + 1,
+        refused=refused,
+        claimed_until=None,
+        last_error=None,
+    )
+
+
+def mark_retry(session: Session, row: OutboxRow, now: datetime, delay: float, error: str) -> None:
+    _set(
+        session,
+        row.id,
+        state="pending",
+        attempts=row.attempts + 1,
+        next_attempt_at=now + timedelta(seconds=delay),
+        claimed_until=None,
+        last_error=error[:500],
+    )
+
+
+def mark_failed(session: Session, row: OutboxRow, now: datetime, error: str) -> None:
+    _set(
+        session,
+        row.id,
+        state="failed",
+        attempts=row.attempts + 1,
+        claimed_until=None,
+        last_error=error[:500],
+    )
+
+
+def mark_skipped(session: Session, row: OutboxRow, reason: str) -> None:
+    _set(session, row.id, state="skipped", claimed_until=None, last_error=reason[:500])
+
+
+def messages(session: Session, state: str | None = None) -> Sequence[OutboxRow]:
+    query = select(OutboxRow).order_by(col(OutboxRow.id))
+    if state is not None:
+        query = query.where(OutboxRow.state == state)
+    return session.exec(query).all()
+
+
+def retry(session: Session, row_id: int, now: datetime) -> OutboxRow:
+    """Send a failed (or skipped) message again at the next tick."""
+    row = session.get(OutboxRow, row_id)
+    if row is None:
+        raise NotFound(f"no outbox message {row_id}; `ratify outbox` lists them")
+    if row.state not in ("failed", "skipped"):
+        raise Refused(f"message {row_id} is {row.state}; only failed or skipped ones are retried")
+    _set(session, row.id, state="pending", next_attempt_at=now, last_error=None)
+    session.refresh(row)
+    return row
