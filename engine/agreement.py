@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from engine.errors import AgreementFileError, NotFound
+from notifications.policy import ReminderPolicy
 from workflows import Body, WorkflowDefinition, load_definition
 from workflows.definition import BodyKind
 
@@ -91,6 +92,7 @@ class _File(_Strict):
     agreement: _AgreementTable
     coordinator: _Person
     parties: list[_Party] = Field(min_length=1)
+    reminders: ReminderPolicy = ReminderPolicy()
 
 
 @dataclass(frozen=True)
@@ -128,13 +130,13 @@ class Agreement:
     deadline: date | None
     coordinator: Contact
     parties: tuple[PartyPlan, ...]
+    reminders: ReminderPolicy
 
 
 _FIXES = {
     "missing": "add it",
     "extra_forbidden": "remove it or check its spelling",
     "string_pattern_mismatch": "use lowercase letters, digits and single hyphens, like 'hattula'",
-    "value_error": "write an address like name@example.fi",
     "literal_error": "use one of the values listed",
     "too_short": "give at least one",
     "string_too_short": "it must not be empty",
@@ -204,6 +206,7 @@ def load_agreement(path: str | Path) -> Agreement:
         deadline=data.agreement.deadline,
         coordinator=Contact(data.coordinator.name, str(data.coordinator.email), language),
         parties=tuple(parties),
+        reminders=data.reminders,
     )
 
 
@@ -309,11 +312,13 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
     elif kind == "extra_forbidden":
         message = "is not a known key"
         if len(loc) == 1:
-            fix = "remove it; the tables are [agreement], [coordinator] and [[parties]]"
+            fix = "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
     elif kind == "string_pattern_mismatch":
         message = f"{error['input']!r} is not a valid id"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
+        if loc and loc[-1] == "email":
+            fix = "write an address like name@example.fi"
     else:
         message = message[0].lower() + message[1:]
     return f"{where}: {message}" + (f"; {fix}" if fix else "")

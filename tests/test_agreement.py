@@ -74,9 +74,19 @@ BAD_FILES = [
         id="unknown-agreement-key",
     ),
     pytest.param(
-        _one_party(extra="\n[reminders]\nevery_days = 7\n"),
-        ["reminders", "not a known key", "[agreement], [coordinator] and [[parties]]"],
-        id="unknown-table-reminders",
+        _one_party(extra="\n[signing]\norder = 'parallel'\n"),
+        ["signing", "not a known key", "[agreement], [coordinator], [[parties]] and [reminders]"],
+        id="unknown-table",
+    ),
+    pytest.param(
+        _one_party(extra="\n[reminders]\nevery_days = 0\nsend_at = '25:00'\n"),
+        ["reminders.every_days", "reminders.send_at"],
+        id="bad-reminders",
+    ),
+    pytest.param(
+        _one_party(extra="\n[reminders]\nevry_days = 7\n"),
+        ["reminders.evry_days", "not a known key"],
+        id="unknown-reminders-key",
     ),
     pytest.param(
         _one_party(agreement={"title": None}),

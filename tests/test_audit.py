@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import JSON, Date, Engine, bindparam, text
+from sqlalchemy import JSON, Boolean, Date, Engine, Integer, bindparam, text
 
 from engine.agreement import load_agreement
 from engine.audit import FIELDS, GENESIS, entry_hash
@@ -467,6 +467,65 @@ def test_changed_party_signatures_are_named(cli: CLI, db: Engine, built: str) ->
     assert "beta" in stderr
 
 
+def set_party(engine: Engine, party: str, column: str, value: Any, type_: Any) -> None:
+    statement = text(
+        f"UPDATE parties SET {column} = :v WHERE round_id = :r AND party_id = :p"
+    ).bindparams(bindparam("v", type_=type_))
+    with engine.begin() as conn:
+        conn.execute(statement, {"v": value, "r": ROUND, "p": party})
+
+
+# A party's stored facts that drive its next events: each must still be what its log says.
+PARTY_EDITS: dict[str, tuple[str, str, Any, Any]] = {
+    # By its log delta is final from 08.01.2027; an earlier date lets `ratify tick` cut it short.
+    "legal_force_from": ("delta", "legal_force_from", date(2026, 12, 18), Date()),
+    "signatures_required": ("beta", "signatures_required", 1, Integer()),
+    "await_legal_force": ("delta", "await_legal_force", False, Boolean()),
+    "bodies": (
+        "delta",
+        "bodies",
+        [{"name": "Kunnanhallitus", "kind": "board", "appeal_days": 1}],
+        JSON(),
+    ),
+    "signature title": (
+        "beta",
+        "signatures",
+        [{"name": "Bert B", "title": "Chair of the board"}],
+        JSON(),
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(PARTY_EDITS))
+def test_changed_party_facts_are_named(cli: CLI, db: Engine, built: str, edit: str) -> None:
+    party, column, value, type_ = PARTY_EDITS[edit]
+    set_party(db, party, column, value, type_)
+    code, stderr = verify(cli, built)
+    assert code == 1, f"changing {party}'s {column} behind ratify's back went unnoticed"
+    assert party in stderr
+
+
+def test_wait_cut_short_in_the_database_is_caught_once_acted_on(
+    cli: CLI, db: Engine, built: str
+) -> None:
+    """Whether or not verify notices the changed date at rest, the legal-force entry that
+    `ratify tick` then writes too early cannot be replayed."""
+    set_party(db, "delta", "legal_force_from", date(2026, 12, 18), Date())
+    ticked = cli("tick", "--at", "2026-12-20T09:00", "--json")
+    assert ticked.exit_code == 0, ticked.stderr
+    assert [m["party"] for m in ticked.json()] == ["delta"]
+    code, stderr = verify(cli, built)
+    assert code == 1
+    assert f"entry #{ENTRIES + 1}" in stderr
+
+
+def test_changed_document_text_is_caught(cli: CLI, db: Engine, built: str) -> None:
+    """The stored text is what the log's document hash is of: changing it must not pass."""
+    sql(db, "UPDATE documents SET text = 'A different agreement.' WHERE round_id = :r", r=ROUND)
+    code, _ = verify(cli, built)
+    assert code == 1, "the round's stored text no longer has the SHA-256 its log records"
+
+
 def test_round_set_active_is_caught(cli: CLI, db: Engine, built: str) -> None:
     sql(db, "UPDATE rounds SET state = 'active' WHERE id = :r", r=ROUND)
     code, stderr = verify(cli, built)
@@ -515,7 +574,12 @@ def write_lines(path: Path, lines: list[str]) -> None:
 def test_export_verifies_without_the_database(cli: CLI, exported: Path) -> None:
     lines = lines_of(exported)
     assert len(lines) == ENTRIES
-    assert [json.loads(line)["seq"] for line in lines] == list(range(1, ENTRIES + 1))
+    entries = [json.loads(line) for line in lines]
+    assert [e["seq"] for e in entries] == list(range(1, ENTRIES + 1))
+    # An auditor can recompute every hash from the export alone.
+    assert all(entry_hash(e) == e["hash"] for e in entries)
+    assert entries[0]["prev_hash"] == GENESIS
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(entries))
     ran = cli("audit", "verify", "--file", str(exported))
     assert ran.exit_code == 0, ran.stderr
     assert f"{ENTRIES} entries intact" in ran.stdout

@@ -77,6 +77,8 @@ class RoundRow(SQLModel, table=True):
     last_entry_at: datetime = _utc()
     log_length: int
     log_head: str
+    # The [reminders] table as launched (None: the defaults).
+    reminders: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     version: int = 1
 
 

@@ -119,6 +119,7 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
         last_entry_at=now,
         log_length=0,
         log_head=GENESIS,
+        reminders=agreement.reminders.model_dump(mode="json"),
     )
     session.add(row)
     session.flush()  # the round first: the rows below refer to it

@@ -1,4 +1,4 @@
-"""outbox
+"""outbox, and each round's reminder policy
 
 Revision ID: 0002
 Revises: 0001
@@ -19,6 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("rounds", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reminders", sa.JSON(), nullable=True))
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -57,3 +59,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_due")
 
     op.drop_table("outbox")
+    with op.batch_alter_table("rounds", schema=None) as batch_op:
+        batch_op.drop_column("reminders")

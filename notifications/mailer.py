@@ -1,0 +1,183 @@
+"""SMTP delivery of a batch of messages over one reused connection, with outcomes the outbox keeps.
+
+A ``Delivery`` says what became of one message: ``sent`` (perhaps with some recipients refused),
+``temporary`` (retry later, with :func:`backoff`) or ``permanent`` (a 5xx: do not retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
+
+import aiosmtplib
+
+if TYPE_CHECKING:
+    from engine.settings import Settings
+
+__all__ = ["Delivery", "Mailer", "Outcome", "Tls", "backoff"]
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["sent", "temporary", "permanent"]
+Tls = Literal["starttls", "tls", "none"]
+
+# Connecting, TLS and login: whatever goes wrong there says nothing about the messages, so it is
+# temporary for all of them, even a 5xx (a wrong password must not fail every message for good).
+_SETUP_ERRORS = (aiosmtplib.SMTPException, OSError)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message of a batch. ``refused``: recipient -> "code message"."""
+
+    ref: object
+    outcome: Outcome
+    error: str | None = None
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class Mailer:
+    """Delivers batches to one SMTP server. Holds no connection between batches."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: Tls = "none",
+        timeout: float = 30.0,
+    ) -> None:
+        if tls not in get_args(Tls):
+            raise ValueError(f"tls must be one of {', '.join(get_args(Tls))}, not {tls!r}")
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self.tls: Tls = tls
+        self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Mailer:
+        secret = settings.smtp_password
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=secret.get_secret_value() if secret is not None else None,
+            tls=settings.smtp_tls,
+            timeout=settings.smtp_timeout,
+        )
+
+    def __repr__(self) -> str:  # never the password
+        user = f" as {self.username!r}" if self.username else ""
+        return f"Mailer({self.host}:{self.port}{user}, tls={self.tls})"
+
+    async def deliver(
+        self, batch: Sequence[tuple[object, email.message.EmailMessage]]
+    ) -> list[Delivery]:
+        """Send every message of the batch; one Delivery per message, in the batch's order.
+
+        One connection serves the whole batch. If it drops, it is reopened once for the messages
+        not yet tried; the message that was in flight is ``temporary`` (the server may or may not
+        have taken it: the outbox retries it later, with the same Message-ID).
+        """
+        results: list[Delivery] = []
+        queue = deque(batch)
+        dropped: str | None = None
+        for _attempt in range(2):  # the first connection and one reconnection
+            if not queue:
+                break
+            smtp = self._client()
+            try:
+                await smtp.connect()
+            except _SETUP_ERRORS as exc:  # connect() closes the transport itself
+                error = self._describe(exc)
+                log.warning("SMTP %r unreachable: %s", self, error)
+                results.extend(Delivery(ref, "temporary", error) for ref, _ in queue)
+                return results
+            async with smtp:  # QUIT politely and close the transport, whatever happens
+                while queue and smtp.is_connected:
+                    ref, message = queue.popleft()
+                    delivery = await self._send(smtp, ref, message)
+                    results.append(delivery)
+                    if not smtp.is_connected:
+                        dropped = delivery.error or "the server closed the connection"
+        if queue:  # dropped again after the reconnection: leave the rest for a later tick
+            error = f"connection lost: {dropped}"
+            results.extend(Delivery(ref, "temporary", error) for ref, _ in queue)
+        return results
+
+    def deliver_sync(
+        self, batch: Sequence[tuple[object, email.message.EmailMessage]]
+    ) -> list[Delivery]:
+        """:meth:`deliver` from synchronous code (not from inside a running event loop)."""
+        return asyncio.run(self.deliver(batch))
+
+    def _client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self._password,
+            timeout=self.timeout,
+            use_tls=self.tls == "tls",
+            # False for "none" too: aiosmtplib's default (None) upgrades opportunistically.
+            start_tls=self.tls == "starttls",
+        )
+
+    async def _send(
+        self, smtp: aiosmtplib.SMTP, ref: object, message: email.message.EmailMessage
+    ) -> Delivery:
+        try:
+            errors, _reply = await smtp.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
+            permanent = any(r.code >= 500 for r in exc.recipients)
+            error = "all recipients refused: " + "; ".join(f"{a}: {m}" for a, m in refused.items())
+            return self._failed(ref, "permanent" if permanent else "temporary", error, refused)
+        except aiosmtplib.SMTPResponseException as exc:
+            outcome: Outcome = "permanent" if exc.code >= 500 else "temporary"
+            return self._failed(ref, outcome, f"{exc.code} {exc.message}")
+        except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
+            # The message itself cannot be sent (a malformed or non-ASCII address the server
+            # cannot take, no From): trying again will not help.
+            return self._failed(ref, "permanent", self._describe(exc))
+        except (aiosmtplib.SMTPException, OSError) as exc:  # dropped, timed out
+            return self._failed(ref, "temporary", self._describe(exc))
+        refused = {addr: f"{r.code} {r.message}" for addr, r in errors.items()}
+        if refused:
+            log.warning("%r: sent, but refused for %s", ref, ", ".join(refused))
+        return Delivery(ref, "sent", refused=refused)
+
+    def _failed(
+        self, ref: object, outcome: Outcome, error: str, refused: dict[str, str] | None = None
+    ) -> Delivery:
+        error = self._scrub(error)
+        log.warning("%r: %s failure: %s", ref, outcome, error)
+        return Delivery(ref, outcome, error, refused or {})
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            text = f"{exc.code} {exc.message}"
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return self._scrub(text)
+
+    def _scrub(self, text: str) -> str:
+        # No library puts the password in an error today; a server echoing it must not leak it.
+        return text.replace(self._password, "***") if self._password else text
+
+
+def backoff(attempts: int, base: float = 60.0, cap: float = 3600.0) -> float:
+    """Seconds to wait before the next try after ``attempts`` failures: 60, 120, 240… ≤ cap."""
+    if attempts < 1:
+        raise ValueError(f"attempts counts failures and starts at 1, not {attempts}")
+    # The exponent is bounded so that a row failing for months cannot overflow a float.
+    return float(min(cap, base * 2.0 ** min(attempts - 1, 64)))

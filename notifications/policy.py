@@ -1,0 +1,333 @@
+"""When reminders, escalations and deadline reminders are due: pure functions of dates and `now`.
+
+Due days are working days by construction (counted with :class:`WorkCalendar`), so nothing is ever
+due on a weekend, a public holiday or in a quiet period. Nothing here reads the clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
+
+__all__ = [
+    "PENDING_STATES",
+    "ReminderPolicy",
+    "WorkCalendar",
+    "deadline_reminder_due",
+    "due_deadline_reminder",
+    "due_reminder",
+    "escalation_due",
+    "reminder_due",
+]
+
+# States in which a party's step waits on the party: reminders run while a step is in one of these.
+PENDING_STATES = ("draft", "board_review", "council_review", "awaiting_signature")
+
+# Upper bounds keep a typo (10000 instead of 10) from making a tick count working days for decades.
+MAX_DAYS = 365
+MAX_REMINDERS = 100
+
+_CLOCK = re.compile(r"(\d{2}):(\d{2})")
+_MONTH_DAY = re.compile(r"(\d{2})-(\d{2})")
+
+
+def _whole(low: int, high: int, unit: str, example: int) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        # bool is refused although it is an int: TOML `true` is not a number of days.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{value!r} is not a whole number; give {unit}, like {example}")
+        if not low <= value <= high:
+            raise ValueError(f"{value} is out of range; give {unit} from {low} to {high}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _text(example: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        # TOML reads an unquoted 09:00:00 as a time, not text: the fix is to quote it.
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not text; write it in quotes, like {example}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _parse_month_day(value: str) -> tuple[int, int]:
+    match = _MONTH_DAY.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a month-day; write MM-DD, like '07-01'")
+    month, day = int(match[1]), int(match[2])
+    try:
+        date(2024, month, day)  # a leap year, so that '02-29' is accepted
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a day of the year; write MM-DD with a real month and day, "
+            "like '07-31'"
+        ) from None
+    return month, day
+
+
+def _month_day(value: str) -> str:
+    _parse_month_day(value)
+    return value
+
+
+_Days = Annotated[int, _whole(1, MAX_DAYS, "a number of working days", 10)]
+_Count = Annotated[int, _whole(0, MAX_REMINDERS, "a number of reminders", 4)]
+_MonthDay = Annotated[str, _text('"07-01"'), AfterValidator(_month_day)]
+
+
+class ReminderPolicy(BaseModel):
+    """The ``[reminders]`` table of an agreement file. Every default is the issue's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first_after_days: _Days = 10
+    every_days: _Days = 5
+    max_reminders: _Count = 4
+    before_deadline_days: list[_Days] = [10, 3]
+    send_at: Annotated[str, _text('"09:00"')] = "09:00"
+    holidays: Annotated[str, _text('"FI"')] = "FI"
+    quiet_periods: list[tuple[_MonthDay, _MonthDay]] = [("07-01", "07-31")]
+
+    @field_validator("before_deadline_days", mode="before")
+    @classmethod
+    def _days_list(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{value!r} is not a list; give numbers of working days, like [10, 3]")
+        return value
+
+    @field_validator("before_deadline_days")
+    @classmethod
+    def _distinct_descending(cls, value: list[int]) -> list[int]:
+        repeated = sorted({d for d in value if value.count(d) > 1})
+        if repeated:
+            listed = ", ".join(map(str, repeated))
+            raise ValueError(f"{listed} is given more than once; give each number of days once")
+        # Descending: the earliest deadline reminder first, as they are sent.
+        return sorted(value, reverse=True)
+
+    @field_validator("send_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        match = _CLOCK.fullmatch(value)
+        if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM (24-hour), like '09:00'")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        # Imported here: the package is large, and only an agreement file with reminders needs it.
+        import holidays
+
+        country, dash, subdiv = value.partition("-")
+        country = country.upper()  # 'fi' is unambiguous; subdivisions may be names, so keep theirs
+        supported = holidays.list_supported_countries()
+        if country not in supported:
+            raise ValueError(
+                f"{value!r} is not a country the holidays package knows; give an ISO 3166 "
+                "country code like 'FI', optionally with a subdivision like 'FI-01' (Åland)"
+            )
+        if dash and not subdiv:
+            raise ValueError(f"{value!r} ends with '-'; give {country!r} or add a subdivision")
+        try:
+            holidays.country_holidays(country, subdiv=subdiv or None)
+        except NotImplementedError:
+            known = supported[country]
+            choices = ", ".join(f"{country}-{s}" for s in known[:20]) + (
+                ", …" if len(known) > 20 else ""
+            )
+            fix = f"use one of {choices}" if known else f"use {country!r}, it has none"
+            raise ValueError(f"{value!r}: {country} has no subdivision {subdiv!r}; {fix}") from None
+        return f"{country}{dash}{subdiv}"
+
+    @field_validator("quiet_periods", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        # Checked before pydantic's own tuple errors, which would not say how to write a period.
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(p, list | tuple) and len(p) == 2 for p in value
+        ):
+            raise ValueError(
+                'give a list of [first, last] month-day pairs, like [["07-01", "07-31"]]'
+            )
+        return value
+
+    @field_validator("quiet_periods")
+    @classmethod
+    def _leaves_working_days(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        # A year with no day outside the quiet periods would make the calendar search forever.
+        periods = [(_parse_month_day(a), _parse_month_day(b)) for a, b in value]
+        day, last = date(2023, 1, 1), date(2023, 12, 31)  # not a leap year: 02-29 does not count
+        while day <= last:
+            if not _quiet(day, periods):
+                return value
+            day += timedelta(days=1)
+        raise ValueError("the quiet periods cover the whole year; leave days on which to send")
+
+    @property
+    def send_time(self) -> time:
+        hours, minutes = self.send_at.split(":")
+        return time(int(hours), int(minutes))
+
+
+def _quiet(day: date, periods: list[tuple[tuple[int, int], tuple[int, int]]]) -> bool:
+    md = (day.month, day.day)
+    for first, last in periods:
+        # first > last: the period wraps the new year, like ('12-20', '01-06').
+        if (first <= md <= last) if first <= last else (md >= first or md <= last):
+            return True
+    return False
+
+
+class WorkCalendar:
+    """Working days of a policy: no weekends, no public holidays, nothing in a quiet period."""
+
+    def __init__(self, policy: ReminderPolicy) -> None:
+        country, _, subdiv = policy.holidays.partition("-")
+        self._country = country
+        self._subdiv = subdiv or None
+        self._periods = [
+            (_parse_month_day(a), _parse_month_day(b)) for a, b in policy.quiet_periods
+        ]
+        self._by_year: dict[int, HolidayBase] = {}
+
+    def _holidays(self, year: int) -> HolidayBase:
+        found = self._by_year.get(year)
+        if found is None:
+            import holidays
+
+            found = holidays.country_holidays(self._country, subdiv=self._subdiv, years=year)
+            self._by_year[year] = found
+        return found
+
+    def is_working_day(self, day: date) -> bool:
+        return (
+            day.weekday() < 5
+            and day not in self._holidays(day.year)
+            and not _quiet(day, self._periods)
+        )
+
+    def next_working_day(self, day: date) -> date:
+        """``day`` itself when it is a working day, otherwise the first working day after it."""
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def add_working_days(self, day: date, n: int) -> date:
+        """The ``n``-th working day after ``day`` (``day`` itself is not counted)."""
+        return self._step(day, n, 1)
+
+    def subtract_working_days(self, day: date, n: int) -> date:
+        """The ``n``-th working day before ``day`` (``day`` itself is not counted)."""
+        return self._step(day, n, -1)
+
+    def _step(self, day: date, n: int, direction: int) -> date:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        one = timedelta(days=direction)
+        while n:
+            day += one
+            if self.is_working_day(day):
+                n -= 1
+        return day
+
+
+def _local_date(moment: datetime, tz: ZoneInfo, name: str) -> date:
+    _require_aware(moment, name)
+    return moment.astimezone(tz).date()
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    # A naive datetime would be read in the host's zone: the due day would depend on the server.
+    if moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
+
+
+def _at_send_time(policy: ReminderPolicy, day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, policy.send_time, tzinfo=tz)
+
+
+def _reached(due: datetime, now: datetime) -> bool:
+    # Compared in UTC: two datetimes sharing a tzinfo compare by wall time, wrong in the DST fold.
+    return due.astimezone(UTC) <= now.astimezone(UTC)
+
+
+def reminder_due(
+    policy: ReminderPolicy, cal: WorkCalendar, step_began: datetime, n: int, tz: ZoneInfo
+) -> datetime:
+    """When reminder ``n`` (1-based) of a step that began at ``step_began`` is due, in ``tz``."""
+    if not 1 <= n <= policy.max_reminders:
+        raise ValueError(
+            f"reminder {n} does not exist; the policy sends 1 to {policy.max_reminders}"
+        )
+    start = _local_date(step_began, tz, "step_began")
+    offset = policy.first_after_days + (n - 1) * policy.every_days
+    return _at_send_time(policy, cal.add_working_days(start, offset), tz)
+
+
+def escalation_due(
+    policy: ReminderPolicy, cal: WorkCalendar, step_began: datetime, tz: ZoneInfo
+) -> datetime:
+    """When a step that began at ``step_began`` is escalated: one interval after the last reminder.
+
+    With no reminders, escalation comes when the first reminder would have.
+    """
+    start = _local_date(step_began, tz, "step_began")
+    offset = policy.first_after_days + policy.max_reminders * policy.every_days
+    return _at_send_time(policy, cal.add_working_days(start, offset), tz)
+
+
+def due_reminder(
+    policy: ReminderPolicy, cal: WorkCalendar, step_began: datetime, now: datetime, tz: ZoneInfo
+) -> int | None:
+    """The number of the latest reminder due by ``now``, or None.
+
+    Only the latest: a worker that was down sends that one, not every reminder it missed.
+    """
+    _require_aware(now, "now")
+    if policy.max_reminders == 0:
+        return None
+    day = cal.add_working_days(_local_date(step_began, tz, "step_began"), policy.first_after_days)
+    latest: int | None = None
+    for n in range(1, policy.max_reminders + 1):
+        if not _reached(_at_send_time(policy, day, tz), now):
+            break
+        latest = n
+        if n < policy.max_reminders:
+            # Counting on from the previous due day gives the same day as counting from the start.
+            day = cal.add_working_days(day, policy.every_days)
+    return latest
+
+
+def deadline_reminder_due(
+    policy: ReminderPolicy, cal: WorkCalendar, deadline: date, days: int, tz: ZoneInfo
+) -> datetime:
+    """When the reminder ``days`` working days before ``deadline`` (a local date) is due."""
+    return _at_send_time(policy, cal.subtract_working_days(deadline, days), tz)
+
+
+def due_deadline_reminder(
+    policy: ReminderPolicy, cal: WorkCalendar, deadline: date, now: datetime, tz: ZoneInfo
+) -> int | None:
+    """The ``days`` of the latest deadline reminder due by ``now``; None if none is, or it is late.
+
+    Once the deadline's local date has passed a reminder of it can only mislead, so none is due.
+    """
+    if _local_date(now, tz, "now") > deadline:
+        return None
+    latest: int | None = None
+    for days in sorted(policy.before_deadline_days, reverse=True):  # earliest due first
+        if not _reached(deadline_reminder_due(policy, cal, deadline, days, tz), now):
+            break
+        latest = days
+    return latest

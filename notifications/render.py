@@ -1,0 +1,243 @@
+"""Rendering the messages: templates → (subject, text, HTML) → an email with its attachments.
+
+Each kind has ``templates/email/{kind}.{language}.txt.j2`` (its first line is ``Subject: …``) and
+``{kind}.{language}.html.j2``, for the languages fi, sv and en. A template reads only the context it
+is given; a variable it needs and the context lacks is an error (StrictUndefined), never a blank.
+
+The context of each kind (``render`` itself adds ``language`` and, for the HTML, ``subject``;
+a caller may not pass those two):
+
+Every kind:
+
+| variable      | type              | meaning                                                         |
+|---------------|-------------------|-----------------------------------------------------------------|
+| `title`       | str               | the agreement's title                                           |
+| `round_id`    | str               | the round, e.g. `kanta-hame-strategic-2026/1`                   |
+| `sha256`      | str               | the SHA-256 of the document (for `amended`: of the new text)    |
+| `party`       | str or None       | the party's name: the recipients' own party, or for `escalation`|
+|               |                   | the party it is about; None where there is none                 |
+| `coordinator` | mapping           | `name` and `email` of the round's coordinator                   |
+
+And by kind:
+
+| kind         | variables                                                                          |
+|--------------|------------------------------------------------------------------------------------|
+| `invitation` | `bodies` (list of str: the deciding bodies, in order), `signatures_required` (int),|
+|              | `steps` (list of state names the party goes through, e.g. `draft`, `board_review`, |
+|              | …, `awaiting_signature`), `deadline` (date or None)                                |
+| `reminder`   | `bodies`, `state` (the pending state), `since` (aware datetime: when it began),    |
+|              | `timezone` (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),         |
+|              | `max_reminders` (int), `deadline` (date or None)                                   |
+| `escalation` | `reason`: `"stalled"` — with `bodies`, `state`, `since`, `timezone`,               |
+|              | `reminders_sent` (int); or `"bounced"` — with `recipients` (list of str) and       |
+|              | `error` (str: the server's reply)                                                  |
+| `receipt`    | `bodies`, `event` (e.g. `approve`), `from_state`, `to_state`, `evidence` (mapping  |
+|              | of str to str, only what was given, from `ref`, `reason`, `signatory`, `title`),   |
+|              | `recorded_at` (aware datetime), `timezone`, `signatures_given` (int),              |
+|              | `signatures_required` (int)                                                        |
+| `active`     | `effective_date` (date)                                                            |
+| `failed`     | `rejected_by` (str: the party's name), `ref` (str: its decision), `reason` (str or |
+|              | None)                                                                              |
+| `cancelled`  | `reason` (str)                                                                     |
+| `amended`    | `version` (int: the text's version), `previous_sha256` (str), `reason` (str)       |
+
+A state names its body: `board_review` and `draft` the first of `bodies`, `council_review` the last.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time, get_datetime_format
+from icalendar import Calendar, Event
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+from notifications.message import KINDS, Attachment, OutgoingMessage, message_id_for
+
+__all__ = ["LANGUAGES", "TEMPLATES", "message", "render", "to_email"]
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
+# A contact's language → the babel locale its dates are written in (Finland's Swedish for sv).
+LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
+LANGUAGES = tuple(LOCALES)
+CALENDAR_KINDS = frozenset({"invitation", "reminder"})
+ESCALATION_REASONS = ("stalled", "bounced")
+RESERVED = frozenset({"language", "subject"})
+PRODID = "-//ratify//ratify notifications//EN"
+
+
+def render(kind: str, language: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The subject, the plain text and the HTML of one message (see the table above)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}; the kinds are {', '.join(KINDS)}")
+    if language not in LOCALES:
+        raise ValueError(f"unknown language {language!r}; the languages are {', '.join(LOCALES)}")
+    if clash := sorted(RESERVED & context.keys()):
+        raise ValueError(f"the context may not set {', '.join(clash)}: render() supplies it")
+    if kind == "escalation" and context.get("reason") not in ESCALATION_REASONS:
+        raise ValueError(
+            f"an escalation's reason must be one of {', '.join(ESCALATION_REASONS)}, "
+            f"not {context.get('reason')!r}"
+        )
+    env = _environment()
+    values = {**context, "language": language}
+    first, _, text = env.get_template(f"{kind}.{language}.txt.j2").render(values).partition("\n")
+    subject = first.removeprefix("Subject:").strip()
+    if not first.startswith("Subject:") or not subject:
+        raise ValueError(f"{kind}.{language}.txt.j2 must begin with a non-empty 'Subject: …' line")
+    html = env.get_template(f"{kind}.{language}.html.j2").render({**values, "subject": subject})
+    return subject, text.strip("\n") + "\n", html.strip("\n") + "\n"
+
+
+def message(
+    key: str,
+    kind: str,
+    to: Sequence[str],
+    language: str,
+    context: Mapping[str, Any],
+    deadline: date | None = None,
+    calendar_uid: str | None = None,
+    *,
+    stamp: datetime | None = None,
+) -> OutgoingMessage:
+    """The message for ``key``, rendered; an invitation or reminder with a deadline carries it
+    as ``deadline.ics``.
+
+    ``calendar_uid`` lets every message about one deadline share one calendar event (a client then
+    updates it instead of adding another); by default it is derived from the key. ``stamp`` is
+    when the message was made (the caller's clock, for the event's DTSTAMP); by default the start
+    of the deadline day in UTC, so that the attachment depends on its inputs alone.
+    """
+    if isinstance(to, str):  # a str is a Sequence[str] too: one address would become its letters
+        raise TypeError("to must be a sequence of addresses, not one string")
+    if not to:
+        raise ValueError("a message needs at least one recipient")
+    subject, text, html = render(kind, language, context)
+    attachments: tuple[Attachment, ...] = ()
+    if deadline is not None and kind in CALENDAR_KINDS:
+        summary = f"{_labels(language)['deadline']}: {context['title']}"
+        uid = calendar_uid or message_id_for(key).strip("<>")
+        ics = _calendar(deadline, uid, summary, stamp or datetime.combine(deadline, time(), UTC))
+        attachments = (Attachment("deadline.ics", "text/calendar", ics),)
+    return OutgoingMessage(
+        key=key,
+        kind=kind,
+        to=tuple(to),
+        language=language,
+        subject=subject,
+        text=text,
+        html=html,
+        attachments=attachments,
+    )
+
+
+def to_email(message: OutgoingMessage, mail_from: str, date: datetime) -> EmailMessage:
+    """The message as MIME: text and HTML as alternatives, wrapped with any attachments."""
+    _refuse_line_breaks("subject", message.subject)
+    for address in (mail_from, *message.to):
+        _refuse_line_breaks("address", address)
+        if not address.strip():
+            raise ValueError("an address is empty")
+    if date.utcoffset() is None:
+        raise ValueError("the Date header needs an aware datetime")
+    email = EmailMessage()
+    email["From"] = mail_from
+    email["To"] = ", ".join(message.to)
+    email["Subject"] = message.subject
+    email["Date"] = format_datetime(date)
+    email["Message-ID"] = message.message_id
+    # RFC 3834: marks the mail as sent by a program, so vacation responders do not answer it.
+    email["Auto-Submitted"] = "auto-generated"
+    email["Content-Language"] = message.language
+    email.set_content(message.text, subtype="plain", charset="utf-8")
+    email.add_alternative(message.html, subtype="html", charset="utf-8")
+    for attachment in message.attachments:  # turns the alternative into part of a multipart/mixed
+        maintype, _, subtype = attachment.content_type.partition("/")
+        params = {"method": "PUBLISH"} if attachment.content_type == "text/calendar" else {}
+        email.add_attachment(
+            attachment.data,
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename,
+            params=params,
+        )
+    return email
+
+
+def _refuse_line_breaks(what: str, value: str) -> None:
+    # A CR or LF in a header value would let it start a header of its own (Bcc:, …).
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"the {what} {value!r} contains a line break")
+
+
+def _calendar(deadline: date, uid: str, summary: str, stamp: datetime) -> bytes:
+    if stamp.utcoffset() is None:
+        raise ValueError("the calendar stamp needs an aware datetime")
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", stamp.astimezone(UTC))
+    event.add("dtstart", deadline)  # a date, not a datetime: an all-day event
+    event.add("dtend", deadline + timedelta(days=1))  # DTEND is exclusive
+    event.add("summary", summary)
+    event.add("transp", "TRANSPARENT")  # a deadline does not make anyone busy
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+@functools.cache
+def _environment() -> Environment:
+    # Autoescaping is decided per template file, but Jinja trusts a macro's output according to the
+    # template that *calls* it. So a macro defined in a text file and called from HTML would let
+    # its arguments through unescaped: the HTML templates import only _macros.html.j2, and the
+    # _lang.*.j2 files hold strings and no macros.
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date"] = _date_filter
+    env.filters["datetime"] = _datetime_filter
+    return env
+
+
+@functools.cache
+def _labels(language: str) -> Mapping[str, str]:
+    labels: Mapping[str, str] = _environment().get_template(f"_lang.{language}.j2").module.labels  # type: ignore[attr-defined]
+    return labels
+
+
+def _locale(context: Context) -> str:
+    return LOCALES[context["language"]]
+
+
+@pass_context
+def _date_filter(context: Context, value: date, format: str = "long") -> str:
+    if isinstance(value, datetime):  # its date would be the one of its own offset, maybe UTC's
+        raise TypeError(f"the date filter takes a date, not the datetime {value!r}")
+    return format_date(value, format=format, locale=_locale(context))
+
+
+@pass_context
+def _datetime_filter(context: Context, value: datetime, zone: str, format: str = "long") -> str:
+    """The date (long by default) and the time to the minute, in ``zone``."""
+    if value.utcoffset() is None:
+        raise ValueError(f"the datetime filter needs an aware datetime, not {value!r}")
+    local = value.astimezone(ZoneInfo(zone))
+    locale = _locale(context)
+    pattern = get_datetime_format(format, locale=locale).replace("'", "")
+    day = format_date(local.date(), format=format, locale=locale)
+    return pattern.replace("{1}", day).replace("{0}", format_time(local.time(), "short", locale=locale))
