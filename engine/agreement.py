@@ -312,7 +312,9 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
     elif kind == "extra_forbidden":
         message = "is not a known key"
         if len(loc) == 1:
-            fix = "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
+            fix = (
+                "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
+            )
     elif kind == "string_pattern_mismatch":
         message = f"{error['input']!r} is not a valid id"
     elif kind == "value_error":

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-__all__ = ["Clock", "FakeClock", "FixedClock", "SystemClock", "parse_at"]
+__all__ = ["DEFAULT_ZONE", "Clock", "FakeClock", "FixedClock", "SystemClock", "parse_at"]
+
+# Where a naive --at is read when no round's timezone applies (the outbox spans rounds).
+DEFAULT_ZONE = ZoneInfo("Europe/Helsinki")
 
 
 class Clock(Protocol):

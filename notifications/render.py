@@ -4,44 +4,47 @@ Each kind has ``templates/email/{kind}.{language}.txt.j2`` (its first line is ``
 ``{kind}.{language}.html.j2``, for the languages fi, sv and en. A template reads only the context it
 is given; a variable it needs and the context lacks is an error (StrictUndefined), never a blank.
 
-The context of each kind (``render`` itself adds ``language`` and, for the HTML, ``subject``;
-a caller may not pass those two):
+The context of each kind; ``render`` adds ``language`` and, for the HTML, ``subject`` itself, so a
+caller may not pass those two.
 
 Every kind:
 
-| variable      | type              | meaning                                                         |
-|---------------|-------------------|-----------------------------------------------------------------|
-| `title`       | str               | the agreement's title                                           |
-| `round_id`    | str               | the round, e.g. `kanta-hame-strategic-2026/1`                   |
-| `sha256`      | str               | the SHA-256 of the document (for `amended`: of the new text)    |
-| `party`       | str or None       | the party's name: the recipients' own party, or for `escalation`|
-|               |                   | the party it is about; None where there is none                 |
-| `coordinator` | mapping           | `name` and `email` of the round's coordinator                   |
+| variable      | type        | meaning                                                     |
+|---------------|-------------|-------------------------------------------------------------|
+| `title`       | str         | the agreement's title                                       |
+| `round_id`    | str         | the round, e.g. `kanta-hame-strategic-2026/1`               |
+| `sha256`      | str         | the SHA-256 of the document (for `amended`: the new text's) |
+| `party`       | str or None | the recipients' party; for `escalation` the party it is     |
+|               |             | about; None where there is none (e.g. to the coordinator)   |
+| `coordinator` | mapping     | `name` and `email` of the round's coordinator               |
 
 And by kind:
 
-| kind         | variables                                                                          |
-|--------------|------------------------------------------------------------------------------------|
-| `invitation` | `bodies` (list of str: the deciding bodies, in order), `signatures_required` (int),|
-|              | `steps` (list of state names the party goes through, e.g. `draft`, `board_review`, |
-|              | …, `awaiting_signature`), `deadline` (date or None)                                |
-| `reminder`   | `bodies`, `state` (the pending state), `since` (aware datetime: when it began),    |
-|              | `timezone` (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),         |
-|              | `max_reminders` (int), `deadline` (date or None)                                   |
-| `escalation` | `reason`: `"stalled"` — with `bodies`, `state`, `since`, `timezone`,               |
-|              | `reminders_sent` (int); or `"bounced"` — with `recipients` (list of str) and       |
-|              | `error` (str: the server's reply)                                                  |
-| `receipt`    | `bodies`, `event` (e.g. `approve`), `from_state`, `to_state`, `evidence` (mapping  |
-|              | of str to str, only what was given, from `ref`, `reason`, `signatory`, `title`),   |
-|              | `recorded_at` (aware datetime), `timezone`, `signatures_given` (int),              |
-|              | `signatures_required` (int)                                                        |
-| `active`     | `effective_date` (date)                                                            |
-| `failed`     | `rejected_by` (str: the party's name), `ref` (str: its decision), `reason` (str or |
-|              | None)                                                                              |
-| `cancelled`  | `reason` (str)                                                                     |
-| `amended`    | `version` (int: the text's version), `previous_sha256` (str), `reason` (str)       |
+| kind         | variables                                                                       |
+|--------------|---------------------------------------------------------------------------------|
+| `invitation` | `bodies` (list of str: the deciding bodies, in order),                          |
+|              | `signatures_required` (int), `steps` (list of the state names the party goes    |
+|              | through: `draft`, `board_review`, …, `awaiting_signature`), `deadline` (date or |
+|              | None)                                                                           |
+| `reminder`   | `bodies`, `state` (the pending state), `since` (aware datetime: when it began), |
+|              | `timezone` (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),      |
+|              | `max_reminders` (int), `deadline` (date or None)                                |
+| `escalation` | `reason`: `"stalled"`, with `bodies`, `state`, `since`, `timezone` and          |
+|              | `reminders_sent` (int); or `"bounced"`, with `recipients` (list of str) and     |
+|              | `error` (str: the server's reply)                                               |
+| `receipt`    | `bodies`, `event` (e.g. `approve`), `from_state`, `to_state`, `evidence`        |
+|              | (mapping str → str of what was given, in order: `ref`, `reason`, `signatory`,   |
+|              | `title`), `recorded_at` (aware datetime), `timezone`, `signatures_given` (int), |
+|              | `signatures_required` (int)                                                     |
+| `active`     | `effective_date` (date)                                                         |
+| `failed`     | `rejected_by` (str: the party's name), `ref` (str: its decision reference),     |
+|              | `reason` (str or None)                                                          |
+| `cancelled`  | `reason` (str)                                                                  |
+| `amended`    | `version` (int: the text's version), `previous_sha256` (str), `reason` (str)    |
 
-A state names its body: `board_review` and `draft` the first of `bodies`, `council_review` the last.
+A state names its body: `draft` and `board_review` the first of `bodies`, `council_review` the
+last. Dates are written in the contact's locale by the filters `date` (a date) and `datetime` (an
+aware datetime and a timezone name).
 """
 
 from __future__ import annotations
@@ -52,12 +55,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_datetime_format
 from icalendar import Calendar, Event
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Undefined,
+    pass_context,
+    select_autoescape,
+)
 from jinja2.runtime import Context
 
 from notifications.message import KINDS, Attachment, OutgoingMessage, message_id_for
@@ -72,6 +82,7 @@ CALENDAR_KINDS = frozenset({"invitation", "reminder"})
 ESCALATION_REASONS = ("stalled", "bounced")
 RESERVED = frozenset({"language", "subject"})
 PRODID = "-//ratify//ratify notifications//EN"
+_Width = Literal["full", "long", "medium", "short"]
 
 
 def render(kind: str, language: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -156,19 +167,21 @@ def to_email(message: OutgoingMessage, mail_from: str, date: datetime) -> EmailM
     email["Message-ID"] = message.message_id
     # RFC 3834: marks the mail as sent by a program, so vacation responders do not answer it.
     email["Auto-Submitted"] = "auto-generated"
-    email["Content-Language"] = message.language
     email.set_content(message.text, subtype="plain", charset="utf-8")
     email.add_alternative(message.html, subtype="html", charset="utf-8")
     for attachment in message.attachments:  # turns the alternative into part of a multipart/mixed
         maintype, _, subtype = attachment.content_type.partition("/")
-        params = {"method": "PUBLISH"} if attachment.content_type == "text/calendar" else {}
+        # The calendar is ours, in UTF-8; PUBLISH tells a client it is no meeting invitation.
+        calendar = attachment.content_type == "text/calendar"
         email.add_attachment(
             attachment.data,
             maintype=maintype,
             subtype=subtype,
             filename=attachment.filename,
-            params=params,
+            params={"method": "PUBLISH", "charset": "utf-8"} if calendar else {},
         )
+    # Last: set_content and add_attachment move or drop the Content-* headers already there.
+    email["Content-Language"] = message.language
     return email
 
 
@@ -193,15 +206,16 @@ def _calendar(deadline: date, uid: str, summary: str, stamp: datetime) -> bytes:
     event.add("summary", summary)
     event.add("transp", "TRANSPARENT")  # a deadline does not make anyone busy
     calendar.add_component(event)
-    return calendar.to_ical()
+    ics: bytes = calendar.to_ical()
+    return ics
 
 
 @functools.cache
 def _environment() -> Environment:
     # Autoescaping is decided per template file, but Jinja trusts a macro's output according to the
     # template that *calls* it. So a macro defined in a text file and called from HTML would let
-    # its arguments through unescaped: the HTML templates import only _macros.html.j2, and the
-    # _lang.*.j2 files hold strings and no macros.
+    # its arguments through unescaped. So base.html.j2 alone imports the macros for every HTML
+    # template, from _macros.html.j2, and the _lang.*.j2 files hold strings and no macros.
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
@@ -216,8 +230,17 @@ def _environment() -> Environment:
 
 @functools.cache
 def _labels(language: str) -> Mapping[str, str]:
-    labels: Mapping[str, str] = _environment().get_template(f"_lang.{language}.j2").module.labels  # type: ignore[attr-defined]
+    """The strings of ``_lang.{language}.j2``, so the calendar event says what the mail says."""
+    module = _environment().get_template(f"_lang.{language}.j2").module
+    labels: Mapping[str, str] = module.labels  # type: ignore[attr-defined]  # set in the template
     return labels
+
+
+def _defined(value: object) -> None:
+    # A filter receives a missing variable as an Undefined, which babel would only assert on;
+    # turning it into a string raises StrictUndefined's error, which names the variable.
+    if isinstance(value, Undefined):
+        str(value)
 
 
 def _locale(context: Context) -> str:
@@ -225,19 +248,24 @@ def _locale(context: Context) -> str:
 
 
 @pass_context
-def _date_filter(context: Context, value: date, format: str = "long") -> str:
-    if isinstance(value, datetime):  # its date would be the one of its own offset, maybe UTC's
-        raise TypeError(f"the date filter takes a date, not the datetime {value!r}")
+def _date_filter(context: Context, value: date, format: _Width = "long") -> str:
+    _defined(value)
+    if isinstance(value, datetime) or not isinstance(value, date):
+        # A datetime's date would be the one of its own offset, maybe UTC's: it needs a timezone.
+        raise TypeError(f"the date filter takes a date, not {value!r}")
     return format_date(value, format=format, locale=_locale(context))
 
 
 @pass_context
-def _datetime_filter(context: Context, value: datetime, zone: str, format: str = "long") -> str:
+def _datetime_filter(context: Context, value: datetime, zone: str, format: _Width = "long") -> str:
     """The date (long by default) and the time to the minute, in ``zone``."""
-    if value.utcoffset() is None:
+    _defined(value)
+    if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"the datetime filter needs an aware datetime, not {value!r}")
     local = value.astimezone(ZoneInfo(zone))
     locale = _locale(context)
-    pattern = get_datetime_format(format, locale=locale).replace("'", "")
+    # As babel's own format_datetime joins a date and a time of one width: here, long and short.
+    pattern = str(get_datetime_format(format, locale=locale)).replace("'", "")
     day = format_date(local.date(), format=format, locale=locale)
-    return pattern.replace("{1}", day).replace("{0}", format_time(local.time(), "short", locale=locale))
+    hour = format_time(local.time(), format="short", locale=locale)
+    return pattern.replace("{1}", day).replace("{0}", hour)

@@ -35,7 +35,7 @@ from engine.replay import replay
 from engine.runtime.auditing import log_entries, verify_database
 from engine.runtime.events import record, tick
 from engine.runtime.journal import entry_dict, snapshot
-from engine.runtime.rounds import amend
+from engine.runtime.rounds import amend, launch
 from tests.conftest import write_agreement
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -76,6 +76,8 @@ class Fingerprint:
 
 
 class RoundMachine(RuleBasedStateMachine):
+    outcomes: ClassVar[Counter[str]] = Counter()  # how the examples' rounds ended
+
     def __init__(self) -> None:
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory(prefix="ratify-stateful-")
@@ -84,13 +86,8 @@ class RoundMachine(RuleBasedStateMachine):
         self.engine = connect(f"sqlite:///{self.folder / 'ratify.db'}")
         init_schema(self.engine)
         self.clock = FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=HELSINKI))
-        agreement = load_agreement(path)
-        from engine.runtime.rounds import launch
-
-        self.round = launch(self.engine, agreement, self.clock, "Cora Coordinator")
+        self.round = launch(self.engine, load_agreement(path), self.clock, "Cora Coordinator")
         self.amendments = 0
-
-    outcomes: ClassVar[Counter[str]] = Counter()  # how the examples' rounds ended
 
     def teardown(self) -> None:
         try:

@@ -3,6 +3,7 @@ the schema is created and upgraded by Alembic migrations, run in-process."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,12 @@ def transaction(engine: Engine) -> Iterator[Session]:
         raise RatifyError(f"database error: {exc.orig}") from None
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read once per process."""
+    return ScriptDirectory.from_config(_config())
+
+
 def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -78,7 +85,7 @@ def _config() -> Config:
 
 
 def _head() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -125,7 +132,7 @@ def _known(revision: str | None) -> None:
     if revision is None:
         return
     try:
-        ScriptDirectory.from_config(_config()).get_revision(revision)
+        _scripts().get_revision(revision)
     except CommandError:
         raise InvalidInput(
             f"the database's schema revision {revision} is unknown to this ratify; "

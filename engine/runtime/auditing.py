@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from engine.agreement import sha256_text
 from engine.audit import ChainReport, check_chain, from_csv, from_jsonl, to_csv, to_jsonl
 from engine.errors import InvalidInput, VerificationFailed
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import LogRow, PartyRow, RoundRow
+from engine.persistence.tables import DocumentRow, LogRow, PartyRow, RoundRow
 from engine.replay import replay
-from engine.runtime.journal import entry_dict
+from engine.runtime.journal import entry_dict, snapshot
 from engine.runtime.rounds import resolve_round
 
 __all__ = ["export", "log_entries", "verify_database", "verify_file"]
@@ -92,17 +94,21 @@ def _compare(session: Session, row: RoundRow, entries: list[dict[str, Any]]) -> 
             f"round {row.id}: parties {sorted(stored)} stored, {sorted(rebuilt.parties)} launched"
         )
     for party_id, party in rebuilt.parties.items():
-        mine = stored[party_id]
-        signatories = [s.name for s in party.signatures]
-        if (mine.state, mine.step, [s["name"] for s in mine.signatures]) != (
-            party.state,
-            party.step,
-            signatories,
-        ):
+        mine = snapshot(stored[party_id])
+        if mine != party:
+            differ = [
+                f.name for f in fields(party) if getattr(mine, f.name) != getattr(party, f.name)
+            ]
             raise VerificationFailed(
-                f"round {row.id} party {party_id}: stored as {mine.state} "
-                f"({len(mine.signatures)} signature(s)) but its log makes it {party.state} "
-                f"({len(signatories)}); the party's row was changed outside ratify"
+                f"round {row.id} party {party_id}: its stored {', '.join(differ)} "
+                f"differ(s) from what its log makes it (state {party.state}); the party's row "
+                "was changed outside ratify"
+            )
+    for document in session.exec(select(DocumentRow).where(DocumentRow.round_id == row.id)).all():
+        if sha256_text(document.text) != document.sha256:
+            raise VerificationFailed(
+                f"round {row.id}: the text of document version {document.version} does not "
+                f"match its SHA-256 {document.sha256[:16]}…; it was changed"
             )
 
 

@@ -15,6 +15,7 @@ from engine.errors import ConcurrentUpdate, InvalidInput, NotFound
 from engine.evidence import Evidence
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import PartyRow, RoundRow
+from engine.runtime import notify
 from engine.runtime.journal import Journal, save_party, snapshot
 from engine.runtime.rounds import local_now, require_open, resolve_round
 
@@ -80,6 +81,9 @@ def _apply(
         to_state=decision.to_state,
         evidence=decision.evidence,
     )
+    notify.on_event(
+        session, row, party, entry, decision.to_state, len(decision.party.signatures), journal.now
+    )
     changes: dict[str, Any] = {}
     if decision.to_state in ("signed", "rejected"):
         others = session.exec(
@@ -97,6 +101,7 @@ def _apply(
                 evidence={"effective_date": effective.isoformat(), "last_party": party.party_id},
             )
             changes = {"state": "active", "effective_date": effective, "closed_at": journal.now}
+            notify.on_round(session, row, "active", journal.now, {"effective_date": effective})
         elif outcome == "failed":
             journal.append(
                 "fail",
@@ -105,6 +110,12 @@ def _apply(
                 evidence={"party": party.party_id, "decision": decision.evidence.get("decision")},
             )
             changes = {"state": "failed", "closed_at": journal.now}
+            context = {
+                "rejected_by": party.name,
+                "ref": decision.evidence.get("decision", ""),
+                "reason": decision.evidence.get("reason"),
+            }
+            notify.on_round(session, row, "failed", journal.now, context)
     journal.seal(**changes)
     return {
         "round": row.id,

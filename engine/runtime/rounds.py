@@ -19,6 +19,7 @@ from engine.core import had_approval, reopened
 from engine.errors import InvalidInput, NotFound, RatifyError, Refused, RoundClosed
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
+from engine.runtime import notify
 from engine.runtime.journal import Journal, save_party, snapshot
 
 __all__ = [
@@ -134,9 +135,10 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
         )
     )
     plans = []
+    rows = []
     for position, plan in enumerate(agreement.parties):
         bodies = [asdict(b) for b in plan.bodies]
-        session.add(
+        rows.append(
             PartyRow(
                 round_id=row.id,
                 party_id=plan.id,
@@ -167,7 +169,9 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
                 "signatures_required": plan.signatures_required,
             }
         )
+    session.add_all(rows)
     session.flush()
+    notify.on_launch(session, row, rows, now)
     journal = Journal(session, row, actor=actor, now=now, clock=source)
     journal.append(
         "launch",
@@ -242,6 +246,13 @@ def amend(
                 },
             )
             reopened_ids.append(party.party_id)
+        context = {
+            "sha256": new_sha,
+            "version": version,
+            "previous_sha256": old_sha,
+            "reason": why or "",
+        }
+        notify.on_round(session, row, "amended", now, context, key=f"amended:{row.id}:{version}")
         journal.seal(document_sha256=new_sha, document_version=version)
         return {
             "round": row.id,
@@ -263,6 +274,7 @@ def cancel(engine: Engine, ref: str, reason: str, clock: Clock, actor: str) -> s
         journal.append(
             "cancel", from_state="open", to_state="cancelled", evidence={"reason": reason.strip()}
         )
+        notify.on_round(session, row, "cancelled", now, {"reason": reason.strip()})
         journal.seal(state="cancelled", closed_at=now)
         return row.id
 

@@ -35,8 +35,7 @@ class TickReport:
             outcomes[s["outcome"]] = outcomes.get(s["outcome"], 0) + 1
         delivered = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "0 sent"
         return (
-            f"{len(self.moved)} party(ies) moved, {len(self.queued)} message(s) queued, "
-            f"{delivered}"
+            f"{len(self.moved)} party(ies) moved, {len(self.queued)} message(s) queued, {delivered}"
         )
 
 
