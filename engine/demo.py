@@ -26,8 +26,11 @@ from engine.evidence import Evidence
 from engine.interfaces.render import status_table
 from engine.persistence.database import connect, init_schema
 from engine.runtime.auditing import verify_database
-from engine.runtime.events import record, tick
+from engine.runtime.events import record
 from engine.runtime.rounds import launch, status
+from engine.runtime.worker import tick_once
+from notifications.mailer import Mailer
+from notifications.sink import MailSink
 
 __all__ = ["EXAMPLE", "run_demo"]
 
@@ -59,6 +62,8 @@ class Play:
     clock: FakeClock
     console: Console
     bodies: dict[str, list[str]]
+    mailer: Mailer
+    sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # messages by kind
     plan: dict[date, list[Step]] = field(default_factory=lambda: defaultdict(list))
     sections: Iterator[int] = field(default_factory=lambda: count(101))
     signers: Iterator[tuple[str, str]] = field(default_factory=lambda: cycle(SIGNATORIES))
@@ -95,13 +100,36 @@ class Play:
 
     def line(self, party: str, event: str, state: str, detail: str = "") -> None:
         moment = self.clock.moment
+        arrow = f"→ {state:<18}" if state else ""
         self.console.print(
             f"{WEEKDAYS[moment.weekday()]} {moment:%d.%m.%Y}  {party:<14.14} {event:<15} "
-            f"→ {state:<18} {detail}".rstrip(),
+            f"{arrow} {detail}".rstrip(),
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
+
+    def tick(self) -> None:
+        """The worker's tick: legal force, then reminders due, then the outbox sent."""
+        report = tick_once(self.engine, self.clock, self.mailer, "ratify <ratify@example.invalid>")
+        for moved in report.moved:
+            self.line(moved["party"], "legal-force", moved["to_state"], "the decision is final")
+        shown: set[tuple[str, str]] = set()
+        for s in report.sent:
+            if s["outcome"] != "sent":
+                continue
+            self.sent[s["kind"]] += 1
+            chase = s["chase"] or {}
+            what = s["kind"] + (f" #{chase['number']}" if s["kind"] == "reminder" else "")
+            if s["kind"] == "escalation":
+                what += " to the coordinator"
+            if s["kind"] in ("reminder", "escalation") and (s["party"], what) not in shown:
+                shown.add((s["party"], what))  # one line, whatever the languages
+                self.line(s["party"] or "(everyone)", f"✉ {what}", "", "")
+        for kind in ("invitation", "active", "failed", "cancelled", "amended"):
+            count = sum(s["kind"] == kind and s["outcome"] == "sent" for s in report.sent)
+            if count:
+                self.line("(everyone)", f"✉ {kind}", "", f"{count} messages")
 
     def schedule_signatures(self, day: date) -> None:
         """A party newly awaiting signature is signed on the next working days, one a day."""
@@ -145,17 +173,19 @@ def run_demo(console: Console, file: Path | None = None) -> int:
     tz = ZoneInfo(agreement.timezone)
     with tempfile.TemporaryDirectory(prefix="ratify-demo-") as folder:
         engine = connect(f"sqlite:///{folder}/demo.db")
+        sink = MailSink(Path(folder) / "mail")
+        _, port = sink.start(port=0)
         try:
             init_schema(engine)
             clock = FakeClock(datetime.combine(START, time(9, 0), tz))
             console.rule(f"[bold]{agreement.title}")
             console.print(
                 f"{len(agreement.parties)} parties, a simulated clock from {START:%d.%m.%Y}, "
-                f"a temporary SQLite database.\n"
+                f"a temporary SQLite database, and an SMTP sink on port {port}.\n"
             )
             round_id = launch(engine, agreement, clock, "koordinaattori")
             bodies = {p.id: [b.name for b in p.bodies] for p in agreement.parties}
-            play = Play(engine, round_id, clock, console, bodies)
+            play = Play(engine, round_id, clock, console, bodies, Mailer("127.0.0.1", port))
             play.line("(round)", "launch", "open", round_id)
             if file is None:
                 _script(play)
@@ -170,6 +200,7 @@ def run_demo(console: Console, file: Path | None = None) -> int:
             if state == "active":
                 effective = status(engine, round_id)[0]["effective_date"]
                 console.print(f"\n[bold green]Agreement in force from {effective}.[/]")
+            _mail_summary(console, sink, play.sent)
             reports = verify_database(engine, round_id)
             console.print(
                 f"\n[bold]ratify audit verify[/]: round {reports[0].round}, "
@@ -177,19 +208,41 @@ def run_demo(console: Console, file: Path | None = None) -> int:
             )
             return 0 if state == "active" else 1
         finally:
+            sink.stop()
             engine.dispose()
+
+
+def _mail_summary(console: Console, sink: MailSink, sent: dict[str, int]) -> None:
+    import email
+    import email.policy
+
+    received = sink.received
+    console.print(
+        f"\nThe SMTP sink received {len(received)} messages: "
+        + ", ".join(f"{n} {kind}" for kind, n in sorted(sent.items()))
+    )
+    sample = next((r for r in received if "muistutus" in r.subject.lower()), None)
+    if sample is not None:
+        message = email.message_from_bytes(sample.path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        console.rule("[dim]one of the reminders, as sent[/]")
+        console.print(f"To: {message['To']}\nSubject: {message['Subject']}\n", markup=False)
+        console.print("\n".join(text.strip().splitlines()[:9]), markup=False, highlight=False)
+        console.rule()
 
 
 def _play(play: Play, tz: ZoneInfo) -> str:
     day, state = START, "open"
     while state == "open" and day <= START + timedelta(days=365):
-        play.clock.set(datetime.combine(day, time(8, 0), tz))
-        for moved in tick(play.engine, play.clock):
-            play.line(moved["party"], "legal-force", moved["to_state"], "the decision is final")
+        play.clock.set(datetime.combine(day, time(9, 0), tz))
+        play.tick()
         play.clock.set(datetime.combine(day, time(10, 0), tz))
         for step in play.plan.pop(day, []):
             play.clock.advance(minutes=15)
             state = play.run(step)
         play.schedule_signatures(day)
         day += timedelta(days=1)
+    play.clock.advance(hours=1)
+    play.tick()  # the notices of the last day
     return state

@@ -516,15 +516,7 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
                 reason = _still_due(session, item)
                 if reason:
                     outbox.mark_skipped(session, item, reason)
-                    results.append(
-                        {
-                            "id": item.id,
-                            "key": item.key,
-                            "kind": item.kind,
-                            "outcome": "skipped",
-                            "error": reason,
-                        }
-                    )
+                    results.append(_result(item, "skipped", reason))
                 else:
                     batch.append((item, to_email(outbox.outgoing(item), mail_from, now)))
         if not claimed:
@@ -533,16 +525,24 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
         for delivery in deliveries:
             item = cast(OutboxRow, delivery.ref)
             _settle(engine, clock, item, delivery.outcome, delivery.error, delivery.refused)
-            results.append(
-                {
-                    "id": item.id,
-                    "key": item.key,
-                    "kind": item.kind,
-                    "outcome": delivery.outcome,
-                    "error": delivery.error,
-                    "refused": delivery.refused,
-                }
-            )
+            results.append(_result(item, delivery.outcome, delivery.error, delivery.refused))
+
+
+def _result(
+    item: OutboxRow, outcome: str, error: str | None, refused: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "key": item.key,
+        "kind": item.kind,
+        "round": item.round_id,
+        "party": item.party_id,
+        "recipients": list(item.recipients),
+        "chase": item.chase,
+        "outcome": outcome,
+        "error": error,
+        "refused": refused or {},
+    }
 
 
 def _settle(
