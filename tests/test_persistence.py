@@ -66,3 +66,23 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
 def test_a_bad_url_is_a_clear_error() -> None:
     with pytest.raises(InvalidInput, match="not usable"):
         connect("nosuchdb://x")
+
+
+def test_an_older_schema_is_upgraded_by_init(database_url: str) -> None:
+    from alembic import command
+
+    from engine.persistence.database import _config
+
+    engine = connect(database_url)
+    try:
+        config = _config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+        assert schema_revision(engine) == "0001"
+        with pytest.raises(InvalidInput, match="ratify init"):
+            ensure_schema(engine)
+        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0002"
+        ensure_schema(engine)
+    finally:
+        engine.dispose()
