@@ -70,3 +70,13 @@ def test_the_readme_refusal_message_is_the_real_one(tmp_path: Path) -> None:
     assert ran.exit_code == 1
     shown = _block("console", "A refused event says").splitlines()[1]
     assert " ".join(ran.stderr.split()) == shown
+
+
+def test_the_readme_reminder_defaults_are_the_real_ones() -> None:
+    import tomllib
+
+    from notifications.policy import ReminderPolicy
+
+    block = _block("toml", "An optional `[reminders]` table")
+    documented = ReminderPolicy.model_validate(tomllib.loads(block)["reminders"])
+    assert documented == ReminderPolicy()
