@@ -423,6 +423,55 @@ def test_smtp_down_then_back_delivers_everything_once(
     assert sorted(received) == sorted(r.message_id for r in sent)  # type: ignore[type-var]
 
 
+def test_smtp_server_stopped_then_restarted_loses_nothing(
+    db: Engine, clock: FakeClock, tmp_path: Path, agreement_file: Agreements
+) -> None:
+    path = agreement_file([party("alpha", ALPHA), party("beta", BETA)])
+    round_id = start(db, clock, path)
+    server = SmtpServer(tmp_path / "mail").start()
+    port = server.port
+    try:
+        tick(db, clock, port)
+        assert len(server.received) == 2
+        server.sink.stop()  # the server goes down before the first reminders fall due
+
+        clock.set(at(2026, 12, 15, 9))  # reminder 1 of both parties is due
+        tick(db, clock, port)
+        clock.advance(hours=2)
+        tick(db, clock, port)
+        waiting = of_kind(db, "reminder")
+        assert [(r.state, r.attempts) for r in waiting] == [("pending", 2), ("pending", 2)]
+        assert not [e for e in log_entries(db, round_id) if e["event"] == "remind"]
+
+        server.sink.start(server.host, port)  # back, on the same port
+        clock.advance(hours=2)
+        tick(db, clock, port)
+        tick(db, clock, port)
+        assert {r.state for r in rows(db)} == {"sent"}
+        assert [r.attempts for r in of_kind(db, "reminder")] == [3, 3]
+        assert sink_kinds(db, server) == {"invitation": 2, "reminder": 2}
+        reminded = [e for e in log_entries(db, round_id) if e["event"] == "remind"]
+        assert len(reminded) == 2
+        verify_database(db, round_id)
+    finally:
+        server.stop()
+
+
+def test_a_round_in_another_timezone_is_sent_at_its_own_nine(
+    db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements
+) -> None:
+    # The fake clock's naive time is local to the round (as `--at` is): 09:00 in Stockholm.
+    path = agreement_file([party("alpha", ALPHA)], agreement={"timezone": "Europe/Stockholm"})
+    start(db, clock, path)
+    first = tick(db, clock, smtp.port)
+    assert [s["kind"] for s in first.sent] == ["invitation"], "invited at the first tick"
+
+    clock.set(at(2026, 12, 15, 9))
+    report = tick(db, clock, smtp.port)
+    assert "reminder" in [s["kind"] for s in report.sent], "sent by the tick it falls due at"
+    assert sink_kinds(db, smtp) == {"invitation": 1, "reminder": 1}
+
+
 def test_550_for_the_only_contact_fails_and_escalates_once(
     db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements
 ) -> None:
@@ -467,28 +516,38 @@ def test_550_for_one_of_two_recipients_is_sent_with_refused_recorded(
     assert of_kind(db, "escalation") == []
 
 
-def test_451_is_retried_later_and_delivered_once(
-    db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements
+@pytest.mark.parametrize(
+    "reply",
+    ["451 4.3.0 try again later", "421 4.3.2 service shutting down"],  # 421 also hangs up
+    ids=["451", "421"],
+)
+def test_4xx_is_retried_later_and_delivered_once(
+    db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements, reply: str
 ) -> None:
-    start(db, clock, agreement_file([party("alpha", ALPHA), party("beta", BETA)]))
-    smtp.fail_next(1)
+    gamma = "gus@gamma.example.invalid"
+    parties = [party("alpha", ALPHA), party("beta", BETA), party("gamma", gamma)]
+    start(db, clock, agreement_file(parties))
+    smtp.fail_next(1, reply)
     tick(db, clock, smtp.port)
 
     states = sorted((r.state, r.attempts) for r in rows(db))
-    assert states == [("pending", 1), ("sent", 1)]
+    assert states == [("pending", 1), ("sent", 1), ("sent", 1)]
     (waiting,) = rows(db, "pending")
-    assert "451" in (waiting.last_error or "")
-    assert len(smtp.received) == 1
+    assert waiting.party_id == "alpha"
+    assert reply[:3] in (waiting.last_error or "")
+    assert len(smtp.received) == 2
 
-    clock.advance(minutes=2)
+    tick(db, clock, smtp.port)
+    assert len(smtp.received) == 2, "not before its backoff has run out"
+    clock.advance(minutes=1)
     tick(db, clock, smtp.port)
     tick(db, clock, smtp.port)
     assert {r.state for r in rows(db)} == {"sent"}
     again = {r.id: r for r in rows(db)}[waiting.id]
     assert again.attempts == 2
     ids = [r.message_id for r in smtp.received]
-    assert len(ids) == 2
-    assert len(set(ids)) == 2
+    assert sorted(ids) == sorted(r.message_id for r in rows(db))  # type: ignore[type-var]
+    assert len(set(ids)) == 3
 
 
 # --- notices -------------------------------------------------------------------------------------
@@ -593,3 +652,16 @@ def test_preview_lists_what_is_due_without_writing(
     assert "receipt" in nothing.stdout
     assert snapshot(db) == before, "a preview writes nothing"
     assert len(smtp.received) == 2
+
+
+def test_preview_due_is_when_the_reminder_fell_due(
+    db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements
+) -> None:
+    round_id = start(db, clock, agreement_file([party("alpha", ALPHA)]))
+    tick(db, clock, smtp.port)
+    # Asked in the afternoon (or days later, the worker being down), reminder 1 is still the
+    # one that fell due at 09:00 on Tue 15.12.: that is its due time, not the moment asked.
+    for asked in (at(2026, 12, 15, 14), at(2026, 12, 18, 9)):
+        (due,) = preview(db, FixedClock(asked), round_id)
+        assert (due["kind"], due["number"]) == ("reminder", 1)
+        assert datetime.fromisoformat(due["due"]) == datetime(2026, 12, 15, 9, tzinfo=HELSINKI)

@@ -1,0 +1,151 @@
+"""`ratify audit …` and `ratify workflows …`: reading the log, and the workflows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.interfaces.common import Group, Json, RoundArg, db_engine, err, out, print_json
+
+__all__ = ["audit_app", "workflows_app"]
+
+audit_app = typer.Typer(cls=Group, help="Inspect, export and verify the log.", no_args_is_help=True)
+workflows_app = typer.Typer(
+    cls=Group, help="The party workflows ratify knows.", no_args_is_help=True
+)
+
+
+@audit_app.command("log")
+def audit_log(round_ref: RoundArg, as_json: Json = False) -> None:
+    """The round's log entries, oldest first."""
+    from engine.interfaces.render import log_table
+    from engine.runtime.auditing import log_entries
+
+    entries = log_entries(db_engine(), round_ref)
+    if as_json:
+        print_json(entries)
+    else:
+        out.print(log_table(entries))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    round_ref: Annotated[
+        str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Verify an export (jsonl or csv) with no database."),
+    ] = None,
+) -> None:
+    """Check the hash chain and replay the log; name the first bad entry (exit 1) if any."""
+    from engine.runtime.auditing import verify_database, verify_file
+
+    if file is not None:
+        report = verify_file(file)
+        out.print(
+            f"{file}: round {report.round}, {report.entries} entries intact; head {report.head}"
+        )
+        return
+    reports = verify_database(db_engine(), round_ref)
+    for r in reports:
+        out.print(f"round {r.round}: {r.entries} entries intact; head {r.head}")
+    if not reports:
+        out.print("No rounds to verify.")
+
+
+@audit_app.command("export")
+def audit_export(
+    round_ref: RoundArg,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Export a round's log; `ratify audit verify --file` checks the jsonl with no database."""
+    from engine.runtime.auditing import export
+
+    text = export(db_engine(), round_ref, fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, "utf-8")
+        err.print(f"wrote {output}")
+
+
+@workflows_app.command("list")
+def workflows_list(as_json: Json = False) -> None:
+    """The workflows, their versions and default bodies."""
+    from rich.table import Table
+
+    from workflows import available_workflows
+
+    defs = available_workflows()
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": d.name,
+                    "version": d.version,
+                    "description": d.description,
+                    "default_bodies": list(d.default_bodies),
+                    "await_legal_force": d.await_legal_force,
+                    "bodies": [
+                        {"name": b.name, "kind": b.kind, "appeal_days": b.appeal_days}
+                        for b in d.bodies
+                    ],
+                }
+                for d in defs
+            ]
+        )
+        return
+    table = Table()
+    table.add_column("workflow", no_wrap=True)
+    table.add_column("v")
+    table.add_column("default body", no_wrap=True)
+    table.add_column("legal force")
+    table.add_column("description")
+    for d in defs:
+        table.add_row(
+            d.name,
+            str(d.version),
+            ", ".join(d.default_bodies),
+            "await" if d.await_legal_force else "no",
+            d.description,
+        )
+    out.print(table)
+
+
+@workflows_app.command("show")
+def workflows_show(
+    name: Annotated[str, typer.Argument(help="A workflow's name.")],
+    version: Annotated[int | None, typer.Option("--version", help="Default: the latest.")] = None,
+    mermaid: Annotated[
+        bool, typer.Option("--mermaid", help="Print a Mermaid state diagram.")
+    ] = False,
+) -> None:
+    """A workflow's states, events and bodies."""
+    from workflows import load_definition, machine_for
+
+    d = load_definition(name, version)
+    machine = machine_for(d.name, d.version)
+    if mermaid:
+        sys.stdout.write(machine.mermaid() + "\n")
+        return
+    out.print(f"[bold]{d.name}[/] v{d.version}: {d.description}")
+    out.print(
+        "bodies: " + ", ".join(f"{b.name} ({b.kind}, appeal {b.appeal_days} d)" for b in d.bodies)
+    )
+    out.print(f"default: {', '.join(d.default_bodies)}; await legal force: {d.await_legal_force}")
+    for state in d.states:
+        final = " (final)" if state in d.final else ""
+        moves = [
+            f"{t.event} → {t.dest or state}"
+            + (f" [if {', '.join(t.conditions)}]" if t.conditions else "")
+            for t in d.transitions
+            if state in t.sources
+        ]
+        out.print(f"  {state}{final}: " + ("; ".join(moves) or "—"), markup=False)

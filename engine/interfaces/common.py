@@ -1,0 +1,111 @@
+"""What the command line's modules share: consoles, the error handling group, the options, and
+the engine, clock and actor a command runs with. Heavy imports stay inside the functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from engine.errors import RatifyError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from engine.clock import Clock
+    from engine.settings import Settings
+
+__all__ = [
+    "At",
+    "By",
+    "Group",
+    "Json",
+    "RoundArg",
+    "actor_for",
+    "clock_at",
+    "current_settings",
+    "db_engine",
+    "err",
+    "out",
+    "print_json",
+    "state",
+]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Group(typer.core.TyperGroup):
+    """Turns ratify's own errors into a message on stderr and the error's exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RatifyError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            ctx.exit(exc.exit_code)
+
+
+class _State:
+    """The global options of this invocation, and the engine made from them."""
+
+    db: str | None = None
+    engine: Engine | None = None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
+state = _State()
+
+At = Annotated[
+    str | None,
+    typer.Option(
+        "--at", help="Run as of this ISO date or date-time, local to the round's timezone."
+    ),
+]
+By = Annotated[
+    str | None, typer.Option("--by", help="Who records this (default RATIFY_ACTOR or the OS user).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RoundArg = Annotated[
+    str, typer.Argument(help="A round id (agreement/n) or an agreement id (its latest round).")
+]
+
+
+def db_engine() -> Engine:
+    from engine.persistence.database import connect
+
+    if state.engine is None:
+        state.engine = connect(current_settings().database_url)
+    return state.engine
+
+
+def current_settings() -> Settings:
+    from engine.settings import load_settings
+
+    return load_settings(database_url=state.db)
+
+
+def clock_at(at: str | None) -> Clock:
+    from engine.clock import FixedClock, SystemClock, parse_at
+
+    return FixedClock(parse_at(at)) if at else SystemClock()
+
+
+def actor_for(by: str | None) -> str:
+    from engine.settings import default_actor
+
+    if by is not None and by.strip():
+        return " ".join(by.split())
+    return default_actor(current_settings())
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,274 @@
+"""Chasing: reminders and escalations, derived from the parties' states at each tick.
+
+A chase's key (round, party, step, reminder number) makes queueing it again a no-op, so a tick that
+runs twice, or two workers at once, queue it once; a worker that was down queues only the latest
+reminder due for each step, not every one it missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from engine.audit import format_time
+from engine.clock import DEFAULT_ZONE, Clock
+from engine.persistence.database import ensure_schema, transaction
+from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
+from engine.runtime.messages import bodies_of, by_language, policy_of, queue, to_coordinator
+from notifications.policy import (
+    PENDING_STATES,
+    WorkCalendar,
+    due_deadline_reminder,
+    due_reminder,
+    escalation_due,
+)
+
+__all__ = ["Chase", "enqueue_due", "preview"]
+
+
+@dataclass(frozen=True)
+class Chase:
+    """A reminder or escalation that is due for a party's pending step."""
+
+    round_id: str
+    party_id: str
+    kind: str  # reminder, escalation
+    event: str  # the log's event once sent: remind, escalate
+    state: str
+    since: datetime
+    number: int  # the reminder's number; for a deadline reminder, working days before it
+    deadline_days: int | None
+    key: str
+
+    def chase(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "state": self.state,
+            "since": format_time(self.since),
+            "number": self.number,
+            "deadline_days": self.deadline_days,
+        }
+
+
+def _chases(row: RoundRow, parties: Sequence[PartyRow], now: datetime) -> list[Chase]:
+    policy = policy_of(row)
+    calendar = WorkCalendar(policy)
+    tz = ZoneInfo(row.timezone)
+    due: list[Chase] = []
+    deadline_days = (
+        due_deadline_reminder(policy, calendar, row.deadline, now, tz) if row.deadline else None
+    )
+    for party in parties:
+        step = f"{row.id}:{party.party_id}:{party.state}:{format_time(party.since)}"
+        if party.state in PENDING_STATES:
+            number = due_reminder(policy, calendar, party.since, now, tz)
+            if number is not None:
+                due.append(
+                    Chase(
+                        row.id,
+                        party.party_id,
+                        "reminder",
+                        "remind",
+                        party.state,
+                        party.since,
+                        number,
+                        None,
+                        f"reminder:{step}:{number}",
+                    )
+                )
+            if now >= escalation_due(policy, calendar, party.since, tz):
+                due.append(
+                    Chase(
+                        row.id,
+                        party.party_id,
+                        "escalation",
+                        "escalate",
+                        party.state,
+                        party.since,
+                        policy.max_reminders,
+                        None,
+                        f"escalation:{step}",
+                    )
+                )
+        if deadline_days is not None and party.state not in ("signed", "rejected"):
+            due.append(
+                Chase(
+                    row.id,
+                    party.party_id,
+                    "reminder",
+                    "remind",
+                    party.state,
+                    party.since,
+                    deadline_days,
+                    deadline_days,
+                    f"deadline:{row.id}:{party.party_id}:{deadline_days}",
+                )
+            )
+    return due
+
+
+def _open_rounds(session: Session) -> list[tuple[RoundRow, list[PartyRow]]]:
+    rounds = session.exec(select(RoundRow).where(RoundRow.state == "open").order_by(RoundRow.id))
+    result = []
+    for row in rounds.all():
+        parties = session.exec(
+            select(PartyRow).where(PartyRow.round_id == row.id).order_by(col(PartyRow.position))
+        ).all()
+        result.append((row, list(parties)))
+    return result
+
+
+def _queued(session: Session, round_id: str, chases: Sequence[Chase]) -> set[str]:
+    """Which chases already have rows (a chase's key is the prefix of its rows' keys)."""
+    if not chases:
+        return set()
+    keys = session.exec(
+        select(OutboxRow.key).where(
+            OutboxRow.round_id == round_id,
+            col(OutboxRow.kind).in_(("reminder", "escalation")),
+        )
+    ).all()
+    stems = {k.rsplit(":", 1)[0] for k in keys}
+    return {c.key for c in chases if c.key in stems}
+
+
+def _queue_chase(
+    session: Session, row: RoundRow, party: PartyRow, chase: Chase, now: datetime
+) -> None:
+    policy = policy_of(row)
+    if chase.kind == "escalation":
+        context = {
+            "reason": "stalled",
+            "bodies": bodies_of(party),
+            "state": chase.state,
+            "since": chase.since,
+            "timezone": row.timezone,
+            "reminders_sent": _sent_reminders(session, row, party, chase),
+        }
+        to_coordinator(session, row, "escalation", chase.key, context, now, party, chase.chase())
+        return
+    deadline_days = policy.before_deadline_days
+    context = {
+        "bodies": bodies_of(party),
+        "state": chase.state,
+        "since": chase.since,
+        "timezone": row.timezone,
+        "reminder_number": (
+            chase.number
+            if chase.deadline_days is None
+            else deadline_days.index(chase.deadline_days) + 1
+        ),
+        "max_reminders": policy.max_reminders
+        if chase.deadline_days is None
+        else len(deadline_days),
+        "deadline": row.deadline,
+    }
+    for language, to in by_language(party).items():
+        queue(
+            session,
+            row,
+            party,
+            "reminder",
+            f"{chase.key}:{language}",
+            to,
+            language,
+            context,
+            now,
+            deadline=True,
+            chase=chase.chase(),
+        )
+
+
+def _sent_reminders(session: Session, row: RoundRow, party: PartyRow, chase: Chase) -> int:
+    prefix = f"reminder:{row.id}:{party.party_id}:{chase.state}:{format_time(chase.since)}:"
+    keys = session.exec(
+        select(OutboxRow.key).where(
+            OutboxRow.round_id == row.id,
+            OutboxRow.party_id == party.party_id,
+            OutboxRow.state == "sent",
+            col(OutboxRow.key).startswith(prefix),
+        )
+    ).all()
+    return len({k.removeprefix(prefix).split(":")[0] for k in keys})
+
+
+def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
+    """Queue every reminder and escalation due now that is not queued yet; their keys."""
+    ensure_schema(engine)
+    queued: list[str] = []
+    with transaction(engine) as session:
+        for row, parties in _open_rounds(session):
+            now = clock.now(ZoneInfo(row.timezone))
+            chases = _chases(row, parties, now)
+            already = _queued(session, row.id, chases)
+            by_id = {p.party_id: p for p in parties}
+            for chase in chases:
+                if chase.key not in already:
+                    _queue_chase(session, row, by_id[chase.party_id], chase, now)
+                    queued.append(chase.key)
+    return queued
+
+
+def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[str, Any]]:
+    """What a tick at the clock's time would send, without writing anything."""
+    from engine.runtime.rounds import resolve_round
+
+    ensure_schema(engine)
+    result: list[dict[str, Any]] = []
+    with transaction(engine) as session:
+        wanted = resolve_round(session, ref).id if ref else None
+        for row, parties in _open_rounds(session):
+            if wanted and row.id != wanted:
+                continue
+            now = clock.now(ZoneInfo(row.timezone))
+            chases = _chases(row, parties, now)
+            already = _queued(session, row.id, chases)
+            by_id = {p.party_id: p for p in parties}
+            for chase in chases:
+                if chase.key in already:
+                    continue
+                party = by_id[chase.party_id]
+                recipients = (
+                    [row.coordinator["email"]]
+                    if chase.kind == "escalation"
+                    else [c["email"] for c in party.contacts]
+                )
+                result.append(
+                    {
+                        "round": row.id,
+                        "party": chase.party_id,
+                        "kind": chase.kind,
+                        "number": chase.number,
+                        "state": chase.state,
+                        "recipients": recipients,
+                        "due": now.isoformat(timespec="minutes"),
+                        "queued": False,
+                    }
+                )
+        now_utc = clock.now(DEFAULT_ZONE)
+        for item in session.exec(
+            select(OutboxRow)
+            .where(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now_utc)
+            .order_by(col(OutboxRow.id))
+        ).all():
+            if wanted and item.round_id != wanted:
+                continue
+            result.append(
+                {
+                    "round": item.round_id,
+                    "party": item.party_id,
+                    "kind": item.kind,
+                    "number": None,
+                    "state": None,
+                    "recipients": item.recipients,
+                    "due": item.next_attempt_at.isoformat(timespec="minutes"),
+                    "queued": True,
+                }
+            )
+    return result
