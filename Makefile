@@ -30,3 +30,4 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/outbox_bench.py
