@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine.errors import NotFound, Refused
-from engine.persistence.tables import OutboxRow
+from engine.persistence.tables import OutboxRow, RoundRow
 from notifications.message import Attachment, OutgoingMessage
 
 __all__ = [
@@ -106,10 +106,16 @@ def _due(now: datetime) -> Any:
     )
 
 
-def claim(session: Session, now: datetime, limit: int = 50) -> list[OutboxRow]:
-    """Take up to ``limit`` due rows for this worker, oldest first."""
+def claim(
+    session: Session, now: datetime, limit: int = 50, timezone: str | None = None
+) -> list[OutboxRow]:
+    """Take up to ``limit`` due rows for this worker, oldest first; with ``timezone``, only
+    those of rounds in that zone (a simulated clock's wall time means a moment per zone)."""
     token = uuid.uuid4().hex
     query = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
+    if timezone is not None:
+        zone_rounds = select(RoundRow.id).where(RoundRow.timezone == timezone)
+        query = query.where(col(OutboxRow.round_id).in_(zone_rounds))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(session.exec(query).all())

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from engine.audit import format_time
@@ -24,9 +24,11 @@ from engine.runtime.messages import bodies_of, by_language, policy_of, queue, to
 from notifications.policy import (
     PENDING_STATES,
     WorkCalendar,
+    deadline_reminder_due,
     due_deadline_reminder,
     due_reminder,
     escalation_due,
+    reminder_due,
 )
 
 __all__ = ["Chase", "enqueue_due", "preview"]
@@ -44,7 +46,13 @@ class Chase:
     since: datetime
     number: int  # the reminder's number; for a deadline reminder, working days before it
     deadline_days: int | None
-    key: str
+    key: str  # the stem of its outbox rows' keys (they add the language, or "coordinator")
+    due: datetime
+
+    @property
+    def step(self) -> str:
+        """The prefix every reminder of the same step (or deadline) shares."""
+        return self.key.rsplit(":", 1)[0] + ":"
 
     def chase(self) -> dict[str, Any]:
         return {
@@ -56,60 +64,47 @@ class Chase:
         }
 
 
-def _chases(row: RoundRow, parties: Sequence[PartyRow], now: datetime) -> list[Chase]:
+def _chase(
+    party: PartyRow, kind: str, number: int, key: str, at: datetime, days: int | None = None
+) -> Chase:
+    event = "escalate" if kind == "escalation" else "remind"
+    return Chase(
+        party.round_id, party.party_id, kind, event, party.state, party.since, number, days, key, at
+    )
+
+
+def _chases(
+    row: RoundRow, parties: Sequence[PartyRow], now: datetime, sent: set[str]
+) -> list[Chase]:
+    """What is due for each party at ``now``; ``sent`` holds the stems of chases already sent."""
     policy = policy_of(row)
     calendar = WorkCalendar(policy)
     tz = ZoneInfo(row.timezone)
     due: list[Chase] = []
-    deadline_days = (
-        due_deadline_reminder(policy, calendar, row.deadline, now, tz) if row.deadline else None
-    )
+    days = due_deadline_reminder(policy, calendar, row.deadline, now, tz) if row.deadline else None
     for party in parties:
         step = f"{row.id}:{party.party_id}:{party.state}:{format_time(party.since)}"
+
         if party.state in PENDING_STATES:
             number = due_reminder(policy, calendar, party.since, now, tz)
             if number is not None:
-                due.append(
-                    Chase(
-                        row.id,
-                        party.party_id,
-                        "reminder",
-                        "remind",
-                        party.state,
-                        party.since,
-                        number,
-                        None,
-                        f"reminder:{step}:{number}",
-                    )
-                )
-            if now >= escalation_due(policy, calendar, party.since, tz):
-                due.append(
-                    Chase(
-                        row.id,
-                        party.party_id,
-                        "escalation",
-                        "escalate",
-                        party.state,
-                        party.since,
-                        policy.max_reminders,
-                        None,
-                        f"escalation:{step}",
-                    )
-                )
-        if deadline_days is not None and party.state not in ("signed", "rejected"):
-            due.append(
-                Chase(
-                    row.id,
-                    party.party_id,
-                    "reminder",
-                    "remind",
-                    party.state,
-                    party.since,
-                    deadline_days,
-                    deadline_days,
-                    f"deadline:{row.id}:{party.party_id}:{deadline_days}",
-                )
+                at = reminder_due(policy, calendar, party.since, number, tz)
+                due.append(_chase(party, "reminder", number, f"reminder:{step}:{number}", at))
+            # The escalation follows the last reminder once that one has gone out, so that it
+            # can say how many did, even after a worker was down for weeks.
+            last_sent = policy.max_reminders == 0 or (
+                f"reminder:{step}:{policy.max_reminders}" in sent
             )
+            at = escalation_due(policy, calendar, party.since, tz)
+            if now >= at and last_sent:
+                due.append(
+                    _chase(party, "escalation", policy.max_reminders, f"escalation:{step}", at)
+                )
+        if days is not None and party.state not in ("signed", "rejected"):
+            key = f"deadline:{row.id}:{party.party_id}:{days}"
+            assert row.deadline is not None
+            at = deadline_reminder_due(policy, calendar, row.deadline, days, tz)
+            due.append(_chase(party, "reminder", days, key, at, days))
     return due
 
 
@@ -124,18 +119,36 @@ def _open_rounds(session: Session) -> list[tuple[RoundRow, list[PartyRow]]]:
     return result
 
 
-def _queued(session: Session, round_id: str, chases: Sequence[Chase]) -> set[str]:
-    """Which chases already have rows (a chase's key is the prefix of its rows' keys)."""
-    if not chases:
-        return set()
-    keys = session.exec(
-        select(OutboxRow.key).where(
+def _stems(session: Session, round_id: str) -> tuple[set[str], set[str]]:
+    """The chases of a round already queued, and those of them sent (a row's key is its chase's
+    key plus the language or "coordinator")."""
+    rows = session.exec(
+        select(OutboxRow.key, OutboxRow.state).where(
             OutboxRow.round_id == round_id,
             col(OutboxRow.kind).in_(("reminder", "escalation")),
         )
     ).all()
-    stems = {k.rsplit(":", 1)[0] for k in keys}
-    return {c.key for c in chases if c.key in stems}
+    queued = {key.rsplit(":", 1)[0] for key, _ in rows}
+    sent = {key.rsplit(":", 1)[0] for key, state in rows if state == "sent"}
+    return queued, sent
+
+
+def _supersede(session: Session, chase: Chase) -> None:
+    """A newer reminder of the same step replaces an older one still waiting to go out (say,
+    through a long SMTP outage): the party gets the newer one only."""
+    session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.round_id == chase.round_id,  # type: ignore[arg-type]
+            OutboxRow.party_id == chase.party_id,  # type: ignore[arg-type]
+            OutboxRow.kind == "reminder",  # type: ignore[arg-type]
+            OutboxRow.state == "pending",  # type: ignore[arg-type]
+            col(OutboxRow.key).startswith(chase.step),
+            ~col(OutboxRow.key).startswith(chase.key + ":"),
+        )
+        .values(state="skipped", last_error=f"superseded by {chase.key}")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _queue_chase(
@@ -153,6 +166,7 @@ def _queue_chase(
         }
         to_coordinator(session, row, "escalation", chase.key, context, now, party, chase.chase())
         return
+    _supersede(session, chase)
     deadline_days = policy.before_deadline_days
     context = {
         "bodies": bodies_of(party),
@@ -205,10 +219,9 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
     with transaction(engine) as session:
         for row, parties in _open_rounds(session):
             now = clock.now(ZoneInfo(row.timezone))
-            chases = _chases(row, parties, now)
-            already = _queued(session, row.id, chases)
+            already, sent = _stems(session, row.id)
             by_id = {p.party_id: p for p in parties}
-            for chase in chases:
+            for chase in _chases(row, parties, now, sent):
                 if chase.key not in already:
                     _queue_chase(session, row, by_id[chase.party_id], chase, now)
                     queued.append(chase.key)
@@ -227,10 +240,9 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[s
             if wanted and row.id != wanted:
                 continue
             now = clock.now(ZoneInfo(row.timezone))
-            chases = _chases(row, parties, now)
-            already = _queued(session, row.id, chases)
+            already, sent = _stems(session, row.id)
             by_id = {p.party_id: p for p in parties}
-            for chase in chases:
+            for chase in _chases(row, parties, now, sent):
                 if chase.key in already:
                     continue
                 party = by_id[chase.party_id]
@@ -247,17 +259,16 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[s
                         "number": chase.number,
                         "state": chase.state,
                         "recipients": recipients,
-                        "due": now.isoformat(timespec="minutes"),
+                        "due": chase.due.isoformat(timespec="minutes"),
                         "queued": False,
                     }
                 )
-        now_utc = clock.now(DEFAULT_ZONE)
+        zones = dict(session.exec(select(RoundRow.id, RoundRow.timezone)).all())
         for item in session.exec(
-            select(OutboxRow)
-            .where(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now_utc)
-            .order_by(col(OutboxRow.id))
+            select(OutboxRow).where(OutboxRow.state == "pending").order_by(col(OutboxRow.id))
         ).all():
-            if wanted and item.round_id != wanted:
+            zone = ZoneInfo(zones[item.round_id]) if item.round_id in zones else DEFAULT_ZONE
+            if (wanted and item.round_id != wanted) or item.next_attempt_at > clock.now(zone):
                 continue
             result.append(
                 {
@@ -267,7 +278,7 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[s
                     "number": None,
                     "state": None,
                     "recipients": item.recipients,
-                    "due": item.next_attempt_at.isoformat(timespec="minutes"),
+                    "due": item.next_attempt_at.astimezone(zone).isoformat(timespec="minutes"),
                     "queued": True,
                 }
             )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from engine.audit import format_time
 from engine.clock import DEFAULT_ZONE, Clock
@@ -48,11 +48,25 @@ def _still_due(session: Session, item: OutboxRow) -> str | None:
 def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> list[dict[str, Any]]:
     """Claim what is due in the outbox, deliver it, and record what became of each message."""
     ensure_schema(engine)
+    with transaction(engine) as session:
+        zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
     results: list[dict[str, Any]] = []
+    for zone in zones:  # the clock's "now" in each round's own zone
+        while batch := _claim(engine, clock.now(ZoneInfo(zone)), zone, mail_from, results):
+            for delivery in mailer.deliver_sync(batch):
+                item = cast(OutboxRow, delivery.ref)
+                _settle(engine, clock, item, delivery.outcome, delivery.error, delivery.refused)
+                results.append(_result(item, delivery.outcome, delivery.error, delivery.refused))
+    return results
+
+
+def _claim(
+    engine: Engine, now: datetime, zone: str, mail_from: str, results: list[dict[str, Any]]
+) -> list[tuple[object, Any]]:
+    """A batch to deliver: claimed rows still worth sending, as MIME (the others are skipped)."""
     while True:
-        now = clock.now(DEFAULT_ZONE)
         with transaction(engine) as session:
-            claimed = outbox.claim(session, now, BATCH)
+            claimed = outbox.claim(session, now, BATCH, timezone=zone)
             batch: list[tuple[object, Any]] = []
             for item in claimed:
                 reason = _still_due(session, item)
@@ -61,13 +75,8 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
                     results.append(_result(item, "skipped", reason))
                 else:
                     batch.append((item, to_email(outbox.outgoing(item), mail_from, now)))
-        if not claimed:
-            return results
-        deliveries = mailer.deliver_sync(batch) if batch else []
-        for delivery in deliveries:
-            item = cast(OutboxRow, delivery.ref)
-            _settle(engine, clock, item, delivery.outcome, delivery.error, delivery.refused)
-            results.append(_result(item, delivery.outcome, delivery.error, delivery.refused))
+        if batch or not claimed:
+            return batch
 
 
 def _result(
