@@ -1,0 +1,61 @@
+"""How chasing behaves after outages: an escalation that waits for the last reminder, and a newer
+reminder that replaces an older one the SMTP server never took."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from engine.clock import FakeClock
+from tests.smtp import SmtpServer, unused_port
+from tests.test_reminders import at, of_kind, party, policy, start, tick
+
+
+def test_after_an_outage_the_escalation_follows_the_last_reminder(
+    db: Engine, clock: FakeClock, agreement_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = agreement_file(
+        [party("alpha", "kim@alpha.example.invalid")],
+        extra=policy(first_after_days=1, every_days=1, max_reminders=2),
+    )
+    start(db, clock, path)  # Tue 1.12.2026; reminders due 2.12 and 3.12, escalation 4.12
+    with SmtpServer(tmp_path / "mail") as server:
+        clock.set(at(2026, 12, 1))
+        tick(db, clock, server.port)
+        clock.set(at(2026, 12, 21))  # the worker was down for nearly three weeks
+        tick(db, clock, server.port)
+        assert [r.key.split(":")[-2] for r in of_kind(db, "reminder")] == ["2"]
+        assert of_kind(db, "escalation") == []  # not in the same tick as the last reminder
+        clock.set(at(2026, 12, 21, 9, 5))
+        tick(db, clock, server.port)
+        (escalation,) = of_kind(db, "escalation")
+        assert escalation.state == "sent"
+        # one reminder (#2) went out for this step
+        assert re.search(r"Lähetetyt muistutukset:?\s+1\s*$", escalation.text_body, re.M)
+
+
+def test_a_newer_reminder_replaces_one_still_waiting(
+    db: Engine, clock: FakeClock, agreement_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = agreement_file(
+        [party("alpha", "kim@alpha.example.invalid")],
+        extra=policy(first_after_days=1, every_days=1, max_reminders=3),
+    )
+    start(db, clock, path)
+    down = unused_port()
+    clock.set(at(2026, 12, 2))
+    tick(db, clock, down)  # reminder 1 queued, not delivered
+    clock.set(at(2026, 12, 3))
+    tick(db, clock, down)  # reminder 2 queued: reminder 1 is superseded
+    states = {r.key.split(":")[-2]: r.state for r in of_kind(db, "reminder")}
+    assert states == {"1": "skipped", "2": "pending"}
+    with SmtpServer(tmp_path / "mail") as server:
+        clock.set(at(2026, 12, 3, 12))
+        tick(db, clock, server.port)
+        subjects = [str(m["Subject"]) for m in server.messages()]
+    reminders = [s for s in subjects if "(2/3)" in s or "(1/3)" in s]
+    assert len(reminders) == 1
+    assert "(2/3)" in reminders[0]
