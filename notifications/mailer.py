@@ -153,14 +153,15 @@ class Mailer:
             return self._failed(ref, "temporary", self._describe(exc))
         refused = {addr: f"{r.code} {r.message}" for addr, r in errors.items()}
         if refused:
-            log.warning("%r: sent, but refused for %s", ref, ", ".join(refused))
+            # Counts only: addresses are personal data and stay in the outbox, out of the logs.
+            log.warning("message %s: sent, but %d recipient(s) refused", _name(ref), len(refused))
         return Delivery(ref, "sent", refused=refused)
 
     def _failed(
         self, ref: object, outcome: Outcome, error: str, refused: dict[str, str] | None = None
     ) -> Delivery:
         error = self._scrub(error)
-        log.warning("%r: %s failure: %s", ref, outcome, error)
+        log.warning("message %s: %s failure (%s)", _name(ref), outcome, error.split(" ", 1)[0])
         return Delivery(ref, outcome, error, refused or {})
 
     def _describe(self, exc: BaseException) -> str:
@@ -173,6 +174,11 @@ class Mailer:
     def _scrub(self, text: str) -> str:
         # No library puts the password in an error today; a server echoing it must not leak it.
         return text.replace(self._password, "***") if self._password else text
+
+
+def _name(ref: object) -> str:
+    """How a log line names a message: its outbox id, never its content or recipients."""
+    return str(getattr(ref, "id", None) or type(ref).__name__)
 
 
 def backoff(attempts: int, base: float = 60.0, cap: float = 3600.0) -> float:
