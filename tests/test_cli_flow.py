@@ -67,3 +67,22 @@ def test_refused_event_names_state_and_allowed_events(
     assert 'Party "alpha" is draft' in ran.stderr
     assert '"submit"' in ran.stderr
     assert len(cli("audit", "log", round_id, "--json").json()) == 1
+
+
+def test_status_counts_the_rounds_email_and_worker_reports_json(
+    cli: CLI, agreement_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    from tests.smtp import SmtpServer
+
+    round_id = cli("launch", str(agreement_file()), "--at", "2026-12-01T09:00", "--json").json()[
+        "round"
+    ]
+    assert cli("status", round_id, "--json").json()["outbox"] == {"pending": 1}
+    with SmtpServer(tmp_path / "mail") as server:
+        env = {"RATIFY_SMTP_PORT": str(server.port)}
+        ran = cli("worker", "--once", "--json", "--at", "2026-12-01T09:01", env=env)
+        assert ran.exit_code == 0, ran.stderr
+        sent = ran.json()["sent"]
+        assert [(s["kind"], s["outcome"]) for s in sent] == [("invitation", "sent")]
+        assert len(server.received) == 1
+    assert cli("status", round_id, "--json").json()["outbox"] == {"sent": 1}

@@ -31,6 +31,9 @@ def worker(
     interval: Annotated[
         float, typer.Option("--interval", min=1, help="Seconds between ticks.")
     ] = 60.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --once: print what the tick did as JSON.")
+    ] = False,
 ) -> None:
     """Tick: timed transitions, reminders and escalations due, the outbox sent. SIGTERM stops it
     after the tick under way."""
@@ -41,7 +44,11 @@ def worker(
     mailer = Mailer.from_settings(settings)
     clock = clock_at(at)
     if once:
-        out.print(tick_once(db_engine(), clock, mailer, settings.mail_from).summary())
+        done = tick_once(db_engine(), clock, mailer, settings.mail_from)
+        if as_json:
+            print_json({"moved": done.moved, "queued": done.queued, "sent": done.sent})
+        else:
+            out.print(done.summary())
         return
     if at is not None:
         raise typer.BadParameter("--at needs --once: a running worker follows the system clock")

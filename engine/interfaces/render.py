@@ -24,7 +24,7 @@ def status_table(status: dict[str, Any]) -> Table:
     table = Table(
         title=f"{status['round']} — {status['state']}{effective} — "
         f"{status['signed']}/{len(status['parties'])} signed",
-        caption=f"document v{status['document_version']} sha256 {status['document_sha256'][:16]}…",
+        caption=_caption(status),
         title_justify="left",
     )
     for column in ("party", "state", "since", "step", "signatures", "allowed now"):
@@ -43,6 +43,16 @@ def status_table(status: dict[str, Any]) -> Table:
             ", ".join(p["allowed"]),
         )
     return table
+
+
+def _caption(status: dict[str, Any]) -> str:
+    caption = f"document v{status['document_version']} sha256 {status['document_sha256'][:16]}…"
+    mail = status.get("outbox") or {}
+    if mail:
+        caption += "; email " + ", ".join(f"{n} {state}" for state, n in sorted(mail.items()))
+    if mail.get("failed"):
+        caption += " ([bold red]see `ratify outbox --state failed`[/])"
+    return caption
 
 
 def log_table(entries: list[dict[str, Any]]) -> Table:

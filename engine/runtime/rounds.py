@@ -18,7 +18,7 @@ from engine.clock import Clock
 from engine.core import had_approval, reopened
 from engine.errors import InvalidInput, NotFound, RatifyError, Refused, RoundClosed
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
+from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime import notify
 from engine.runtime.journal import Journal, save_party, snapshot
 
@@ -298,6 +298,16 @@ def status(engine: Engine, ref: str | None) -> list[dict[str, Any]]:
         return [_round_status(session, row) for row in rows]
 
 
+def _outbox_counts(session: Session, round_id: str) -> dict[str, int]:
+    """The round's messages by delivery state: a coordinator sees failures where they look."""
+    rows = session.exec(
+        select(OutboxRow.state, func.count())
+        .where(OutboxRow.round_id == round_id)
+        .group_by(col(OutboxRow.state))
+    ).all()
+    return {state: count for state, count in rows}
+
+
 def _round_status(session: Session, row: RoundRow) -> dict[str, Any]:
     tz = ZoneInfo(row.timezone)
     parties = []
@@ -334,6 +344,7 @@ def _round_status(session: Session, row: RoundRow) -> dict[str, Any]:
         "deadline": row.deadline.isoformat() if row.deadline else None,
         "launched_at": _aware(row.launched_at).astimezone(tz).isoformat(timespec="minutes"),
         "log_entries": row.log_length,
+        "outbox": _outbox_counts(session, row.id),
         "signed": sum(p["state"] == "signed" for p in parties),
         "parties": parties,
     }
