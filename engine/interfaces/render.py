@@ -55,30 +55,37 @@ def _caption(status: dict[str, Any]) -> str:
     return caption
 
 
+def _evidence(entry: dict[str, Any]) -> str:
+    evidence = entry["evidence"]
+    if entry["event"] == "launch":
+        return f"{len(evidence.get('parties', []))} parties; text {evidence.get('document')}"
+    shown = []
+    for key, value in evidence.items():
+        if value in (None, "", []) or key in ("message", "step_since", "previous_sha256"):
+            continue
+        text = str(value)
+        shown.append(f"{key}={text[:57] + '…' if len(text) > 60 else text}")
+    return "; ".join(shown)
+
+
 def log_table(entries: list[dict[str, Any]]) -> Table:
-    table = Table(title_justify="left")
-    for column in (
-        "#",
-        "recorded (UTC)",
-        "party",
-        "event",
-        "from → to",
-        "actor",
-        "evidence",
-        "hash",
-    ):
+    """The log for reading; `audit log --json` and `audit export` give every field."""
+    table = Table(title_justify="left", caption="times in UTC; * = given with --at")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("recorded", no_wrap=True)
+    for column in ("party", "event", "from → to", "by", "evidence"):
         table.add_column(column, overflow="fold")
+    table.add_column("hash", no_wrap=True)
     for e in entries:
-        evidence = "; ".join(f"{k}={v}" for k, v in e["evidence"].items() if k != "parties" and v)
-        clock = "" if e["clock"] == "system" else " (--at)"
+        mark = "" if e["clock"] == "system" else "*"
         table.add_row(
             str(e["seq"]),
-            e["recorded_at"][:16].replace("T", " ") + clock,
+            e["recorded_at"][:16].replace("T", " ") + mark,
             e["party"] or "—",
             e["event"],
             f"{e['from_state'] or '—'} → {e['to_state'] or '—'}",
             escape(e["actor"]),
-            escape(evidence),
-            e["hash"][:12],
+            escape(_evidence(e)),
+            e["hash"][:8],
         )
     return table
