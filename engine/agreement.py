@@ -28,7 +28,13 @@ from workflows.definition import BodyKind
 __all__ = ["Agreement", "Contact", "PartyPlan", "load_agreement", "read_document"]
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# No control characters: a line break in a title or name would end up in an email header.
+Text = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 Language = Literal["fi", "sv", "en"]
 # Reserved for documentation and tests (RFC 2606, RFC 6761): examples use them so that nothing they
 # send reaches a real mailbox. email-validator refuses them, so they are checked under another TLD.
@@ -275,6 +281,12 @@ def _bodies(
             known = definition.known_body(entry.name)
             kind: BodyKind = entry.kind or by_position or (known.kind if known else "board")
             bodies.append(Body(entry.name, kind, entry.appeal_days))
+    if len(bodies) == 2 and (bodies[0].kind, bodies[1].kind) != ("board", "council"):
+        problems.append(
+            f"{key}.bodies: with two bodies the first prepares (a board) and the second decides "
+            "(a council); list them in that order, or drop their `kind`"
+        )
+        return None
     if len(bodies) == 2 and bodies[0].name.casefold() == bodies[1].name.casefold():
         problems.append(f"{key}.bodies: the same body is named twice; name a board, then a council")
         return None
@@ -284,7 +296,14 @@ def _bodies(
 def _describe(error: Any, raw: dict[str, Any]) -> str:
     loc = list(error["loc"])
     # pydantic reports union members as extra path parts ('str', '_BodyEntry'); drop them
-    loc = [p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p == "str"))]
+    loc = [
+        p
+        for p in loc
+        if not (
+            isinstance(p, str)
+            and (p[:1].isupper() or p[:1] == "_" or p == "str" or p.startswith("constrained-"))
+        )
+    ]
     parts: list[str] = []
     node: Any = raw
     for part in loc:
@@ -315,6 +334,9 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
             fix = (
                 "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
             )
+    elif kind == "string_pattern_mismatch" and "x1f" in str(error.get("ctx", {})):
+        message = f"{error['input']!r} contains a line break or another control character"
+        fix = "write it on one line"
     elif kind == "string_pattern_mismatch":
         message = f"{error['input']!r} is not a valid id"
     elif kind == "value_error":

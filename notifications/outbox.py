@@ -26,6 +26,7 @@ __all__ = [
     "STATES",
     "claim",
     "enqueue",
+    "mark_deferred",
     "mark_failed",
     "mark_retry",
     "mark_sent",
@@ -107,7 +108,11 @@ def _due(now: datetime) -> Any:
 
 
 def claim(
-    session: Session, now: datetime, limit: int = 50, timezone: str | None = None
+    session: Session,
+    now: datetime,
+    limit: int = 50,
+    timezone: str | None = None,
+    lease: timedelta = LEASE,
 ) -> list[OutboxRow]:
     """Take up to ``limit`` due rows for this worker, oldest first; with ``timezone``, only
     those of rounds in that zone (a simulated clock's wall time means a moment per zone)."""
@@ -125,7 +130,7 @@ def claim(
     session.execute(
         update(OutboxRow)
         .where(col(OutboxRow.id).in_(ids), _due(now))
-        .values(state="sending", claimed_by=token, claimed_until=now + LEASE)
+        .values(state="sending", claimed_by=token, claimed_until=now + lease)
         .execution_options(synchronize_session=False)
     )
     return list(
@@ -135,53 +140,56 @@ def claim(
     )
 
 
-def _set(session: Session, row_id: int | None, **values: Any) -> None:
-    session.execute(
+def _set(session: Session, row: OutboxRow, **values: Any) -> bool:
+    """Update a row this worker holds; False when its claim was lost (the lease ran out and
+    another worker took it), in which case nothing is written."""
+    result = session.execute(
         update(OutboxRow)
-        .where(col(OutboxRow.id) == row_id)
-        .values(**values)
+        .where(
+            col(OutboxRow.id) == row.id,
+            col(OutboxRow.claimed_by) == row.claimed_by,
+            col(OutboxRow.state) == "sending",
+        )
+        .values(claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str, str]) -> None:
-    _set(
+def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str, str]) -> bool:
+    return _set(
         session,
-        row.id,
+        row,
         state="sent",
         sent_at=now,
         attempts=row.attempts + 1,
         refused=refused,
-        claimed_until=None,
         last_error=None,
     )
 
 
-def mark_retry(session: Session, row: OutboxRow, now: datetime, delay: float, error: str) -> None:
-    _set(
+def mark_retry(session: Session, row: OutboxRow, now: datetime, delay: float, error: str) -> bool:
+    return _set(
         session,
-        row.id,
+        row,
         state="pending",
         attempts=row.attempts + 1,
         next_attempt_at=now + timedelta(seconds=delay),
-        claimed_until=None,
         last_error=error[:500],
     )
 
 
-def mark_failed(session: Session, row: OutboxRow, now: datetime, error: str) -> None:
-    _set(
-        session,
-        row.id,
-        state="failed",
-        attempts=row.attempts + 1,
-        claimed_until=None,
-        last_error=error[:500],
-    )
+def mark_deferred(session: Session, row: OutboxRow, until: datetime) -> bool:
+    """Back to pending until ``until``, no attempt counted (a reminder outside working hours)."""
+    return _set(session, row, state="pending", next_attempt_at=until)
 
 
-def mark_skipped(session: Session, row: OutboxRow, reason: str) -> None:
-    _set(session, row.id, state="skipped", claimed_until=None, last_error=reason[:500])
+def mark_failed(session: Session, row: OutboxRow, error: str) -> bool:
+    return _set(session, row, state="failed", attempts=row.attempts + 1, last_error=error[:500])
+
+
+def mark_skipped(session: Session, row: OutboxRow, reason: str) -> bool:
+    return _set(session, row, state="skipped", last_error=reason[:500])
 
 
 def messages(session: Session, state: str | None = None) -> Sequence[OutboxRow]:
@@ -198,6 +206,11 @@ def retry(session: Session, row_id: int, now: datetime) -> OutboxRow:
         raise NotFound(f"no outbox message {row_id}; `ratify outbox` lists them")
     if row.state not in ("failed", "skipped"):
         raise Refused(f"message {row_id} is {row.state}; only failed or skipped ones are retried")
-    _set(session, row.id, state="pending", next_attempt_at=now, last_error=None)
+    session.execute(
+        update(OutboxRow)
+        .where(col(OutboxRow.id) == row.id)
+        .values(state="pending", next_attempt_at=now, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(row)
     return row

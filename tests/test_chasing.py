@@ -29,7 +29,10 @@ def test_after_an_outage_the_escalation_follows_the_last_reminder(
         tick(db, clock, server.port)
         assert [r.key.split(":")[-2] for r in of_kind(db, "reminder")] == ["2"]
         assert of_kind(db, "escalation") == []  # not in the same tick as the last reminder
-        clock.set(at(2026, 12, 21, 9, 5))
+        clock.set(at(2026, 12, 21, 16))
+        tick(db, clock, server.port)
+        assert of_kind(db, "escalation") == []  # one interval after the last reminder sent
+        clock.set(at(2026, 12, 22))
         tick(db, clock, server.port)
         (escalation,) = of_kind(db, "escalation")
         assert escalation.state == "sent"

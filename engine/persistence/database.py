@@ -4,6 +4,7 @@ the schema is created and upgraded by Alembic migrations, run in-process."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
@@ -24,6 +25,7 @@ __all__ = ["connect", "ensure_schema", "init_schema", "schema_revision", "transa
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x7261746966  # "ratif": the advisory lock that serialises migrations
 
 
 def connect(url: str) -> Engine:
@@ -38,11 +40,16 @@ def connect(url: str) -> Engine:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, ImportError) as exc:
+    except (ArgumentError, ImportError, ValueError) as exc:
         raise InvalidInput(
-            f"database URL {url!r} is not usable ({exc}); use sqlite:///ratify.db or "
-            "postgresql+psycopg://user@host:5432/dbname"
+            f"database URL {_shown(url)!r} is not usable ({_shown(str(exc))}); use "
+            "sqlite:///ratify.db or postgresql+psycopg://user@host:5432/dbname"
         ) from None
+
+
+def _shown(text: str) -> str:
+    """``text`` with any password in a URL masked: error messages are printed and logged."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,7 +76,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
     except OperationalError as exc:
-        raise RatifyError(f"database error: {exc.orig}") from None
+        raise RatifyError(f"database error: {_shown(str(exc.orig))}") from None
+    except DatabaseError as exc:
+        raise InvalidInput(f"not a ratify database ({_shown(str(exc.orig))})") from None
 
 
 @functools.cache
@@ -95,8 +104,11 @@ def schema_revision(engine: Engine) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
         raise InvalidInput(
-            f"cannot reach the database ({exc.orig}); check RATIFY_DATABASE_URL or --db"
+            f"cannot reach the database ({_shown(str(exc.orig))}); "
+            "check RATIFY_DATABASE_URL or --db"
         ) from None
+    except DatabaseError as exc:
+        raise InvalidInput(f"not a database ratify can use ({_shown(str(exc.orig))})") from None
 
 
 def init_schema(engine: Engine) -> str:
@@ -108,6 +120,13 @@ def init_schema(engine: Engine) -> str:
     _known(before)
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Processes starting together on an empty database migrate one at a time; the
+            # others then find the schema made. (SQLite's write lock does this by itself.)
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            before = MigrationContext.configure(connection).get_current_revision()
+            if before == head:
+                return f"schema is current (revision {head})"
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     if before is None:

@@ -74,12 +74,17 @@ def _chase(
 
 
 def _chases(
-    row: RoundRow, parties: Sequence[PartyRow], now: datetime, sent: set[str]
+    row: RoundRow, parties: Sequence[PartyRow], now: datetime, sent: dict[str, datetime]
 ) -> list[Chase]:
-    """What is due for each party at ``now``; ``sent`` holds the stems of chases already sent."""
+    """What is due for each party at ``now``; ``sent``: the chases already sent, and when."""
     policy = policy_of(row)
     calendar = WorkCalendar(policy)
     tz = ZoneInfo(row.timezone)
+    local = now.astimezone(tz)
+    if not calendar.is_working_day(local.date()) or local.time() < policy.send_time:
+        # Reminders go out on working days from send_at: a worker that comes back on a
+        # Saturday night, or in July, waits for the next working morning.
+        return []
     due: list[Chase] = []
     days = due_deadline_reminder(policy, calendar, row.deadline, now, tz) if row.deadline else None
     for party in parties:
@@ -92,11 +97,12 @@ def _chases(
                 due.append(_chase(party, "reminder", number, f"reminder:{step}:{number}", at))
             # The escalation follows the last reminder once that one has gone out, so that it
             # can say how many did, even after a worker was down for weeks.
-            last_sent = policy.max_reminders == 0 or (
-                f"reminder:{step}:{policy.max_reminders}" in sent
-            )
             at = escalation_due(policy, calendar, party.since, tz)
-            if now >= at and last_sent:
+            last = sent.get(f"reminder:{step}:{policy.max_reminders}")
+            if last is not None:  # one interval after the last reminder actually went out
+                day = calendar.add_working_days(last.astimezone(tz).date(), policy.every_days)
+                at = max(at, datetime.combine(day, policy.send_time, tz))
+            if now >= at and (policy.max_reminders == 0 or last is not None):
                 due.append(
                     _chase(party, "escalation", policy.max_reminders, f"escalation:{step}", at)
                 )
@@ -119,17 +125,17 @@ def _open_rounds(session: Session) -> list[tuple[RoundRow, list[PartyRow]]]:
     return result
 
 
-def _stems(session: Session, round_id: str) -> tuple[set[str], set[str]]:
-    """The chases of a round already queued, and those of them sent (a row's key is its chase's
-    key plus the language or "coordinator")."""
+def _stems(session: Session, round_id: str) -> tuple[set[str], dict[str, datetime]]:
+    """The chases of a round already queued, and those sent with when (a row's key is its
+    chase's key plus the language or "coordinator")."""
     rows = session.exec(
-        select(OutboxRow.key, OutboxRow.state).where(
+        select(OutboxRow.key, OutboxRow.state, OutboxRow.sent_at).where(
             OutboxRow.round_id == round_id,
             col(OutboxRow.kind).in_(("reminder", "escalation")),
         )
     ).all()
-    queued = {key.rsplit(":", 1)[0] for key, _ in rows}
-    sent = {key.rsplit(":", 1)[0] for key, state in rows if state == "sent"}
+    queued = {key.rsplit(":", 1)[0] for key, _, _ in rows}
+    sent = {key.rsplit(":", 1)[0]: at for key, state, at in rows if state == "sent" and at}
     return queued, sent
 
 

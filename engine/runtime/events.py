@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -11,28 +10,15 @@ from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core import LEGAL_FORCE, Decision, decide, round_outcome
-from engine.errors import ConcurrentUpdate, InvalidInput, NotFound
+from engine.errors import InvalidInput, NotFound
 from engine.evidence import Evidence
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import PartyRow, RoundRow
 from engine.runtime import notify
-from engine.runtime.journal import Journal, save_party, snapshot
+from engine.runtime.journal import Journal, lock_round, retrying, save_party, snapshot
 from engine.runtime.rounds import local_now, require_open, resolve_round
 
 __all__ = ["record", "tick"]
-
-ATTEMPTS = 8  # a conflicting writer makes us decide again from the new state, at most this often
-T = TypeVar("T")
-
-
-def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
-    for _ in range(ATTEMPTS):
-        try:
-            with transaction(engine) as session:
-                return work(session)
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate("the round is busy with other writers; try again")
 
 
 def record(
@@ -50,7 +36,7 @@ def record(
         raise InvalidInput(f'"{LEGAL_FORCE}" is applied by `ratify tick` once the date has come')
 
     def work(session: Session) -> dict[str, Any]:
-        row = resolve_round(session, ref)
+        row = resolve_round(session, ref, lock=True)
         require_open(row)
         now = local_now(row, clock)
         party = session.get(PartyRow, (row.id, party_id))
@@ -67,7 +53,7 @@ def record(
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
         return _apply(session, row, party, decision, journal)
 
-    return _retrying(engine, work)
+    return retrying(engine, work)
 
 
 def _apply(
@@ -153,7 +139,7 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
         def work(
             session: Session, round_id: str = round_id, party_id: str = party_id
         ) -> dict[str, Any] | None:
-            row = session.get(RoundRow, round_id)
+            row = lock_round(session, round_id)
             party = session.get(PartyRow, (round_id, party_id))
             if (
                 row is None
@@ -171,7 +157,7 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
             journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
             return _apply(session, row, party, decision, journal)
 
-        result = _retrying(engine, work)
+        result = retrying(engine, work)
         if result is not None:
             moved.append(result)
     return moved

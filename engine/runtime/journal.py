@@ -6,19 +6,43 @@ UPDATE matches no row, :class:`ConcurrentUpdate` is raised and the whole transac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from engine.audit import entry_hash, format_time
 from engine.core import PartySnapshot, Signature
-from engine.errors import ConcurrentUpdate
+from engine.errors import ConcurrentUpdate, NotFound
+from engine.persistence.database import transaction
 from engine.persistence.tables import LogRow, PartyRow, RoundRow
 from workflows import Body
 
-__all__ = ["Journal", "entry_dict", "save_party", "snapshot"]
+__all__ = ["Journal", "entry_dict", "lock_round", "retrying", "save_party", "snapshot"]
+
+T = TypeVar("T")
+ATTEMPTS = 8  # a writer that loses a race decides again from the new state, at most this often
+
+
+def retrying(engine: Engine, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a transaction; again, from the new state, when a concurrent writer won."""
+    for _ in range(ATTEMPTS):
+        try:
+            with transaction(engine) as session:
+                return work(session)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate("the round is busy with other writers; try again")
+
+
+def lock_round(session: Session, round_id: str) -> RoundRow:
+    """The round's row, read afresh under a row lock."""
+    row = session.get(RoundRow, round_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise NotFound(f"no round {round_id!r}")
+    return row
 
 
 def snapshot(row: PartyRow) -> PartySnapshot:

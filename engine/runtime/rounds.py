@@ -16,11 +16,17 @@ from engine.agreement import Agreement, read_document, sha256_text
 from engine.audit import GENESIS
 from engine.clock import Clock
 from engine.core import had_approval, reopened
-from engine.errors import InvalidInput, NotFound, RatifyError, Refused, RoundClosed
+from engine.errors import (
+    InvalidInput,
+    NotFound,
+    RatifyError,
+    Refused,
+    RoundClosed,
+)
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime import notify
-from engine.runtime.journal import Journal, save_party, snapshot
+from engine.runtime.journal import Journal, lock_round, retrying, save_party, snapshot
 
 __all__ = [
     "amend",
@@ -33,8 +39,10 @@ __all__ = [
 ]
 
 
-def resolve_round(session: Session, ref: str) -> RoundRow:
-    """A round by its id (``agreement/n``), or an agreement id's latest round."""
+def resolve_round(session: Session, ref: str, *, lock: bool = False) -> RoundRow:
+    """A round by its id (``agreement/n``), or an agreement id's latest round. ``lock``: hold its
+    row until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's write lock is already
+    held), so that writers to one round take turns instead of failing on its version."""
     row = session.get(RoundRow, ref)
     if row is None and "/" not in ref:
         row = session.exec(
@@ -47,6 +55,8 @@ def resolve_round(session: Session, ref: str) -> RoundRow:
         known = session.exec(select(RoundRow.id).order_by(RoundRow.id)).all()
         hint = f"; rounds: {', '.join(known)}" if known else "; no round has been launched yet"
         raise NotFound(f"no round {ref!r}{hint}")
+    if lock:
+        return lock_round(session, row.id)
     return row
 
 
@@ -201,82 +211,99 @@ def amend(
             f"{document}: cannot read the new text ({exc}); give a UTF-8 file"
         ) from None
     new_sha = sha256_text(text)
-    with transaction(engine) as session:
-        row = resolve_round(session, ref)
-        require_open(row)
-        now = local_now(row, clock)
-        if new_sha == row.document_sha256:
-            raise InvalidInput(f"{document}: the text is the round's current one (same SHA-256)")
-        old_sha, version = row.document_sha256, row.document_version + 1
-        session.add(
-            DocumentRow(
-                round_id=row.id,
-                version=version,
-                sha256=new_sha,
-                source=document.name,
-                text=text,
-                recorded_at=now,
-            )
+    return retrying(
+        engine, lambda session: _amend(session, ref, document, text, new_sha, reason, clock, actor)
+    )
+
+
+def _amend(
+    session: Session,
+    ref: str,
+    document: Path,
+    text: str,
+    new_sha: str,
+    reason: str | None,
+    clock: Clock,
+    actor: str,
+) -> dict[str, Any]:
+    row = resolve_round(session, ref, lock=True)
+    require_open(row)
+    now = local_now(row, clock)
+    if new_sha == row.document_sha256:
+        raise InvalidInput(f"{document}: the text is the round's current one (same SHA-256)")
+    old_sha, version = row.document_sha256, row.document_version + 1
+    session.add(
+        DocumentRow(
+            round_id=row.id,
+            version=version,
+            sha256=new_sha,
+            source=document.name,
+            text=text,
+            recorded_at=now,
         )
-        journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-        journal.document_sha256 = new_sha
-        why = reason.strip() if reason and reason.strip() else None
+    )
+    journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
+    journal.document_sha256 = new_sha
+    why = reason.strip() if reason and reason.strip() else None
+    journal.append(
+        "amend",
+        from_state="open",
+        to_state="open",
+        evidence={"version": version, "previous_sha256": old_sha, "reason": why},
+    )
+    reopened_ids = []
+    for party in _parties(session, row.id):
+        before = snapshot(party)
+        if not had_approval(before):
+            continue
+        after = reopened(before)
+        save_party(session, party, after, now)
         journal.append(
             "amend",
-            from_state="open",
-            to_state="open",
-            evidence={"version": version, "previous_sha256": old_sha, "reason": why},
+            party=party.party_id,
+            from_state=before.state,
+            to_state=after.state,
+            evidence={
+                "reason": f"the text was amended to version {version}; "
+                "its approval must be renewed",
+                "previous_sha256": old_sha,
+            },
         )
-        reopened_ids = []
-        for party in _parties(session, row.id):
-            before = snapshot(party)
-            if not had_approval(before):
-                continue
-            after = reopened(before)
-            save_party(session, party, after, now)
-            journal.append(
-                "amend",
-                party=party.party_id,
-                from_state=before.state,
-                to_state=after.state,
-                evidence={
-                    "reason": f"the text was amended to version {version}; "
-                    "its approval must be renewed",
-                    "previous_sha256": old_sha,
-                },
-            )
-            reopened_ids.append(party.party_id)
-        context = {
-            "sha256": new_sha,
-            "version": version,
-            "previous_sha256": old_sha,
-            "reason": why or "",
-        }
-        notify.on_round(session, row, "amended", now, context, key=f"amended:{row.id}:{version}")
-        journal.seal(document_sha256=new_sha, document_version=version)
-        return {
-            "round": row.id,
-            "document_sha256": new_sha,
-            "version": version,
-            "reopened": reopened_ids,
-        }
+        reopened_ids.append(party.party_id)
+    context = {
+        "sha256": new_sha,
+        "version": version,
+        "previous_sha256": old_sha,
+        "reason": why or "",
+    }
+    notify.on_round(session, row, "amended", now, context, key=f"amended:{row.id}:{version}")
+    journal.seal(document_sha256=new_sha, document_version=version)
+    return {
+        "round": row.id,
+        "document_sha256": new_sha,
+        "version": version,
+        "reopened": reopened_ids,
+    }
 
 
 def cancel(engine: Engine, ref: str, reason: str, clock: Clock, actor: str) -> str:
     ensure_schema(engine)
     if not reason.strip():
         raise InvalidInput("cancel needs --reason 'why the round ends'")
-    with transaction(engine) as session:
-        row = resolve_round(session, ref)
-        require_open(row)
-        now = local_now(row, clock)
-        journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-        journal.append(
-            "cancel", from_state="open", to_state="cancelled", evidence={"reason": reason.strip()}
-        )
-        notify.on_round(session, row, "cancelled", now, {"reason": reason.strip()})
-        journal.seal(state="cancelled", closed_at=now)
-        return row.id
+    return retrying(engine, lambda session: _cancel(session, ref, reason, clock, actor))
+
+
+def _cancel(session: Session, ref: str, reason: str, clock: Clock, actor: str) -> str:
+    row = resolve_round(session, ref, lock=True)
+    require_open(row)
+    now = local_now(row, clock)
+    journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
+    journal.append(
+        "cancel", from_state="open", to_state="cancelled", evidence={"reason": reason.strip()}
+    )
+    notify.on_round(session, row, "cancelled", now, {"reason": reason.strip()})
+    journal.seal(state="cancelled", closed_at=now)
+    return row.id
 
 
 def _parties(session: Session, round_id: str) -> list[PartyRow]:

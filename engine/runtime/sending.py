@@ -3,7 +3,7 @@ became of each message, with a log entry for every reminder and escalation sent.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
@@ -11,13 +11,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from engine.audit import format_time
-from engine.clock import DEFAULT_ZONE, Clock
-from engine.errors import ConcurrentUpdate
+from engine.clock import Clock
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
-from engine.runtime.journal import Journal
-from engine.runtime.messages import to_coordinator
+from engine.runtime.journal import Journal, lock_round, retrying
+from engine.runtime.messages import policy_of, to_coordinator
 from notifications import outbox
+from notifications.policy import WorkCalendar
 from notifications.render import to_email
 
 if TYPE_CHECKING:
@@ -28,9 +28,85 @@ __all__ = ["send_due"]
 BATCH = 50
 
 
+def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> list[dict[str, Any]]:
+    """Claim what is due in the outbox, deliver it, and record what became of each message."""
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
+    # A claim outlives the slowest batch: every message timing out, plus a margin.
+    lease = timedelta(seconds=BATCH * mailer.timeout * 2 + 60)
+    results: list[dict[str, Any]] = []
+    for zone in zones:  # the clock's "now" in each round's own zone
+        while True:
+            now = clock.now(ZoneInfo(zone))
+            batch = _claim(engine, now, zone, lease, mail_from, results)
+            if batch is None:
+                break
+            for delivery in mailer.deliver_sync(batch):
+                item = cast(OutboxRow, delivery.ref)
+                # Each message is settled on its own: one that cannot be written leaves the
+                # others' outcomes intact (its row stays claimed, and goes again after the lease).
+                settled = _settle(
+                    engine, clock, item, delivery.outcome, delivery.error, delivery.refused
+                )
+                outcome = delivery.outcome if settled else "claim lost"
+                results.append(_result(item, outcome, delivery.error, delivery.refused))
+    return results
+
+
+def _claim(
+    engine: Engine,
+    now: datetime,
+    zone: str,
+    lease: timedelta,
+    mail_from: str,
+    results: list[dict[str, Any]],
+) -> list[tuple[object, Any]] | None:
+    """A batch to deliver: claimed rows still worth sending now, as MIME. None: nothing is due."""
+    while True:
+        with transaction(engine) as session:
+            claimed = outbox.claim(session, now, BATCH, timezone=zone, lease=lease)
+            batch: list[tuple[object, Any]] = []
+            for item in claimed:
+                if (later := _outside_hours(session, item, now)) is not None:
+                    outbox.mark_deferred(session, item, later)
+                    continue
+                reason = _still_due(session, item)
+                if reason:
+                    outbox.mark_skipped(session, item, reason)
+                    results.append(_result(item, "skipped", reason))
+                    continue
+                try:
+                    batch.append((item, to_email(outbox.outgoing(item), mail_from, now)))
+                except ValueError as exc:  # a header that cannot be sent: never will be
+                    outbox.mark_failed(session, item, str(exc))
+                    results.append(_result(item, "permanent", str(exc)))
+        if not claimed:
+            return None
+        if batch:
+            return batch
+
+
+def _outside_hours(session: Session, item: OutboxRow, now: datetime) -> datetime | None:
+    """For a reminder or escalation outside working days and hours, when it may go instead."""
+    if not item.chase or item.chase.get("bounced"):
+        return None
+    row = session.get(RoundRow, item.round_id)
+    if row is None:
+        return None
+    policy = policy_of(row)
+    calendar = WorkCalendar(policy)
+    local = now.astimezone(ZoneInfo(row.timezone))
+    if calendar.is_working_day(local.date()) and local.time() >= policy.send_time:
+        return None
+    day = local.date() if local.time() < policy.send_time else local.date() + timedelta(days=1)
+    day = calendar.next_working_day(day)
+    return datetime.combine(day, time(policy.send_time.hour, policy.send_time.minute), local.tzinfo)
+
+
 def _still_due(session: Session, item: OutboxRow) -> str | None:
     """Why a reminder or escalation should no longer go out, or None when it should."""
-    if not item.chase:
+    if not item.chase or item.chase.get("bounced"):
         return None
     row = session.get(RoundRow, item.round_id)
     if row is None or row.state != "open":
@@ -43,40 +119,6 @@ def _still_due(session: Session, item: OutboxRow) -> str | None:
     if party.state != item.chase["state"] or format_time(party.since) != item.chase["since"]:
         return f"the party has moved on to {party.state}"
     return None
-
-
-def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> list[dict[str, Any]]:
-    """Claim what is due in the outbox, deliver it, and record what became of each message."""
-    ensure_schema(engine)
-    with transaction(engine) as session:
-        zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
-    results: list[dict[str, Any]] = []
-    for zone in zones:  # the clock's "now" in each round's own zone
-        while batch := _claim(engine, clock.now(ZoneInfo(zone)), zone, mail_from, results):
-            for delivery in mailer.deliver_sync(batch):
-                item = cast(OutboxRow, delivery.ref)
-                _settle(engine, clock, item, delivery.outcome, delivery.error, delivery.refused)
-                results.append(_result(item, delivery.outcome, delivery.error, delivery.refused))
-    return results
-
-
-def _claim(
-    engine: Engine, now: datetime, zone: str, mail_from: str, results: list[dict[str, Any]]
-) -> list[tuple[object, Any]]:
-    """A batch to deliver: claimed rows still worth sending, as MIME (the others are skipped)."""
-    while True:
-        with transaction(engine) as session:
-            claimed = outbox.claim(session, now, BATCH, timezone=zone)
-            batch: list[tuple[object, Any]] = []
-            for item in claimed:
-                reason = _still_due(session, item)
-                if reason:
-                    outbox.mark_skipped(session, item, reason)
-                    results.append(_result(item, "skipped", reason))
-                else:
-                    batch.append((item, to_email(outbox.outgoing(item), mail_from, now)))
-        if batch or not claimed:
-            return batch
 
 
 def _result(
@@ -103,47 +145,49 @@ def _settle(
     outcome: str,
     error: str | None,
     refused: dict[str, str],
-) -> None:
-    """Write what became of one message; for a chase sent, its log entry too. Retried when a
-    concurrent writer moved the round's version meanwhile."""
+) -> bool:
+    """Write what became of one message, and for a chase sent its log entry, under the round's
+    lock. False when this worker's claim on it was lost meanwhile: then nothing is written."""
     from notifications.mailer import backoff
 
-    for _ in range(8):
-        try:
-            with transaction(engine) as session:
-                row = session.get(RoundRow, item.round_id)
-                now = clock.now(ZoneInfo(row.timezone) if row else DEFAULT_ZONE)
-                if outcome == "sent":
-                    outbox.mark_sent(session, item, now, refused)
-                    if item.chase and row is not None:
-                        _log_chase(session, row, item, now, clock.source)
-                elif outcome == "temporary":
-                    outbox.mark_retry(session, item, now, backoff(item.attempts + 1), error or "")
-                else:
-                    outbox.mark_failed(session, item, now, error or "")
-                    if row is not None and item.kind != "escalation":
-                        _bounced(session, row, item, error or "", now)
-            return
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate("the round is busy with other writers; the outbox row stays claimed")
+    def work(session: Session) -> bool:
+        row = lock_round(session, item.round_id)
+        now = clock.now(ZoneInfo(row.timezone))
+        if outcome == "sent":
+            if not outbox.mark_sent(session, item, now, refused):
+                return False
+            if item.chase:
+                _log_chase(session, row, item, now, clock.source)
+            return True
+        if outcome == "temporary":
+            return outbox.mark_retry(session, item, now, backoff(item.attempts + 1), error or "")
+        if not outbox.mark_failed(session, item, error or ""):
+            return False
+        if item.kind != "escalation":
+            _bounced(session, row, item, error or "", now)
+        return True
+
+    return retrying(engine, work)
 
 
 def _log_chase(
     session: Session, row: RoundRow, item: OutboxRow, now: datetime, source: str
 ) -> None:
     chase = item.chase or {}
-    party = session.get(PartyRow, (row.id, item.party_id))
-    state = party.state if party else chase.get("state")
+    party = session.get(PartyRow, (row.id, item.party_id)) if item.party_id else None
+    state = party.state if party else None
     # The log only moves forward: a worker run --at an earlier time records at the latest entry.
     moment = max(now, row.last_entry_at)
     journal = Journal(session, row, actor="ratify", now=moment, clock=source)
-    evidence = {
+    evidence: dict[str, Any] = {
         "message": item.message_id,
         "kind": item.kind,
-        "step_since": chase.get("since"),
         "recipients": len(item.recipients),
     }
+    if chase.get("bounced"):
+        evidence["reason"] = "bounced"
+    else:
+        evidence["step_since"] = chase.get("since")
     if item.kind == "reminder":
         key = "days_before_deadline" if chase.get("deadline_days") is not None else "reminder"
         evidence[key] = chase.get("number")
@@ -154,7 +198,8 @@ def _log_chase(
 
 
 def _bounced(session: Session, row: RoundRow, item: OutboxRow, error: str, now: datetime) -> None:
-    """Tell the coordinator, once, that a message could not be delivered."""
+    """Tell the coordinator, once, that a message could not be delivered (logged when sent)."""
     party = session.get(PartyRow, (row.id, item.party_id)) if item.party_id else None
     context = {"reason": "bounced", "recipients": list(item.recipients), "error": error}
-    to_coordinator(session, row, "escalation", f"bounced:{item.key}", context, now, party)
+    chase = {"event": "escalate", "bounced": True, "message": item.message_id}
+    to_coordinator(session, row, "escalation", f"bounced:{item.key}", context, now, party, chase)
