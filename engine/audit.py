@@ -90,6 +90,10 @@ def check_chain(
     """Check one round's entries, oldest first; the report names the first bad entry."""
     prev = GENESIS
     for position, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
+            return ChainReport(
+                round_id, position - 1, prev, f"entry {position} is not a log entry (no seq)"
+            )
         name = f"round {round_id} {_name(entry)}"
         missing = [k for k in FIELDS if k not in entry]
         if missing:

@@ -67,9 +67,14 @@ def parse_at(text: str) -> datetime:
 
     raw = text.strip()
     try:
-        if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time())
-        return datetime.fromisoformat(raw)
+        moment = (
+            datetime.combine(date.fromisoformat(raw), time())
+            if len(raw) == 10
+            else datetime.fromisoformat(raw)
+        )
+        if not 1970 <= moment.year <= 9000:  # beyond, time-zone arithmetic overflows
+            raise ValueError(moment.year)
+        return moment
     except ValueError:
         raise InvalidInput(
             f"--at {text!r} is not an ISO date or date-time; "

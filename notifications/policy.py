@@ -11,7 +11,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from holidays import HolidayBase
@@ -83,6 +90,9 @@ def _month_day(value: str) -> str:
 _Days = Annotated[int, _whole(1, MAX_DAYS, "a number of working days", 10)]
 _Count = Annotated[int, _whole(0, MAX_REMINDERS, "a number of reminders", 4)]
 _MonthDay = Annotated[str, _text('"07-01"'), AfterValidator(_month_day)]
+
+
+MIN_WORKING_DAYS = 20
 
 
 class ReminderPolicy(BaseModel):
@@ -173,6 +183,22 @@ class ReminderPolicy(BaseModel):
                 return value
             day += timedelta(days=1)
         raise ValueError("the quiet periods cover the whole year; leave days on which to send")
+
+    @model_validator(mode="after")
+    def _enough_working_days(self) -> ReminderPolicy:
+        # Weekends and holidays count too: quiet periods that leave, say, only Christmas Day
+        # would send deadline reminders decades off, or search for a working day forever.
+        calendar = WorkCalendar(self)
+        for year in (2027, 2028):
+            days = sum(
+                calendar.is_working_day(date(year, 1, 1) + timedelta(days=n)) for n in range(365)
+            )
+            if days < MIN_WORKING_DAYS:
+                raise ValueError(
+                    f"quiet_periods leave {days} working days in {year}; shorten them so that "
+                    f"at least {MIN_WORKING_DAYS} remain"
+                )
+        return self
 
     @property
     def send_time(self) -> time:

@@ -84,9 +84,9 @@ def test_the_policy_is_frozen() -> None:
         {"send_at": "00:00"},
         {"send_at": "23:59"},
         {"first_after_days": 365, "every_days": 1, "max_reminders": 100},
-        # A quiet period may cover all but one day: here 30.12., then 31.12.
-        {"quiet_periods": [["12-31", "12-29"]]},
-        {"quiet_periods": [["01-01", "12-30"]]},
+        # A quiet period may cover most of the year, as long as 20 working days remain.
+        {"quiet_periods": [["02-01", "11-30"]]},
+        {"quiet_periods": [["12-20", "11-15"]]},
     ],
 )
 def test_edge_values_are_accepted(values: dict[str, Any]) -> None:
@@ -416,3 +416,9 @@ def test_due_deadline_reminder_with_three_and_none() -> None:
     assert due_deadline_reminder(three, FI, DEADLINE, local(2026, 12, 21), HELSINKI) == 10
     none = ReminderPolicy(before_deadline_days=[])
     assert due_deadline_reminder(none, FI, DEADLINE, local(2026, 12, 30), HELSINKI) is None
+
+
+def test_quiet_periods_must_leave_enough_working_days() -> None:
+    # Only Christmas Day is left outside the quiet period, and it is a public holiday.
+    with pytest.raises(ValidationError, match="leave 0 working days in 2027"):
+        ReminderPolicy(quiet_periods=[("12-26", "12-24")])

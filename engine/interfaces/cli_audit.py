@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from engine.errors import InvalidInput
 from engine.interfaces.common import Group, Json, RoundArg, db_engine, err, out, print_json
 
 __all__ = ["audit_app", "workflows_app"]
@@ -72,7 +73,12 @@ def audit_export(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, "utf-8")
+        try:
+            output.write_text(text, "utf-8")
+        except OSError as exc:
+            raise InvalidInput(
+                f"--output {output}: cannot write it ({exc.strerror or exc})"
+            ) from None
         err.print(f"wrote {output}")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from engine.errors import InvalidInput
 from engine.interfaces.common import (
     At,
     Group,
@@ -118,7 +119,6 @@ def outbox_list(
         return
     from rich.table import Table
 
-    from engine.errors import InvalidInput
     from engine.persistence.database import ensure_schema, transaction
     from notifications import outbox
 
@@ -183,7 +183,9 @@ def outbox_retry(message_id: Annotated[int, typer.Argument(metavar="ID")], at: A
 
 @_commands.command("smtp-sink")
 def smtp_sink(
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (127.0.0.1).")] = 8025,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (127.0.0.1).")
+    ] = 8025,
     directory: Annotated[Path, typer.Option("--dir", help="Where to store the .eml files.")] = Path(
         "mail"
     ),
@@ -198,7 +200,10 @@ def smtp_sink(
         out.print(f"{path.name}  {', '.join(recipients)}  {subject}", markup=False)
 
     sink = MailSink(directory, on_message=show)
-    host, bound = sink.start(port=port)
+    try:
+        host, bound = sink.start(port=port)
+    except (OSError, OverflowError) as exc:
+        raise InvalidInput(f"--port {port}: cannot listen there ({exc})") from None
     out.print(f"smtp-sink: listening on {host}:{bound}, storing messages in {directory}/")
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -88,9 +88,18 @@ def db_engine() -> Engine:
 
 
 def current_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from engine.errors import InvalidInput
     from engine.settings import load_settings
 
-    return load_settings(database_url=state.db)
+    try:
+        return load_settings(database_url=state.db)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RATIFY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"invalid setting: {problems}") from None
 
 
 def clock_at(at: str | None) -> Clock:

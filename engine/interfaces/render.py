@@ -35,10 +35,10 @@ def status_table(status: dict[str, Any]) -> Table:
             step = f"final from {p['legal_force_from']}"
         style = _STATE_STYLE.get(p["state"], "")
         table.add_row(
-            p["id"],
+            escape(p["id"]),
             f"[{style}]{p['state']}[/]" if style else p["state"],
             p["since"][:16].replace("T", " "),
-            step,
+            escape(step),
             f"{p['signatures']}/{p['signatures_required']}",
             ", ".join(p["allowed"]),
         )

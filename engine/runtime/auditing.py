@@ -104,7 +104,18 @@ def _compare(session: Session, row: RoundRow, entries: list[dict[str, Any]]) -> 
                 f"differ(s) from what its log makes it (state {party.state}); the party's row "
                 "was changed outside ratify"
             )
-    for document in session.exec(select(DocumentRow).where(DocumentRow.round_id == row.id)).all():
+    # The texts' hashes as the log has them: the launch's for version 1, each amend's after.
+    logged = {1: entries[0]["document_sha256"]} if entries else {}
+    for entry in entries:
+        if entry["event"] == "amend" and entry["party"] is None:
+            logged[entry["evidence"].get("version")] = entry["document_sha256"]
+    documents = session.exec(select(DocumentRow).where(DocumentRow.round_id == row.id)).all()
+    if {d.version: d.sha256 for d in documents} != logged:
+        raise VerificationFailed(
+            f"round {row.id}: its stored texts are not the versions its log records "
+            f"({len(documents)} stored, {len(logged)} in the log); a text was replaced"
+        )
+    for document in documents:
         if sha256_text(document.text) != document.sha256:
             raise VerificationFailed(
                 f"round {row.id}: the text of document version {document.version} does not "
@@ -117,14 +128,17 @@ def verify_file(path: Path) -> ChainReport:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read it ({exc})") from None
+        raise InvalidInput(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise VerificationFailed(f"{path}: not a ratify export (not UTF-8 text)") from None
     try:
         entries = from_csv(text) if path.suffix.lower() == ".csv" else from_jsonl(text)
-    except (InvalidInput, ValueError, KeyError) as exc:
+    except (InvalidInput, ValueError, KeyError, TypeError) as exc:
         raise VerificationFailed(f"{path}: not a ratify export ({exc})") from None
     if not entries:
         raise VerificationFailed(f"{path}: has no entries")
-    round_id = entries[0].get("round")
+    first = entries[0]
+    round_id = first.get("round") if isinstance(first, dict) else None
     report = check_chain(str(round_id), entries)
     if report.problem:
         raise VerificationFailed(f"{path}: {report.problem}")

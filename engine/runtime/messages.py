@@ -6,6 +6,8 @@ messages nor the other way round. Contacts are grouped by language: one message 
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -41,7 +43,13 @@ _STEPS = (
 
 
 def policy_of(row: RoundRow) -> ReminderPolicy:
-    return ReminderPolicy.model_validate(row.reminders or {})
+    """The round's reminder policy (validated once per distinct table, not at every tick)."""
+    return _policy(json.dumps(row.reminders or {}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _policy(table: str) -> ReminderPolicy:
+    return ReminderPolicy.model_validate(json.loads(table))
 
 
 def _base(row: RoundRow, party: PartyRow | None) -> dict[str, Any]:

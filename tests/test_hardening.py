@@ -1,0 +1,166 @@
+"""Bad inputs and races: each gets a clear error or a correct outcome, never a traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from engine.clock import FakeClock
+from engine.persistence.database import connect, ensure_schema, schema_revision
+from engine.runtime.auditing import log_entries
+from tests.conftest import CLI
+from tests.smtp import SmtpServer
+from tests.test_reminders import at, of_kind, party, start, tick
+
+
+def test_a_replaced_text_with_its_own_hash_is_caught(
+    cli: CLI, db: Engine, agreement_file: Callable[..., Path]
+) -> None:
+    round_id = cli("launch", str(agreement_file()), "--json").json()["round"]
+    forged = "Something else entirely.\n"
+    with db.begin() as connection:
+        connection.execute(
+            text("UPDATE documents SET text = :t, sha256 = :h"),
+            {"t": forged, "h": hashlib.sha256(forged.encode()).hexdigest()},
+        )
+    ran = cli("audit", "verify", round_id)
+    assert ran.exit_code == 1
+    assert "a text was replaced" in ran.stderr
+
+
+def test_a_worker_back_on_a_saturday_night_waits_for_monday_morning(
+    db: Engine, clock: FakeClock, agreement_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    start(db, clock, agreement_file([party("alpha", "kim@alpha.example.invalid")]))
+    with SmtpServer(tmp_path / "mail") as server:
+        clock.set(at(2026, 12, 1))
+        tick(db, clock, server.port)  # the invitation
+        clock.set(at(2026, 12, 19, 23, 30))  # Sat: reminder 1 fell due on Tue 15.12
+        tick(db, clock, server.port)
+        assert of_kind(db, "reminder") == []
+        clock.set(at(2026, 12, 21, 8, 59))  # Monday, before send_at
+        tick(db, clock, server.port)
+        assert of_kind(db, "reminder") == []
+        clock.set(at(2026, 12, 21, 9, 0))
+        tick(db, clock, server.port)
+        (reminder,) = of_kind(db, "reminder")
+        assert reminder.state == "sent"
+
+
+def test_a_bounce_escalation_is_logged_when_sent(
+    db: Engine, clock: FakeClock, agreement_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    round_id = start(db, clock, agreement_file([party("alpha", "gone@alpha.example.invalid")]))
+    with SmtpServer(tmp_path / "mail") as server:
+        server.reject("gone@alpha.example.invalid", "550 5.1.1 no such user")
+        clock.set(at(2026, 12, 1))
+        tick(db, clock, server.port)  # the invitation bounces
+        clock.set(at(2026, 12, 1, 9, 5))
+        tick(db, clock, server.port)  # the coordinator is told
+    (escalation,) = of_kind(db, "escalation")
+    assert escalation.state == "sent"
+    events = [
+        (e["event"], e["party"], e["evidence"].get("reason")) for e in log_entries(db, round_id)
+    ]
+    assert ("escalate", "alpha", "bounced") in events
+
+
+def test_two_bodies_must_be_a_board_then_a_council(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
+    bodies = [
+        {"name": "Kunnanvaltuusto", "appeal_days": 30, "kind": "council"},
+        {"name": "Tarkastuslautakunta", "appeal_days": 14, "kind": "board"},
+    ]
+    ran = cli("launch", str(agreement_file([{"id": "alpha", "name": "A", "bodies": bodies}])))
+    assert ran.exit_code == 2
+    assert "the first prepares (a board)" in " ".join(ran.stderr.split())
+    assert cli("status", "--json").json() == []
+
+
+def test_a_name_with_a_line_break_is_refused(cli: CLI, agreement_file: Callable[..., Path]) -> None:
+    path = agreement_file()
+    # TOML's \r escape: the title holds a real carriage return.
+    toml = path.read_text("utf-8").replace(
+        'title = "Test agreement"', 'title = "Sopimus\\rBcc: x@example.invalid"'
+    )
+    path.write_text(toml, "utf-8")
+    ran = cli("launch", str(path))
+    assert ran.exit_code == 2
+    assert "control character" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"1\n", "not a log entry", id="not-an-object"),
+        pytest.param(b'{"seq": "1"}\n', "not a log entry", id="seq-not-a-number"),
+        pytest.param(b"\xff\xfe\x00garbage", "not UTF-8", id="not-utf8"),
+        pytest.param(b"", "has no entries", id="empty"),
+    ],
+)
+def test_verify_file_refuses_what_is_not_an_export(
+    cli: CLI, tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(content)
+    ran = cli("audit", "verify", "--file", str(path))
+    assert ran.exit_code == 1
+    assert expected in ran.stderr
+
+
+def test_cli_inputs_that_used_to_crash(
+    cli: CLI, agreement_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    round_id = cli("launch", str(agreement_file()), "--json").json()["round"]
+    ran = cli("audit", "export", round_id, "--output", str(tmp_path / "no" / "such" / "x.jsonl"))
+    assert (ran.exit_code, "cannot write it" in ran.stderr) == (2, True)
+    ran = cli("status", env={"RATIFY_SMTP_TLS": "ssl"})
+    assert (ran.exit_code, "RATIFY_SMTP_TLS" in ran.stderr) == (2, True)
+    ran = cli("tick", "--at", "0001-01-01")
+    assert ran.exit_code == 2
+    assert "--at" in ran.stderr
+
+
+def test_a_password_in_a_database_url_is_never_shown(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from engine.interfaces.cli import app
+
+    url = "postgresql+psycopg://admin:S3cretPw@127.0.0.1:1/x?connect_timeout=2"
+    ran = CliRunner().invoke(app, ["--db", url, "status"])
+    assert ran.exit_code == 2
+    assert "S3cretPw" not in ran.stderr + ran.stdout
+    assert "cannot reach the database" in ran.stderr
+
+
+def test_processes_starting_together_on_an_empty_database_migrate_once(
+    database_url: str,
+) -> None:
+    engines = [connect(database_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    failures: list[BaseException] = []
+
+    def first_use(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            ensure_schema(engine)
+        except BaseException as exc:  # collected, then asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert failures == []
+        assert schema_revision(engines[0]) is not None
+    finally:
+        for e in engines:
+            e.dispose()
