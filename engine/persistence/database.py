@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
@@ -75,10 +75,12 @@ def transaction(engine: Engine) -> Iterator[Session]:
     try:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
+    except IntegrityError:
+        raise  # a constraint that a concurrent writer won: the caller looks again
     except OperationalError as exc:
         raise RatifyError(f"database error: {_shown(str(exc.orig))}") from None
     except DatabaseError as exc:
-        raise InvalidInput(f"not a ratify database ({_shown(str(exc.orig))})") from None
+        raise RatifyError(f"database error: {_shown(str(exc.orig))}") from None
 
 
 @functools.cache
