@@ -1,9 +1,9 @@
 """One `transitions` machine per workflow version, applied to a party's state on demand.
 
-The machine never holds a party: to decide an event, a short-lived token carrying the party's
-facts joins the machine, fires the trigger and leaves. So the machine holds at most the tokens of
-the decisions in flight (``add_model`` is linear in the number of models), and no SQLModel row ever
-gets trigger attributes.
+The machine never holds a party: it has one model, a token that takes a party's state and facts
+for the time of one decision (under a lock), fires the trigger and gives the new state back. So
+no SQLModel row ever gets trigger attributes, and the machine never grows with the number of
+parties (``add_model`` is linear in the number of models).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ class _Token:
     """The stand-in model: the party's facts, the guards, and the state `transitions` moves."""
 
     state: str
+    facts: PartyFacts
 
-    def __init__(self, facts: PartyFacts) -> None:
-        self.facts = facts
+    def __init__(self, facts: PartyFacts | None) -> None:
+        self.facts = facts  # type: ignore[assignment]
 
     def starts_with_board(self) -> bool:
         return self.facts.bodies[0].kind == "board"
@@ -73,25 +74,29 @@ class ProcessMachine:
             auto_transitions=False,
             ignore_invalid_triggers=False,
         )
+        # The machine's only model: set to a party's state and facts for each decision, under
+        # the lock. (Adding and removing a model per decision costs more than the decision.)
+        self._token = _Token(None)
+        self._machine.add_model(self._token, initial=definition.initial)
+        self._allowed = {s: sorted(self._machine.get_triggers(s)) for s in definition.states}
 
     def allowed(self, state: str) -> list[str]:
         """The events the workflow has from ``state`` (before any guard is asked)."""
-        return sorted(self._machine.get_triggers(state))
+        return list(self._allowed.get(state, ()))
 
     def fire(self, state: str, event: str, facts: PartyFacts) -> str | None:
         """The state ``event`` leads to from ``state``; None when the workflow has no such move."""
-        if event not in self.allowed(state):
+        if event not in self._allowed.get(state, ()):
             return None
-        token = _Token(facts)
-        with self._lock:  # the machine's model list is shared; keep it to one token at a time
-            self._machine.add_model(token, initial=state)
+        with self._lock:
+            token = self._token
+            token.facts = facts
+            self._machine.set_state(state, model=token)
             try:
                 moved = token.trigger(event)  # type: ignore[attr-defined]
             except MachineError:
                 moved = False
-            finally:
-                self._machine.remove_model(token)
-        return token.state if moved else None
+            return token.state if moved else None
 
     def mermaid(self) -> str:
         """The workflow as a Mermaid state diagram, drawn by `transitions`' diagram support."""
