@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from engine.clock import FakeClock
 from engine.interfaces.cli import app
 from engine.persistence.database import connect, init_schema
+from tests.smtp import SmtpServer
 
 POSTGRES_ADMIN = os.environ.get(
     "RATIFY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -154,3 +155,10 @@ def agreement_file(tmp_path: Path) -> Callable[..., Path]:
         return write_agreement(tmp_path, parties or [{"id": "alpha", "name": "Alpha"}], **kwargs)
 
     return make
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, storing what it receives."""
+    with SmtpServer(tmp_path / "mail") as server:
+        yield server

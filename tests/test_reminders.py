@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import email.utils
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,12 +46,6 @@ Agreements = Callable[..., Path]
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    with SmtpServer(tmp_path / "mail") as server:
-        yield server
 
 
 def at(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:

@@ -12,26 +12,22 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock, SystemClock
-from engine.persistence.database import connect, transaction
-from engine.persistence.tables import OutboxRow
+from engine.persistence.database import connect
 from engine.runtime.auditing import log_entries, verify_database
 from engine.runtime.rounds import launch
 from engine.runtime.worker import tick_once
-from notifications import outbox
 from notifications.mailer import Mailer
 from tests.conftest import CLI
 from tests.smtp import HOST, SmtpServer, unused_port
+from tests.test_reminders import at, party, rows
 
 FROM = "ratify@example.invalid"
 RATIFY = str(Path(sys.executable).parent / "ratify")
@@ -40,30 +36,6 @@ BETA = "bea@beta.example.invalid"
 CORA = "cora@example.invalid"
 
 Agreements = Callable[..., Path]
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    with SmtpServer(tmp_path / "mail") as server:
-        yield server
-
-
-def at(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute)  # noqa: DTZ001  (local to the round)
-
-
-def party(pid: str, address: str, **more: Any) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "name": pid.capitalize(),
-        "contacts": [{"name": f"{pid} contact", "email": address}],
-        **more,
-    }
-
-
-def rows(db: Engine, state: str | None = None) -> list[OutboxRow]:
-    with transaction(db) as session:
-        return list(outbox.messages(session, state))
 
 
 def poll(done: Callable[[], bool], timeout: float, what: str) -> None:
