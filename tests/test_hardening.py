@@ -139,10 +139,9 @@ def test_a_password_in_a_database_url_is_never_shown(tmp_path: Path) -> None:
     assert "cannot reach the database" in ran.stderr
 
 
-def test_processes_starting_together_on_an_empty_database_migrate_once(
-    database_url: str,
-) -> None:
-    engines = [connect(database_url) for _ in range(4)]
+def _first_use_together(url: str, processes: int = 4) -> list[BaseException]:
+    """What goes wrong when ``processes`` engines first use the database at the same moment."""
+    engines = [connect(url) for _ in range(processes)]
     barrier = threading.Barrier(len(engines))
     failures: list[BaseException] = []
 
@@ -150,7 +149,7 @@ def test_processes_starting_together_on_an_empty_database_migrate_once(
         barrier.wait()
         try:
             ensure_schema(engine)
-        except BaseException as exc:  # collected, then asserted below
+        except BaseException as exc:  # collected, then asserted by the caller
             failures.append(exc)
 
     threads = [threading.Thread(target=first_use, args=(e,)) for e in engines]
@@ -159,8 +158,28 @@ def test_processes_starting_together_on_an_empty_database_migrate_once(
     for t in threads:
         t.join()
     try:
-        assert failures == []
-        assert schema_revision(engines[0]) is not None
+        if not failures:
+            assert schema_revision(engines[0]) is not None
     finally:
         for e in engines:
             e.dispose()
+    return failures
+
+
+def test_processes_starting_together_on_an_empty_database_migrate_once(
+    database_url: str,
+) -> None:
+    assert _first_use_together(database_url) == []
+
+
+def test_connections_racing_to_switch_a_new_sqlite_file_to_wal_all_succeed(
+    tmp_path: Path,
+) -> None:
+    # SQLite answers the losers of this race "database is locked" at once, without its busy
+    # handler; before connect() waited for the winner, about one race in five failed.
+    failures = [
+        exc
+        for attempt in range(25)
+        for exc in _first_use_together(f"sqlite:///{tmp_path}/race-{attempt}.db")
+    ]
+    assert failures == []
