@@ -53,10 +53,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'ratify.db'}"
         return
     url: str = request.getfixturevalue("postgres_url")
+    yield empty_postgres(url)
+
+
+def empty_postgres(url: str) -> str:
+    """``url``'s database with nothing in it (one throwaway database serves the whole run)."""
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
-    yield url
+    return url
 
 
 @pytest.fixture
@@ -92,8 +97,7 @@ class Ran:
 CLI = Callable[..., Ran]
 
 
-@pytest.fixture
-def cli(database_url: str) -> CLI:
+def cli_on(database_url: str) -> CLI:
     """Run `ratify --db URL ARGS...` in this process, as a user would on the command line."""
     runner = CliRunner()
 
@@ -104,6 +108,11 @@ def cli(database_url: str) -> CLI:
         return Ran(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+@pytest.fixture
+def cli(database_url: str) -> CLI:
+    return cli_on(database_url)
 
 
 PARTY_DEFAULTS = {

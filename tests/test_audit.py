@@ -28,6 +28,7 @@ from engine.persistence.tables import UTCDateTime
 from engine.runtime.events import record
 from engine.runtime.rounds import launch
 from tests.conftest import CLI
+from tests.tampering import tamper
 
 ROUND = "test-agreement/1"
 ENTRIES = 15
@@ -109,8 +110,7 @@ def built(db: Engine, tmp_path: Path) -> str:
 
 
 def sql(engine: Engine, statement: str, **params: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(statement), params)
+    tamper(engine, statement, **params)
 
 
 def rows(engine: Engine) -> list[dict[str, Any]]:
@@ -125,8 +125,7 @@ def set_evidence(engine: Engine, seq: int, evidence: dict[str, Any]) -> None:
     statement = text(
         "UPDATE log_entries SET evidence = :ev WHERE round_id = :r AND seq = :s"
     ).bindparams(bindparam("ev", type_=JSON))
-    with engine.begin() as conn:
-        conn.execute(statement, {"ev": evidence, "r": ROUND, "s": seq})
+    tamper(engine, statement, ev=evidence, r=ROUND, s=seq)
 
 
 def shift_seqs(engine: Engine, start: int, by: int) -> None:
@@ -161,8 +160,7 @@ def set_time(engine: Engine, seq: int, moment: datetime) -> None:
     statement = text(
         "UPDATE log_entries SET recorded_at = :t WHERE round_id = :r AND seq = :s"
     ).bindparams(bindparam("t", type_=UTCDateTime()))
-    with engine.begin() as conn:
-        conn.execute(statement, {"t": moment, "r": ROUND, "s": seq})
+    tamper(engine, statement, t=moment, r=ROUND, s=seq)
 
 
 def verify(cli: CLI, *args: str) -> tuple[int, str]:

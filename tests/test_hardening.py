@@ -8,13 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from engine.clock import FakeClock
 from engine.persistence.database import connect, ensure_schema, schema_revision
 from engine.runtime.auditing import log_entries
 from tests.conftest import CLI
 from tests.smtp import SmtpServer
+from tests.tampering import tamper
 from tests.test_reminders import at, of_kind, party, start, tick
 
 
@@ -23,11 +24,12 @@ def test_a_replaced_text_with_its_own_hash_is_caught(
 ) -> None:
     round_id = cli("launch", str(agreement_file()), "--json").json()["round"]
     forged = "Something else entirely.\n"
-    with db.begin() as connection:
-        connection.execute(
-            text("UPDATE documents SET text = :t, sha256 = :h"),
-            {"t": forged, "h": hashlib.sha256(forged.encode()).hexdigest()},
-        )
+    tamper(
+        db,
+        "UPDATE documents SET text = :t, sha256 = :h",
+        t=forged,
+        h=hashlib.sha256(forged.encode()).hexdigest(),
+    )
     ran = cli("audit", "verify", round_id)
     assert ran.exit_code == 1
     assert "a text was replaced" in ran.stderr

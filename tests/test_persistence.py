@@ -4,16 +4,19 @@ backends."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from engine.errors import InvalidInput
 from engine.persistence.database import connect, ensure_schema, init_schema, schema_revision
+from tests.conftest import CLI, cli_on, empty_postgres
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -82,7 +85,52 @@ def test_an_older_schema_is_upgraded_by_init(database_url: str) -> None:
         assert schema_revision(engine) == "0001"
         with pytest.raises(InvalidInput, match="ratify init"):
             ensure_schema(engine)
-        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0002"
+        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0003"
         ensure_schema(engine)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE log_entries SET actor = 'Mallory'",
+        "DELETE FROM log_entries",
+        "UPDATE documents SET text = 'Something else.'",
+        "DELETE FROM documents",
+    ],
+)
+def test_the_database_refuses_to_rewrite_the_log_or_a_text(
+    statement: str, cli: CLI, db: Engine, agreement_file: Callable[..., Path]
+) -> None:
+    round_id = cli("launch", str(agreement_file()), "--json").json()["round"]
+    assert cli("record", round_id, "alpha", "submit").exit_code == 0
+    before = _contents(db)
+    with pytest.raises(DBAPIError, match="append-only"), db.begin() as connection:
+        connection.execute(text(statement))
+    assert _contents(db) == before
+    assert cli("audit", "verify", round_id).exit_code == 0
+
+
+def test_postgresql_refuses_to_truncate_the_log(
+    postgres_url: str, agreement_file: Callable[..., Path]
+) -> None:
+    url = empty_postgres(postgres_url)
+    engine = connect(url)
+    try:
+        assert cli_on(url)("launch", str(agreement_file())).exit_code == 0
+        before = _contents(engine)
+        assert len(before["log_entries"]) == 1
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("TRUNCATE log_entries"))
+        assert _contents(engine) == before
+    finally:
+        engine.dispose()
+
+
+def _contents(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as connection:
+        return {
+            table: [tuple(r) for r in connection.execute(text(f"SELECT * FROM {table}"))]
+            for table in ("log_entries", "documents")
+        }
