@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from engine.errors import AgreementFileError, NotFound
+from engine.evidence import Signature, same_person
 from notifications.policy import ReminderPolicy
 from workflows import Body, WorkflowDefinition, load_definition
 from workflows.definition import BodyKind
@@ -84,12 +85,18 @@ class _BodyEntry(_Strict):
     kind: Literal["board", "council"] | None = None
 
 
+class _Signatory(_Strict):
+    name: Text
+    title: Text
+
+
 class _Party(_Strict):
     id: Slug
     name: Text
     workflow: Text
     bodies: list[Text | _BodyEntry] | None = None
     signatures_required: int = Field(default=1, ge=1, le=20)
+    signatories: list[_Signatory] = Field(default_factory=list, max_length=50)
     await_legal_force: bool | None = None
     contacts: list[_Contact] = Field(min_length=1)
 
@@ -121,6 +128,7 @@ class PartyPlan:
     await_legal_force: bool
     notice_days: int
     contacts: tuple[Contact, ...]
+    signatories: tuple[Signature, ...] = ()  # empty: anyone the party names may sign
 
 
 @dataclass(frozen=True)
@@ -232,7 +240,8 @@ def _plan(party: _Party, key: str, language: str, problems: list[str]) -> PartyP
         problems.append(f"{key}.workflow: {exc}")
         return None
     bodies = _bodies(party, definition, key, problems)
-    if bodies is None:
+    signatories = _signatories(party, key, problems)
+    if bodies is None or signatories is None:
         return None
     return PartyPlan(
         id=party.id,
@@ -250,7 +259,28 @@ def _plan(party: _Party, key: str, language: str, problems: list[str]) -> PartyP
         contacts=tuple(
             Contact(c.name, str(c.email), c.language or language) for c in party.contacts
         ),
+        signatories=signatories,
     )
+
+
+def _signatories(party: _Party, key: str, problems: list[str]) -> tuple[Signature, ...] | None:
+    """The party's authorised signatories: each once, and enough of them to sign."""
+    found = len(problems)
+    listed: list[Signature] = []
+    for index, entry in enumerate(party.signatories):
+        name = " ".join(entry.name.split())
+        if any(same_person(s.name, name) for s in listed):
+            problems.append(
+                f"{key}.signatories[{index}]: {name!r} is listed twice; list each person once"
+            )
+        listed.append(Signature(name, " ".join(entry.title.split())))
+    if listed and len(listed) < party.signatures_required:
+        problems.append(
+            f"{key}.signatories: {len(listed)} listed, but signatures_required is "
+            f"{party.signatures_required}; list at least {party.signatures_required} or lower "
+            "signatures_required"
+        )
+    return None if len(problems) > found else tuple(listed)
 
 
 def _bodies(

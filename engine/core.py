@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.calendar import legal_force_date
 from engine.errors import InvalidInput, TransitionRefused
-from engine.evidence import Evidence, parse_decision_ref
+from engine.evidence import Evidence, Signature, parse_decision_ref, same_person
 from workflows import Body, PartyFacts, machine_for
 
 __all__ = [
@@ -48,12 +48,6 @@ _OPTION = {"ref": "--ref", "reason": "--reason", "signatory": "--signatory", "ti
 
 
 @dataclass(frozen=True)
-class Signature:
-    name: str
-    title: str
-
-
-@dataclass(frozen=True)
 class PartySnapshot:
     """A party's process as stored: enough to decide its next event."""
 
@@ -68,6 +62,8 @@ class PartySnapshot:
     signatures_required: int
     signatures: tuple[Signature, ...] = ()
     legal_force_from: date | None = None
+    # Who may sign for the party (its administrative rules); empty: anyone the party names.
+    signatories: tuple[Signature, ...] = ()
 
     @property
     def body(self) -> Body:
@@ -108,8 +104,10 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
     """Decide ``event`` for ``party`` at ``now`` (local time); raise if refused. Writes nothing."""
     if event not in EVENTS:
         raise InvalidInput(f"unknown event {event!r}; the events are {', '.join(USER_EVENTS)}")
-    _check_options(event, evidence)
     machine = machine_for(party.workflow, party.workflow_version)
+    if event == "sign" and party.signatories and event in machine.allowed(party.state):
+        evidence = _as_authorised(party, evidence)
+    _check_options(event, evidence)
     allowed = party.allowed()
     if event not in machine.allowed(party.state):
         raise _refusal(party, event, allowed)
@@ -133,9 +131,9 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
         record["decision"] = str(ref)
     if event == "sign":
         name = " ".join((evidence.signatory or "").split())
-        if any(s.name.casefold() == name.casefold() for s in party.signatures):
+        if any(same_person(s.name, name) for s in party.signatures):
             raise party.refuse(
-                f'Party "{party.id}": {name} has already signed; '
+                f'Party "{party.id}" is {party.state}; {name} has already signed; '
                 f"{party.signatures_required - len(party.signatures)} other signatory(ies) needed."
             )
         signature = Signature(name, " ".join((evidence.title or "").split()))
@@ -167,6 +165,23 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
             changes["legal_force_from"] = final
             record["legal_force_from"] = final.isoformat()
     return Decision(event, party.state, replace(party, state=dest, **changes), record)
+
+
+def _as_authorised(party: PartySnapshot, evidence: Evidence) -> Evidence:
+    """A signature by one of the party's authorised signatories: their name as listed, and their
+    listed title unless another is given. Anyone else is refused."""
+    name = " ".join((evidence.signatory or "").split())
+    if not name:
+        return evidence  # _check_options asks for --signatory
+    listed = next((s for s in party.signatories if same_person(s.name, name)), None)
+    if listed is None:
+        raise party.refuse(
+            f'Party "{party.id}" is {party.state}; {name} is not one of its '
+            f"authorised signatories ({', '.join(map(str, party.signatories))}); "
+            f"{party.signatures_required} of them sign."
+        )
+    title = (evidence.title or "").strip() or listed.title
+    return replace(evidence, signatory=listed.name, title=title)
 
 
 def _check_options(event: str, evidence: Evidence) -> None:

@@ -138,9 +138,12 @@ class Play:
             if party["state"] != "awaiting_signature" or party["id"] in pending:
                 continue
             when = day
+            # The party's authorised signatories where it lists them, else invented ones.
+            listed = iter((s["name"], s["title"]) for s in party["may_sign"])
             for _ in range(party["signatures_required"] - party["signatures"]):
                 when = next_working_day(when + timedelta(days=1))
-                self.on(when, Step(party["id"], "sign", signatory=next(self.signers)))
+                signer = next(listed, None) or next(self.signers)
+                self.on(when, Step(party["id"], "sign", signatory=signer))
 
 
 def _script(play: Play) -> None:

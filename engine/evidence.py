@@ -8,7 +8,7 @@ from datetime import date
 
 from engine.errors import InvalidInput
 
-__all__ = ["DecisionRef", "Evidence", "parse_decision_ref"]
+__all__ = ["DecisionRef", "Evidence", "Signature", "parse_decision_ref", "same_person"]
 
 _REF = re.compile(
     r"^\s*(?P<body>\S.*?)\s+(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})\s*§\s*(?P<n>\d+)\s*$"
@@ -57,3 +57,19 @@ class Evidence:
     reason: str | None = None
     signatory: str | None = None
     title: str | None = None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A signatory: who signed, or who is authorised to sign, and in which capacity."""
+
+    name: str
+    title: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.title})"
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two written names are one signatory's: case and spacing do not matter."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()

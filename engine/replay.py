@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from engine.core import EVENTS, PartySnapshot, decide, reopened, round_outcome
 from engine.errors import RatifyError, VerificationFailed
-from engine.evidence import Evidence
+from engine.evidence import Evidence, Signature
 from workflows import Body
 
 __all__ = ["CHASES", "Replayed", "replay"]
@@ -72,6 +72,9 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
                 await_legal_force=p["await_legal_force"],
                 notice_days=p["notice_days"],
                 signatures_required=p["signatures_required"],
+                signatories=tuple(
+                    Signature(s["name"], s["title"]) for s in p.get("signatories", [])
+                ),
             )
         return tz
     if event in CHASES:  # a reminder or escalation was sent: it records, it changes nothing

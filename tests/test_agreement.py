@@ -182,6 +182,41 @@ BAD_FILES = [
         ["parties[1] (id 'beta').signatures_required", "greater than or equal to 1"],
         id="zero-signatures",
     ),
+    pytest.param(
+        _alpha_and(
+            {
+                "id": "beta",
+                "name": "Beta",
+                "signatures_required": 2,
+                "signatories": [{"name": "Bo Beta", "title": "Mayor"}],
+            }
+        ),
+        [
+            "parties[1] (id 'beta').signatories",
+            "1 listed, but signatures_required is 2",
+            "list at least 2 or lower signatures_required",
+        ],
+        id="fewer-signatories-than-required",
+    ),
+    pytest.param(
+        _alpha_and(
+            {
+                "id": "beta",
+                "name": "Beta",
+                "signatories": [
+                    {"name": "Bo Beta", "title": "Mayor"},
+                    {"name": "bo  BETA", "title": "Chair"},
+                ],
+            }
+        ),
+        ["parties[1] (id 'beta').signatories[1]", "'bo BETA' is listed twice", "once"],
+        id="signatory-listed-twice",
+    ),
+    pytest.param(
+        _alpha_and({"id": "beta", "name": "Beta", "signatories": [{"name": "Bo Beta"}]}),
+        ["parties[1] (id 'beta').signatories[0].title", "is required", "add it"],
+        id="signatory-without-title",
+    ),
 ]
 
 

@@ -491,6 +491,13 @@ PARTY_EDITS: dict[str, tuple[str, str, Any, Any]] = {
         [{"name": "Bert B", "title": "Chair of the board"}],
         JSON(),
     ),
+    # Who may sign: a list slipped in that the launch never had.
+    "authorised signatories": (
+        "gamma",
+        "signatories",
+        [{"name": "Mallory M", "title": "Mayor"}],
+        JSON(),
+    ),
 }
 
 

@@ -85,7 +85,7 @@ def test_an_older_schema_is_upgraded_by_init(database_url: str) -> None:
         assert schema_revision(engine) == "0001"
         with pytest.raises(InvalidInput, match="ratify init"):
             ensure_schema(engine)
-        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0003"
+        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0004"
         ensure_schema(engine)
     finally:
         engine.dispose()

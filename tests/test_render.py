@@ -37,6 +37,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "bodies": BODIES,
             "signatures_required": 2,
+            "signatories": ["Aino Esimerkki (kunnanjohtaja)", "Veikko Malli (puheenjohtaja)"],
             "steps": [
                 "draft",
                 "board_review",
@@ -151,6 +152,18 @@ def test_every_kind_renders_in_every_language(case: str, language: str) -> None:
     assert html.startswith("<!DOCTYPE html>")
     assert f'<html lang="{language}">' in html
     assert "<p" not in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_invitation_names_who_may_sign_only_when_the_party_lists_them(language: str) -> None:
+    strings = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES))
+    label = strings.get_template(f"_lang.{language}.j2").module.labels["signatories"]  # type: ignore[attr-defined]
+    listed = "Aino Esimerkki (kunnanjohtaja), Veikko Malli (puheenjohtaja)"
+    for body in render("invitation", language, context("invitation"))[1:]:
+        assert label in body
+        assert listed in body
+    for body in render("invitation", language, context("invitation", signatories=[]))[1:]:
+        assert label not in body
 
 
 def test_every_template_exists() -> None:

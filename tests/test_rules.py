@@ -253,6 +253,76 @@ def test_same_signatory_twice_and_k_of_n(
     refused(cli, db, round_id, 1, *sign_args(round_id, "alpha", "Dan Dahl", "2026-12-10T11:00"))
 
 
+AUTHORISED: list[dict[str, str]] = [
+    {"name": "Aino Virtanen", "title": "kunnanjohtaja"},
+    {"name": "Bertta Koskinen", "title": "kunnanhallituksen puheenjohtaja"},
+    {"name": "Cecilia Nieminen", "title": "kunnanvaltuuston puheenjohtaja"},
+]
+
+
+def test_only_listed_signatories_sign_k_of_n(
+    cli: CLI, db: Engine, agreement_file: MakeAgreement
+) -> None:
+    round_id = launch(
+        cli,
+        agreement_file(
+            [
+                {
+                    "id": "alpha",
+                    "name": "Alpha",
+                    "signatures_required": 2,
+                    "signatories": AUTHORISED,
+                    **NO_WAIT,
+                }
+            ]
+        ),
+    )
+    assert party(db, round_id, "alpha")["may_sign"] == AUTHORISED
+    rec(db, "record", round_id, "alpha", "submit", "--at", "2026-12-02T09:00")
+    rec(
+        db, "record", round_id, "alpha", "approve",
+        "--ref", "Kunnanhallitus 07.12.2026 § 3", "--at", "2026-12-07T18:00",
+    )  # fmt: skip
+    message = refused(
+        cli, db, round_id, 1, *sign_args(round_id, "alpha", "Dan Dahl", "2026-12-08T10:00")
+    )
+    assert "Dan Dahl is not one of its authorised signatories" in message
+    assert "Aino Virtanen (kunnanjohtaja)" in message
+    assert "2 of them sign" in message
+    assert "awaiting_signature" in message
+    # A listed person signs under the name as listed; the title defaults to the listed one.
+    ok(
+        cli, "record", round_id, "alpha", "sign", "--signatory", "  bertta   KOSKINEN",
+        "--at", "2026-12-08T10:00",
+    )  # fmt: skip
+    message = refused(
+        cli, db, round_id, 1, *sign_args(round_id, "alpha", "Bertta Koskinen", "2026-12-08T11:00")
+    )
+    assert "already signed" in message
+    ok(cli, *sign_args(round_id, "alpha", "Cecilia Nieminen", "2026-12-09T10:00"))
+    after = party(db, round_id, "alpha")
+    assert (after["state"], after["signatories"]) == (
+        "signed",
+        ["Bertta Koskinen", "Cecilia Nieminen"],
+    )
+    assert rounds.status(db, round_id)[0]["state"] == "active"
+    signs = [e["evidence"] for e in log_entries(db, round_id) if e["event"] == "sign"]
+    assert [(e["signatory"], e["title"]) for e in signs] == [
+        ("Bertta Koskinen", "kunnanhallituksen puheenjohtaja"),
+        ("Cecilia Nieminen", "Mayor"),  # a title given is the one recorded
+    ]
+    assert log_entries(db, round_id)[0]["evidence"]["parties"][0]["signatories"] == AUTHORISED
+    assert len(verify_database(db, round_id)) == 1
+
+
+def test_without_a_list_anyone_named_signs_and_the_log_keeps_its_shape(
+    cli: CLI, db: Engine, agreement_file: MakeAgreement
+) -> None:
+    round_id = launch(cli, agreement_file([{"id": "alpha", "name": "Alpha", **NO_WAIT}]))
+    assert party(db, round_id, "alpha")["may_sign"] == []
+    assert "signatories" not in log_entries(db, round_id)[0]["evidence"]["parties"][0]
+
+
 # --- closed rounds -------------------------------------------------------------------------------
 
 

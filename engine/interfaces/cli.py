@@ -115,7 +115,10 @@ def record(
     ] = None,
     signatory: Annotated[str | None, typer.Option("--signatory", help="Who signs (sign).")] = None,
     title: Annotated[
-        str | None, typer.Option("--title", help="The signatory's title (sign).")
+        str | None,
+        typer.Option(
+            "--title", help="The signatory's title (sign; a listed signatory's by default)."
+        ),
     ] = None,
     by: By = None,
     at: At = None,

@@ -114,6 +114,10 @@ class PartyRow(SQLModel, table=True):
     state: str
     step: int = 0
     signatures: list[dict[str, Any]] = _json()
+    # Who may sign (name, title), from the agreement file; empty: anyone the party names.
+    signatories: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     legal_force_from: date | None = None
     since: datetime = _utc()
     version: int = 1

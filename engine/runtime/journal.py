@@ -14,8 +14,9 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from engine.audit import entry_hash, format_time
-from engine.core import PartySnapshot, Signature
+from engine.core import PartySnapshot
 from engine.errors import ConcurrentUpdate, NotFound
+from engine.evidence import Signature
 from engine.persistence.database import transaction
 from engine.persistence.tables import LogRow, PartyRow, RoundRow
 from workflows import Body
@@ -57,6 +58,7 @@ def snapshot(row: PartyRow) -> PartySnapshot:
         notice_days=row.notice_days,
         signatures_required=row.signatures_required,
         signatures=tuple(Signature(s["name"], s["title"]) for s in row.signatures),
+        signatories=tuple(Signature(s["name"], s["title"]) for s in row.signatories),
         legal_force_from=row.legal_force_from,
     )
 

@@ -168,6 +168,7 @@ def on_launch(session: Session, row: RoundRow, parties: Sequence[PartyRow], now:
         context = {
             "bodies": bodies_of(party),
             "signatures_required": party.signatures_required,
+            "signatories": [f"{s['name']} ({s['title']})" for s in party.signatories],
             "steps": steps,
             "deadline": row.deadline,
         }

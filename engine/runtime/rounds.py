@@ -163,6 +163,7 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
                 contacts=[asdict(c) for c in plan.contacts],
                 state="draft",
                 signatures=[],
+                signatories=[asdict(s) for s in plan.signatories],
                 since=now,
             )
         )
@@ -177,6 +178,12 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
                 "await_legal_force": plan.await_legal_force,
                 "notice_days": plan.notice_days,
                 "signatures_required": plan.signatures_required,
+                # Only when listed: logs of rounds without a list keep their shape.
+                **(
+                    {"signatories": [asdict(s) for s in plan.signatories]}
+                    if plan.signatories
+                    else {}
+                ),
             }
         )
     session.add_all(rows)
@@ -357,6 +364,7 @@ def _round_status(session: Session, row: RoundRow) -> dict[str, Any]:
                 "signatures": len(party.signatures),
                 "signatures_required": party.signatures_required,
                 "signatories": [s["name"] for s in party.signatures],
+                "may_sign": [{"name": s["name"], "title": s["title"]} for s in party.signatories],
                 "allowed": snap.allowed() if row.state == "open" else [],
             }
         )
