@@ -81,7 +81,7 @@ class _Contact(_Person):
 
 class _BodyEntry(_Strict):
     name: Text
-    appeal_days: int = Field(ge=1, le=365)
+    appeal_days: int | None = Field(default=None, ge=1, le=365)  # a known body's by default
     kind: Literal["board", "council"] | None = None
 
 
@@ -306,15 +306,27 @@ def _bodies(
                     f'{{ name = "{entry}", appeal_days = 14 }}'
                 )
                 return None
-            bodies.append(Body(known.name, by_position or known.kind, known.appeal_days))
-        else:
-            known = definition.known_body(entry.name)
-            kind: BodyKind = entry.kind or by_position or (known.kind if known else "board")
-            bodies.append(Body(entry.name, kind, entry.appeal_days))
+            # A body the workflow knows keeps its own kind, so a council listed first is caught.
+            bodies.append(Body(known.name, known.kind, known.appeal_days))
+            continue
+        known = definition.known_body(entry.name)
+        if known is not None:
+            kind: BodyKind = entry.kind or known.kind
+            bodies.append(Body(known.name, kind, entry.appeal_days or known.appeal_days))
+            continue
+        if entry.appeal_days is None:
+            problems.append(
+                f"{key}.bodies[{position}]: workflow {definition.name!r} does not know body "
+                f"{entry.name!r}, so give its appeal period: "
+                f'{{ name = "{entry.name}", appeal_days = 14 }}'
+            )
+            return None
+        bodies.append(Body(entry.name, entry.kind or by_position or "board", entry.appeal_days))
     if len(bodies) == 2 and (bodies[0].kind, bodies[1].kind) != ("board", "council"):
+        listed = " then ".join(f"{b.name} ({b.kind})" for b in bodies)
         problems.append(
             f"{key}.bodies: with two bodies the first prepares (a board) and the second decides "
-            "(a council); list them in that order, or drop their `kind`"
+            f"(a council), but the file lists {listed}; list the board first"
         )
         return None
     if len(bodies) == 2 and bodies[0].name.casefold() == bodies[1].name.casefold():

@@ -153,6 +153,24 @@ BAD_FILES = [
         id="three-bodies",
     ),
     pytest.param(
+        _alpha_and({"id": "beta", "name": "Beta", "bodies": ["Kunnanvaltuusto", "Kunnanhallitus"]}),
+        [
+            "parties[1] (id 'beta').bodies",
+            "Kunnanvaltuusto (council) then Kunnanhallitus (board)",
+            "list the board first",
+        ],
+        id="council-before-board",
+    ),
+    pytest.param(
+        _alpha_and({"id": "beta", "name": "Beta", "bodies": [{"name": "Yhtymähallitus"}]}),
+        [
+            "parties[1] (id 'beta').bodies[0]",
+            "does not know body 'Yhtymähallitus'",
+            '{ name = "Yhtymähallitus", appeal_days = 14 }',
+        ],
+        id="unknown-body-without-appeal-days",
+    ),
+    pytest.param(
         _without_document,
         ["agreement.document", "agreement.md cannot be read", "relative to this file"],
         id="missing-document",
@@ -353,6 +371,29 @@ def test_body_the_workflow_does_not_know_is_accepted_with_its_appeal_days(tmp_pa
     )
     (party,) = load_agreement(path).parties
     assert party.bodies == (Body("Yhtymähallitus", "board", 21),)
+
+
+def test_a_known_body_written_as_a_table_keeps_its_kind_and_appeal_period(
+    tmp_path: Path,
+) -> None:
+    path = write_agreement(
+        tmp_path,
+        [
+            {
+                "id": "alpha",
+                "name": "Alpha",
+                "bodies": [
+                    {"name": "kunnanhallitus"},
+                    {"name": "Kunnanvaltuusto", "appeal_days": 45},
+                ],
+            }
+        ],
+    )
+    (party,) = load_agreement(path).parties
+    assert party.bodies == (
+        Body("Kunnanhallitus", "board", 14),
+        Body("Kunnanvaltuusto", "council", 45),
+    )
 
 
 def test_example_invalid_and_test_addresses_are_accepted(tmp_path: Path) -> None:
