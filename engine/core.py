@@ -7,6 +7,7 @@ asks the same function about every stored entry.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -35,16 +36,26 @@ EVENTS = (*USER_EVENTS, LEGAL_FORCE)
 
 # Which evidence each event needs (required) and accepts (optional).
 _NEEDS: dict[str, tuple[set[str], set[str]]] = {
-    "submit": (set(), {"reason"}),
-    "approve": ({"ref"}, set()),
-    "return": ({"reason"}, {"ref"}),
-    "reject": ({"ref", "reason"}, set()),
+    "submit": (set(), {"reason", "diary"}),
+    "approve": ({"ref"}, {"diary"}),
+    "return": ({"reason"}, {"ref", "diary"}),
+    "reject": ({"ref", "reason"}, {"diary"}),
     "sign": ({"signatory", "title"}, set()),
     "appeal": ({"reason"}, set()),
     "appeal-resolved": (set(), {"reason", "ref"}),
     LEGAL_FORCE: (set(), set()),
 }
-_OPTION = {"ref": "--ref", "reason": "--reason", "signatory": "--signatory", "title": "--title"}
+_OPTION = {
+    "ref": "--ref",
+    "reason": "--reason",
+    "signatory": "--signatory",
+    "title": "--title",
+    "diary": "--diary",
+}
+# Evidence goes into the log, receipts and exports: bounded, and one line (a reason may have more).
+_MAX_LENGTH = {"ref": 200, "reason": 2000, "signatory": 200, "title": 200, "diary": 100}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
     record: dict[str, Any] = {}
     if evidence.reason:
         record["reason"] = evidence.reason.strip()
+    if evidence.diary:
+        record["diary"] = evidence.diary.strip()
     changes: dict[str, Any] = {}
 
     if evidence.ref is not None:
@@ -200,6 +213,19 @@ def _check_options(event: str, evidence: Evidence) -> None:
         raise InvalidInput(
             f'"{event}" does not take {", ".join(_OPTION[k] for k in extra)}; leave it out'
         )
+    for key in sorted(given):
+        value: str = getattr(evidence, key).strip()
+        control = _CONTROL_BUT_NEWLINE if key == "reason" else _CONTROL
+        if control.search(value):
+            raise InvalidInput(
+                f"{_OPTION[key]} contains a line break or another control character; "
+                "write it on one line"
+            )
+        if len(value) > _MAX_LENGTH[key]:
+            raise InvalidInput(
+                f"{_OPTION[key]} is {len(value)} characters long; keep it to "
+                f"{_MAX_LENGTH[key]} (the full text belongs in the minutes)"
+            )
 
 
 def _refusal(party: PartySnapshot, event: str, allowed: list[str]) -> TransitionRefused:

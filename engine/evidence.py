@@ -57,6 +57,7 @@ class Evidence:
     reason: str | None = None
     signatory: str | None = None
     title: str | None = None
+    diary: str | None = None  # the party's own diary number, opaque: formats differ by system
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
                 reason=evidence.get("reason"),
                 signatory=evidence.get("signatory"),
                 title=evidence.get("title"),
+                diary=evidence.get("diary"),
             )
             after = decide(party, event, given, now).party
         else:

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock, parse_at
@@ -154,6 +154,44 @@ def test_approve_needs_a_wellformed_reference_dated_by_then(
     )
     ok(cli, *base, "--ref", "Kunnanhallitus 02.12.2026 § 4", *at)
     assert states(db, round_id) == {"alpha": "legal_force_wait"}
+
+
+def test_a_diary_number_is_kept_as_written_and_evidence_is_one_bounded_line(
+    cli: CLI, db: Engine, agreement_file: MakeAgreement
+) -> None:
+    round_id = launch(cli, agreement_file())
+    submit = ("record", round_id, "alpha", "submit", "--at", "2026-12-02T09:00")
+    for option, bad, complaint in (
+        ("--diary", "11026/00.01.00/2025\nBcc: x@example.invalid", "on one line"),
+        ("--diary", "x" * 101, "keep it to 100"),
+        ("--reason", "tab\there", "control character"),
+        ("--reason", "r" * 2001, "keep it to 2000"),
+    ):
+        assert complaint in refused(cli, db, round_id, 2, *submit, option, bad)
+    ok(cli, *submit, "--diary", " 11026/00.01.00/2025 ", "--reason", "Esityslistalla\n7.12.")
+    approve = ("record", round_id, "alpha", "approve", "--at", "2026-12-07T18:00")
+    ref = ("--ref", "Kunnanhallitus 07.12.2026 § 3")
+    assert "on one line" in refused(
+        cli, db, round_id, 2, *approve, "--ref", "Kunnanhallitus\r 07.12.2026 § 3"
+    )
+    ok(cli, *approve, *ref, "--diary", "ROIDno-2021-4378")
+    entries = log_entries(db, round_id)
+    assert [e["evidence"].get("diary") for e in entries[1:]] == [
+        "11026/00.01.00/2025",
+        "ROIDno-2021-4378",
+    ]
+    assert entries[1]["evidence"]["reason"] == "Esityslistalla\n7.12."
+    assert len(verify_database(db, round_id)) == 1
+    with db.connect() as conn:
+        receipts = conn.execute(
+            text("SELECT text_body FROM outbox WHERE kind = 'receipt' ORDER BY id")
+        ).scalars()
+        first = next(iter(receipts))
+    assert "Diaarinumero" in first
+    assert "11026/00.01.00/2025" in first
+    # Only the events of a body's handling take one.
+    sign = sign_args(round_id, "alpha", "Aino", "2026-12-08T10:00")
+    assert "does not take --diary" in refused(cli, db, round_id, 2, *sign, "--diary", "1/2026")
 
 
 # --- signatures ----------------------------------------------------------------------------------

@@ -120,6 +120,12 @@ def record(
             "--title", help="The signatory's title (sign; a listed signatory's by default)."
         ),
     ] = None,
+    diary: Annotated[
+        str | None,
+        typer.Option(
+            "--diary", help="The party's diary number, as its system writes it (optional)."
+        ),
+    ] = None,
     by: By = None,
     at: At = None,
     as_json: Json = False,
@@ -133,7 +139,7 @@ def record(
         round_ref,
         party,
         event,
-        Evidence(ref=ref, reason=reason, signatory=signatory, title=title),
+        Evidence(ref=ref, reason=reason, signatory=signatory, title=title, diary=diary),
         clock_at(at),
         actor_for(by),
     )

@@ -193,6 +193,7 @@ def on_event(
         "reason": evidence.get("reason"),
         "signatory": evidence.get("signatory"),
         "title": evidence.get("title"),
+        "diary": evidence.get("diary"),
     }
     context = {
         "bodies": bodies_of(party),
