@@ -241,6 +241,15 @@ def _plan(party: _Party, key: str, language: str, problems: list[str]) -> PartyP
         return None
     bodies = _bodies(party, definition, key, problems)
     signatories = _signatories(party, key, problems)
+    seen: set[str] = set()
+    for index, contact in enumerate(party.contacts):
+        address = str(contact.email).casefold()
+        if address in seen:
+            problems.append(
+                f"{key}.contacts[{index}].email: {contact.email} is listed twice; "
+                "list each address once"
+            )
+        seen.add(address)
     if bodies is None or signatories is None:
         return None
     return PartyPlan(

@@ -16,6 +16,7 @@ from typing import Any
 from engine.calendar import legal_force_date
 from engine.errors import InvalidInput, TransitionRefused
 from engine.evidence import Evidence, Signature, parse_decision_ref, same_person
+from engine.wording import counted
 from workflows import Body, PartyFacts, machine_for
 
 __all__ = [
@@ -111,8 +112,17 @@ class Decision:
         return self.party.state
 
 
-def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) -> Decision:
-    """Decide ``event`` for ``party`` at ``now`` (local time); raise if refused. Writes nothing."""
+def decide(
+    party: PartySnapshot,
+    event: str,
+    evidence: Evidence,
+    now: datetime,
+    text_from: date | None = None,
+) -> Decision:
+    """Decide ``event`` for ``party`` at ``now`` (local time); raise if refused. Writes nothing.
+
+    ``text_from`` is the local date the round's current text was launched or amended: a body
+    cannot have decided on a text before then."""
     if event not in EVENTS:
         raise InvalidInput(f"unknown event {event!r}; the events are {', '.join(USER_EVENTS)}")
     machine = machine_for(party.workflow, party.workflow_version)
@@ -136,6 +146,12 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
             raise InvalidInput(
                 f"decision {ref} is dated after {today:%d.%m.%Y}; record a decision once it is made"
             )
+        if event in ("approve", "reject", "return") and text_from and ref.decided < text_from:
+            raise InvalidInput(
+                f"decision {ref} is dated before the text it decides on was put to the parties "
+                f"({text_from:%d.%m.%Y}); check the date, or launch with --at the day the text "
+                "was sent"
+            )
         if event in ("approve", "reject", "return") and not ref.names(party.body.name):
             raise party.refuse(
                 f'Party "{party.id}" is in {party.state}, awaiting the decision of '
@@ -145,9 +161,10 @@ def decide(party: PartySnapshot, event: str, evidence: Evidence, now: datetime) 
     if event == "sign":
         name = " ".join((evidence.signatory or "").split())
         if any(same_person(s.name, name) for s in party.signatures):
+            others = party.signatures_required - len(party.signatures)
             raise party.refuse(
                 f'Party "{party.id}" is {party.state}; {name} has already signed; '
-                f"{party.signatures_required - len(party.signatures)} other signatory(ies) needed."
+                f"{counted(others, 'other signatory', 'other signatories')} needed."
             )
         signature = Signature(name, " ".join((evidence.title or "").split()))
         changes["signatures"] = (*party.signatures, signature)

@@ -29,6 +29,7 @@ from engine.runtime.auditing import verify_database
 from engine.runtime.events import record
 from engine.runtime.rounds import launch, status
 from engine.runtime.worker import tick_once
+from engine.wording import counted
 from notifications.mailer import Mailer
 from notifications.sink import MailSink
 
@@ -207,7 +208,7 @@ def run_demo(console: Console, file: Path | None = None) -> int:
             reports = verify_database(engine, round_id)
             console.print(
                 f"\n[bold]ratify audit verify[/]: round {reports[0].round}, "
-                f"{reports[0].entries} entries intact; head {reports[0].head}"
+                f"{counted(reports[0].entries, 'entry', 'entries')} intact; head {reports[0].head}"
             )
             return 0 if state == "active" else 1
         finally:

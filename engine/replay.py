@@ -24,6 +24,7 @@ class Replayed:
     state: str = "open"
     effective_date: date | None = None
     document_sha256: str | None = None
+    text_from: date | None = None  # the local date the current text was launched or amended
     parties: dict[str, PartySnapshot] = field(default_factory=dict)
 
 
@@ -61,6 +62,7 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
             raise VerificationFailed("a launch must be the first entry")
         tz = ZoneInfo(evidence["timezone"])
         result.document_sha256 = entry["document_sha256"]
+        result.text_from = _moment(entry["recorded_at"]).astimezone(tz).date()
         for p in evidence["parties"]:
             result.parties[p["id"]] = PartySnapshot(
                 id=p["id"],
@@ -104,7 +106,7 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
                 title=evidence.get("title"),
                 diary=evidence.get("diary"),
             )
-            after = decide(party, event, given, now).party
+            after = decide(party, event, given, now, result.text_from).party
         else:
             raise VerificationFailed(f"unknown party event {event!r}")
         if after.state != entry["to_state"]:
@@ -116,6 +118,7 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
     states = [p.state for p in result.parties.values()]
     if event == "amend":
         result.document_sha256 = entry["document_sha256"]
+        result.text_from = _moment(entry["recorded_at"]).astimezone(tz).date()
     elif event in ("activate", "fail"):
         expected = "active" if event == "activate" else "failed"
         if round_outcome(states) != expected:

@@ -37,8 +37,8 @@ def load_settings(**overrides: str | None) -> Settings:
 
 
 def default_actor(settings: Settings) -> str:
-    if settings.actor:
-        return settings.actor
+    if settings.actor and settings.actor.strip():
+        return " ".join(settings.actor.split())
     try:
         return getpass.getuser()
     except (OSError, KeyError):

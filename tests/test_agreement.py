@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,20 @@ BAD_FILES = [
         _alpha_and({"id": "beta", "name": "Beta", "signatories": [{"name": "Bo Beta"}]}),
         ["parties[1] (id 'beta').signatories[0].title", "is required", "add it"],
         id="signatory-without-title",
+    ),
+    pytest.param(
+        _alpha_and(
+            {
+                "id": "beta",
+                "name": "Beta",
+                "contacts": [
+                    {"name": "Bo Beta", "email": "bo@beta.example.invalid"},
+                    {"name": "Bo B.", "email": "BO@beta.example.invalid"},
+                ],
+            }
+        ),
+        ["parties[1] (id 'beta').contacts[1].email", "listed twice", "list each address once"],
+        id="contact-listed-twice",
     ),
 ]
 
@@ -485,6 +500,19 @@ def test_body_given_as_table_launches(cli: CLI, agreement_file: Callable[..., Pa
 
 
 # --- one open round per agreement ------------------------------------------------------------
+
+
+def test_a_deadline_already_passed_at_launch_is_refused(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
+    path = agreement_file(agreement={"deadline": date(2020, 3, 31)})
+    ran = cli("launch", str(path), "--at", "2026-12-01T09:00")
+    assert ran.exit_code == 2
+    assert "agreement.deadline: 31.03.2020 has passed at launch (01.12.2026)" in ran.stderr
+    assert "give a later date" in ran.stderr
+    assert cli("status", "--json").json() == []
+    # The day itself is still in time.
+    assert cli("launch", str(path), "--at", "2020-03-31T23:00").exit_code == 0
 
 
 def test_second_launch_while_open_is_refused_until_cancelled(

@@ -185,3 +185,22 @@ def test_connections_racing_to_switch_a_new_sqlite_file_to_wal_all_succeed(
         for exc in _first_use_together(f"sqlite:///{tmp_path}/race-{attempt}.db")
     ]
     assert failures == []
+
+
+def test_an_outbox_id_out_of_range_is_invalid_input(cli: CLI) -> None:
+    for bad in ("99999999999999999999999", "0", "abc"):
+        ran = cli("outbox", "retry", bad)
+        assert ran.exit_code == 2, (bad, ran.stderr)
+        assert "ID" in ran.stderr
+
+
+def test_a_blank_actor_setting_falls_back_to_the_os_user(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
+    import getpass
+
+    round_id = cli("launch", str(agreement_file()), "--json", env={"RATIFY_ACTOR": "   "}).json()[
+        "round"
+    ]
+    entries = cli("audit", "log", round_id, "--json").json()
+    assert entries[0]["actor"] == getpass.getuser()

@@ -194,6 +194,27 @@ def test_a_diary_number_is_kept_as_written_and_evidence_is_one_bounded_line(
     assert "does not take --diary" in refused(cli, db, round_id, 2, *sign, "--diary", "1/2026")
 
 
+def test_a_decision_cannot_predate_the_text_it_decides_on(
+    cli: CLI, db: Engine, agreement_file: MakeAgreement, tmp_path: Path
+) -> None:
+    round_id = launch(cli, agreement_file(), "2026-12-01T09:00")
+    rec(db, "record", round_id, "alpha", "submit", "--at", "2026-12-01T10:00")
+    approve = ("record", round_id, "alpha", "approve", "--at", "2026-12-03T18:00")
+    message = refused(cli, db, round_id, 2, *approve, "--ref", "Kunnanhallitus 30.11.2026 § 1")
+    assert "dated before the text it decides on was put to the parties (01.12.2026)" in message
+    ok(cli, "record", round_id, "alpha", "return", "--reason", "x", "--ref",
+       "Kunnanhallitus 01.12.2026 § 2", "--at", "2026-12-02T18:00")  # fmt: skip
+    new_text = tmp_path / "v2.md"
+    new_text.write_text("The amended text.\n", "utf-8")
+    ok(cli, "amend", round_id, str(new_text), "--reason", "fix", "--at", "2026-12-10T09:00")
+    rec(db, "record", round_id, "alpha", "submit", "--at", "2026-12-10T10:00")
+    approve = ("record", round_id, "alpha", "approve", "--at", "2026-12-14T18:00")
+    message = refused(cli, db, round_id, 2, *approve, "--ref", "Kunnanhallitus 09.12.2026 § 3")
+    assert "(10.12.2026)" in message
+    ok(cli, *approve, "--ref", "Kunnanhallitus 14.12.2026 § 4")
+    assert len(verify_database(db, round_id)) == 1
+
+
 # --- signatures ----------------------------------------------------------------------------------
 
 
@@ -498,8 +519,55 @@ def test_at_may_not_go_back_before_the_latest_entry(
         ("record", round_id, "alpha", "return", "--reason", "x", "--at", "not-a-time"),
     ):
         refused(cli, db, round_id, 2, *args)
+    # A typo is reported as a typo, even at a time that would be refused too.
+    stale = ("--at", "2026-12-01T10:00")
+    assert "no party 'alfa'" in refused(
+        cli, db, round_id, 2, "record", round_id, "alfa", "submit", *stale
+    )
+    assert "unknown event 'aprove'" in refused(
+        cli, db, round_id, 2, "record", round_id, "alpha", "aprove", *stale
+    )
+    assert "before round" in refused(
+        cli, db, round_id, 2, "record", round_id, "alpha", "return", "--reason", "x", *stale
+    )
     # The same moment as the latest entry is not going back.
     ok(cli, "record", round_id, "alpha", "return", "--reason", "x", "--at", "2026-12-05T12:00")
+
+
+def test_a_tick_with_nothing_due_is_no_error_whatever_its_time(
+    cli: CLI, db: Engine, agreement_file: MakeAgreement
+) -> None:
+    round_id = launch(cli, agreement_file())
+    rec(db, "record", round_id, "alpha", "submit", "--at", "2026-12-02T09:00")
+    rec(
+        db, "record", round_id, "alpha", "approve",
+        "--ref", "Kunnanhallitus 04.12.2026 § 1", "--at", "2026-12-04T18:00",
+    )  # fmt: skip
+    final = party(db, round_id, "alpha")
+    assert final["legal_force_from"] == "2026-12-29"
+    rec(db, "record", round_id, "alpha", "appeal", "--reason", "x", "--at", "2027-01-05T09:00")
+    rec(db, "record", round_id, "alpha", "appeal-resolved", "--at", "2027-01-10T09:00")
+    # Nothing waits now; a tick at any time moves nothing and is no error.
+    assert ok(cli, "tick", "--at", "2026-12-30", "--json").json() == []
+
+
+def test_a_tick_at_a_time_before_the_latest_entry_with_a_party_due_is_refused(
+    cli: CLI, db: Engine, agreement_file: MakeAgreement
+) -> None:
+    round_id = launch(
+        cli, agreement_file([{"id": "alpha", "name": "Alpha"}, {"id": "beta", "name": "Beta"}])
+    )
+    rec(db, "record", round_id, "alpha", "submit", "--at", "2026-12-02T09:00")
+    rec(
+        db, "record", round_id, "alpha", "approve",
+        "--ref", "Kunnanhallitus 04.12.2026 § 1", "--at", "2026-12-04T18:00",
+    )  # fmt: skip
+    rec(db, "record", round_id, "beta", "submit", "--at", "2027-01-07T09:00")
+    message = refused(cli, db, round_id, 2, "tick", "--at", "2026-12-30")
+    assert "before round test-agreement/1's latest entry" in message
+    assert "give --at a later time" in message
+    moved = ok(cli, "tick", "--at", "2027-01-07T10:00", "--json").json()
+    assert [(m["party"], m["to_state"]) for m in moved] == [("alpha", "awaiting_signature")]
 
 
 def test_unknown_names_are_invalid_input(
@@ -676,7 +744,7 @@ def test_appeal_holds_the_party_until_resolved(
     assert states(db, round_id) == {"alpha": "appeal_pending"}
     # The appeal period has ended, but the appeal holds the party.
     ran = ok(cli, "tick", "--at", "2027-01-05")
-    assert "0 party" in ran.stdout
+    assert "0 parties moved" in ran.stdout
     assert states(db, round_id) == {"alpha": "appeal_pending"}
     refused(cli, db, round_id, 1, *sign_args(round_id, "alpha", "Aino", "2027-01-05T10:00"))
     ok(
@@ -712,7 +780,7 @@ def test_legal_force_on_a_working_day(cli: CLI, db: Engine, agreement_file: Make
     assert "29.12.2026" in message or "2026-12-29" in message
     before = trace(db, round_id)
     ran = ok(cli, "tick", "--at", "2026-12-28T23:59")
-    assert "0 party" in ran.stdout
+    assert "0 parties moved" in ran.stdout
     assert trace(db, round_id) == before
     ok(cli, "tick", "--at", "2026-12-29")
     assert states(db, round_id) == {"alpha": "awaiting_signature"}

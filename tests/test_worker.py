@@ -143,7 +143,7 @@ def test_worker_once_at_sends_the_invitations(
     ran = cli("worker", "--once", "--at", "2026-12-01T09:00", env=env)
     assert ran.exit_code == 0, ran.stderr
     assert "2 sent" in ran.stdout
-    assert "0 party(ies) moved" in ran.stdout
+    assert "0 parties moved" in ran.stdout
     assert sorted(r.rcpt_tos for r in smtp.received) == [(BETA,), (ALPHA,)]
 
     again = cli("worker", "--once", "--at", "2026-12-01T09:00", env=env)
@@ -215,7 +215,7 @@ def test_outbox_list_filter_and_retry(
     assert "550 5.1.1 no such user" in bad["last_error"]
     table = cli("outbox")
     assert table.exit_code == 0, table.stderr
-    assert "1 message(s) failed" in table.stdout
+    assert "1 message failed" in table.stdout
 
     bogus = cli("outbox", "--state", "bogus")
     assert bogus.exit_code == 2

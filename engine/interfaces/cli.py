@@ -23,6 +23,7 @@ from engine.interfaces.common import (
     print_json,
     state,
 )
+from engine.wording import counted
 
 __all__ = ["app", "main"]
 
@@ -173,7 +174,7 @@ def tick(at: At = None, as_json: Json = False) -> None:
         return
     for m in moved:
         out.print(f"{m['round']} {m['party']}: {m['from_state']} → [bold]{m['to_state']}[/]")
-    out.print(f"{len(moved)} party(ies) moved.")
+    out.print(f"{counted(len(moved), 'party', 'parties')} moved.")
 
 
 @app.command()

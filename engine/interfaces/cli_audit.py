@@ -10,6 +10,7 @@ import typer
 
 from engine.errors import InvalidInput
 from engine.interfaces.common import Group, Json, RoundArg, db_engine, err, out, print_json
+from engine.wording import counted
 
 __all__ = ["audit_app", "workflows_app"]
 
@@ -47,13 +48,14 @@ def audit_verify(
 
     if file is not None:
         report = verify_file(file)
-        out.print(
-            f"{file}: round {report.round}, {report.entries} entries intact; head {report.head}"
-        )
+        intact = counted(report.entries, "entry", "entries")
+        out.print(f"{file}: round {report.round}, {intact} intact; head {report.head}")
         return
     reports = verify_database(db_engine(), round_ref)
     for r in reports:
-        out.print(f"round {r.round}: {r.entries} entries intact; head {r.head}")
+        out.print(
+            f"round {r.round}: {counted(r.entries, 'entry', 'entries')} intact; head {r.head}"
+        )
     if not reports:
         out.print("No rounds to verify.")
 
@@ -145,7 +147,8 @@ def workflows_show(
     out.print(
         "bodies: " + ", ".join(f"{b.name} ({b.kind}, appeal {b.appeal_days} d)" for b in d.bodies)
     )
-    out.print(f"default: {', '.join(d.default_bodies)}; await legal force: {d.await_legal_force}")
+    waits = "yes" if d.await_legal_force else "no"
+    out.print(f"default: {', '.join(d.default_bodies)}; await legal force: {waits}")
     for state in d.states:
         final = " (final)" if state in d.final else ""
         moves = [

@@ -19,6 +19,7 @@ from engine.interfaces.common import (
     out,
     print_json,
 )
+from engine.wording import counted
 
 __all__ = ["register"]
 
@@ -163,12 +164,16 @@ def outbox_list(
     failed = sum(r["state"] == "failed" for r in rows)
     if failed:
         out.print(
-            f"[bold red]{failed} message(s) failed[/]: `ratify outbox retry ID` sends one again."
+            f"[bold red]{counted(failed, 'message')} failed[/]: "
+            "`ratify outbox retry ID` sends one again."
         )
 
 
 @outbox_app.command("retry")
-def outbox_retry(message_id: Annotated[int, typer.Argument(metavar="ID")], at: At = None) -> None:
+def outbox_retry(
+    message_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=2**63 - 1)],
+    at: At = None,
+) -> None:
     """Send a failed message again at the next tick."""
     from engine.clock import DEFAULT_ZONE
     from engine.persistence.database import ensure_schema, transaction

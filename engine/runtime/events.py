@@ -13,10 +13,10 @@ from engine.core import LEGAL_FORCE, Decision, decide, round_outcome
 from engine.errors import InvalidInput, NotFound
 from engine.evidence import Evidence
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import PartyRow, RoundRow
+from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
 from engine.runtime import notify
 from engine.runtime.journal import Journal, lock_round, retrying, save_party, snapshot
-from engine.runtime.rounds import local_now, require_open, resolve_round
+from engine.runtime.rounds import moves_forward, require_open, resolve_round
 
 __all__ = ["record", "tick"]
 
@@ -38,7 +38,7 @@ def record(
     def work(session: Session) -> dict[str, Any]:
         row = resolve_round(session, ref, lock=True)
         require_open(row)
-        now = local_now(row, clock)
+        now = clock.now(ZoneInfo(row.timezone))
         party = session.get(PartyRow, (row.id, party_id))
         if party is None:
             ids = session.exec(
@@ -49,7 +49,10 @@ def record(
             raise NotFound(
                 f"round {row.id} has no party {party_id!r}; its parties: {', '.join(ids)}"
             )
-        decision = decide(snapshot(party), event, evidence, now)
+        text = session.get(DocumentRow, (row.id, row.document_version))
+        text_from = text.recorded_at.astimezone(now.tzinfo).date() if text else None
+        decision = decide(snapshot(party), event, evidence, now, text_from)
+        moves_forward(row, now)  # after the input checks: a typo is reported as a typo
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
         return _apply(session, row, party, decision, journal)
 
@@ -133,6 +136,8 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
             .where(RoundRow.state == "open", PartyRow.state == "legal_force_wait")
             .order_by(col(PartyRow.round_id), col(PartyRow.position))
         ).all()
+    if clock.source == "at":
+        _refuse_going_back(engine, clock)
     moved = []
     for round_id, party_id in waiting:
 
@@ -161,3 +166,18 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
         if result is not None:
             moved.append(result)
     return moved
+
+
+def _refuse_going_back(engine: Engine, clock: Clock) -> None:
+    """A tick at a time given by hand that would have to skip a due party, because its round's log
+    is already past that time, is refused before anything is written, not quietly cut short."""
+    with transaction(engine) as session:
+        due = session.exec(
+            select(RoundRow, PartyRow)
+            .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
+            .where(RoundRow.state == "open", PartyRow.state == "legal_force_wait")
+        ).all()
+    for row, party in due:
+        now = clock.now(ZoneInfo(row.timezone))
+        if party.legal_force_from is not None and party.legal_force_from <= now.date():
+            moves_forward(row, now)

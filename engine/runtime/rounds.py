@@ -17,6 +17,7 @@ from engine.audit import GENESIS
 from engine.clock import Clock
 from engine.core import had_approval, reopened
 from engine.errors import (
+    AgreementFileError,
     InvalidInput,
     NotFound,
     RatifyError,
@@ -33,6 +34,7 @@ __all__ = [
     "cancel",
     "launch",
     "local_now",
+    "moves_forward",
     "require_open",
     "resolve_round",
     "status",
@@ -71,13 +73,19 @@ def require_open(row: RoundRow) -> None:
 def local_now(row: RoundRow, clock: Clock) -> datetime:
     """The clock's time in the round's zone, refused if it goes back before the latest entry."""
     now = clock.now(ZoneInfo(row.timezone))
+    moves_forward(row, now)
+    return now
+
+
+def moves_forward(row: RoundRow, now: datetime) -> None:
+    """Refuse ``now`` if it is before the round's latest entry: the log only moves forward."""
     latest = _aware(row.last_entry_at)
     if now < latest:
         raise InvalidInput(
             f"{now:%Y-%m-%d %H:%M} is before round {row.id}'s latest entry "
-            f"({latest.astimezone(now.tzinfo):%Y-%m-%d %H:%M}); the log only moves forward"
+            f"({latest.astimezone(now.tzinfo):%Y-%m-%d %H:%M}); the log only moves forward: "
+            "give --at a later time"
         )
-    return now
 
 
 def _aware(moment: datetime) -> datetime:
@@ -88,6 +96,14 @@ def launch(engine: Engine, agreement: Agreement, clock: Clock, actor: str) -> st
     """Create a round of ``agreement`` with every party in draft; return its id."""
     ensure_schema(engine)
     now = clock.now(ZoneInfo(agreement.timezone))
+    if agreement.deadline is not None and agreement.deadline < now.date():
+        raise AgreementFileError(
+            str(agreement.path),
+            [
+                f"agreement.deadline: {agreement.deadline:%d.%m.%Y} has passed at launch "
+                f"({now:%d.%m.%Y}); give a later date, or leave the deadline out"
+            ],
+        )
     for attempt in range(3):
         try:
             with transaction(engine) as session:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from engine.clock import Clock
 from engine.runtime.events import tick as apply_timed
 from engine.runtime.notify import enqueue_due, send_due
+from engine.wording import counted
 from notifications.mailer import Mailer
 
 __all__ = ["TickReport", "run_worker", "tick_once"]
@@ -33,10 +34,19 @@ class TickReport:
         outcomes: dict[str, int] = {}
         for s in self.sent:
             outcomes[s["outcome"]] = outcomes.get(s["outcome"], 0) + 1
-        delivered = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "0 sent"
-        return (
-            f"{len(self.moved)} party(ies) moved, {len(self.queued)} message(s) queued, {delivered}"
+        delivered = (
+            ", ".join(f"{n} {_OUTCOMES.get(k, k)}" for k, n in sorted(outcomes.items())) or "0 sent"
         )
+        moved = counted(len(self.moved), "party", "parties")
+        return f"{moved} moved, {counted(len(self.queued), 'message')} queued, {delivered}"
+
+
+# How a delivery's outcome reads in the summary.
+_OUTCOMES = {
+    "temporary": "to retry (temporary failure)",
+    "permanent": "failed",
+    "claim lost": "taken over by another worker",
+}
 
 
 def tick_once(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> TickReport:
