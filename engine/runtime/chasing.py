@@ -174,19 +174,20 @@ def _queue_chase(
         return
     _supersede(session, chase)
     deadline_days = policy.before_deadline_days
+    if chase.deadline_days is None:
+        # The party is told how many reminders it has had, not the schedule's slot: after an
+        # outage the first one it gets may be slot 3, and "3 of 3" would be untrue.
+        number = _sent_reminders(session, row, party, chase) + 1
+        of = number + policy.max_reminders - chase.number
+    else:
+        number, of = deadline_days.index(chase.deadline_days) + 1, len(deadline_days)
     context = {
         "bodies": bodies_of(party),
         "state": chase.state,
         "since": chase.since,
         "timezone": row.timezone,
-        "reminder_number": (
-            chase.number
-            if chase.deadline_days is None
-            else deadline_days.index(chase.deadline_days) + 1
-        ),
-        "max_reminders": policy.max_reminders
-        if chase.deadline_days is None
-        else len(deadline_days),
+        "reminder_number": number,
+        "max_reminders": of,
         "deadline": row.deadline,
     }
     for language, to in by_language(party).items():
