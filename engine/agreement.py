@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -59,6 +59,9 @@ MAX_BODIES = 2  # a board, then maybe a council
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _AgreementTable(_Strict):
@@ -171,43 +174,60 @@ def load_agreement(path: str | Path) -> Agreement:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise AgreementFileError(where, [f"is not valid TOML: {exc}"]) from None
+    # The whole file's shape first; then the cross-checks run on every section whose own shape
+    # is right, so one bad email does not hide an unknown workflow in another party.
+    problems: list[str] = []
+    data: _File | None = None
     try:
         data = _File.model_validate(raw)
     except ValidationError as exc:
-        raise AgreementFileError(where, [_describe(e, raw) for e in exc.errors()]) from None
-
-    problems: list[str] = []
-    tz = data.agreement.timezone
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            f"agreement.timezone: unknown time zone {tz!r}; use one like 'Europe/Helsinki'"
-        )
-    document_path = path.parent / data.agreement.document
+        problems.extend(_describe(e, raw) for e in exc.errors())
+    head = data.agreement if data else _valid(_AgreementTable, raw.get("agreement"))
+    found = raw.get("agreement")
+    table: dict[str, Any] = found if isinstance(found, dict) else {}
+    tz = table.get("timezone", "Europe/Helsinki")
+    if isinstance(tz, str):
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                f"agreement.timezone: unknown time zone {tz!r}; use one like 'Europe/Helsinki'"
+            )
     document = ""
-    try:
-        document = read_document(document_path)
-    except (OSError, UnicodeDecodeError):
-        problems.append(
-            f"agreement.document: {document_path} cannot be read; give the path of the "
-            "agreement's text (UTF-8), relative to this file"
-        )
+    document_path = path.parent / str(table.get("document", ""))
+    if isinstance(table.get("document"), str) and table["document"].strip():
+        try:
+            document = read_document(document_path)
+        except (OSError, UnicodeDecodeError):
+            problems.append(
+                f"agreement.document: {document_path} cannot be read; give the path of the "
+                "agreement's text (UTF-8), relative to this file"
+            )
+    language = head.language if head else "fi"
+    raw_parties = raw.get("parties")
+    listed: list[tuple[int, _Party | None]] = (
+        list(enumerate(data.parties))
+        if data
+        else [(i, _valid(_Party, p)) for i, p in enumerate(raw_parties)]
+        if isinstance(raw_parties, list)
+        else []
+    )
     seen: set[str] = set()
     parties: list[PartyPlan] = []
-    for index, party in enumerate(data.parties):
+    for index, party in listed:
+        if party is None:
+            continue  # its shape is wrong: reported above
         key = f"parties[{index}] (id {party.id!r})"
         if party.id in seen:
             problems.append(
                 f"{key}.id: {party.id!r} is used by an earlier party; give each a unique id"
             )
         seen.add(party.id)
-        plan = _plan(party, key, data.agreement.language, problems)
+        plan = _plan(party, key, language, problems)
         if plan is not None:
             parties.append(plan)
-    if problems:
+    if problems or data is None:
         raise AgreementFileError(where, problems)
-    language = data.agreement.language
     return Agreement(
         id=data.agreement.id,
         title=data.agreement.title,
@@ -222,6 +242,14 @@ def load_agreement(path: str | Path) -> Agreement:
         parties=tuple(parties),
         reminders=data.reminders,
     )
+
+
+def _valid(model: type[_M], value: Any) -> _M | None:
+    """``value`` as ``model``, or None when its shape is wrong (the whole file's check says how)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
 
 
 def read_document(path: Path) -> str:

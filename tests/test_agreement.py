@@ -301,6 +301,35 @@ def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
     assert "parties[1] (id 'alpha').bodies[0]" in text
 
 
+def test_a_shape_error_in_one_part_does_not_hide_the_checks_of_the_others(
+    tmp_path: Path,
+) -> None:
+    path = write_agreement(
+        tmp_path,
+        [
+            {
+                "id": "alpha",
+                "name": "Alpha",
+                "contacts": [{"name": "Al", "email": "not-an-address"}],
+            },
+            {"id": "beta", "name": "Beta", "workflow": "municipalty"},
+            {"id": "beta", "name": "Beta again", "bodies": ["Hallitus"]},
+        ],
+        agreement={"timezone": "Europe/Helsnki", "language": "de"},
+    )
+    with pytest.raises(AgreementFileError) as caught:
+        load_agreement(path)
+    problems = caught.value.problems
+    text = "\n".join(problems)
+    assert "parties[0] (id 'alpha').contacts[0].email" in text
+    assert "agreement.language" in text
+    assert "parties[1] (id 'beta').workflow: unknown workflow 'municipalty'" in text
+    assert "parties[2] (id 'beta').id" in text
+    assert "parties[2] (id 'beta').bodies[0]" in text
+    assert "agreement.timezone: unknown time zone 'Europe/Helsnki'" in text
+    assert len(problems) == 6, text
+
+
 # --- the Kanta-Häme example ------------------------------------------------------------------
 
 
