@@ -7,7 +7,7 @@ or on a simulated timeline that tests and the demo move forward (``FakeClock``).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -45,7 +45,15 @@ class FixedClock:
 
     def now(self, tz: tzinfo) -> datetime:
         if self.moment.tzinfo is None:
-            return self.moment.replace(tzinfo=tz)
+            local = self.moment.replace(tzinfo=tz)
+            if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != self.moment:
+                from engine.errors import InvalidInput
+
+                raise InvalidInput(
+                    f"--at {self.moment:%Y-%m-%d %H:%M} does not exist in {tz}: the clocks "
+                    "skip that hour (summer time begins); give a time outside it"
+                )
+            return local
         return self.moment.astimezone(tz)
 
 

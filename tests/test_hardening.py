@@ -204,3 +204,15 @@ def test_a_blank_actor_setting_falls_back_to_the_os_user(
     ]
     entries = cli("audit", "log", round_id, "--json").json()
     assert entries[0]["actor"] == getpass.getuser()
+
+
+def test_an_at_time_skipped_by_the_summer_time_change_is_refused(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
+    round_id = cli("launch", str(agreement_file()), "--at", "2027-03-01", "--json").json()["round"]
+    ran = cli("record", round_id, "alpha", "submit", "--at", "2027-03-28T03:30")
+    assert ran.exit_code == 2
+    assert "does not exist in Europe/Helsinki" in ran.stderr
+    assert len(cli("audit", "log", round_id, "--json").json()) == 1
+    # The hour that happens twice in October is a real time (its first occurrence).
+    assert cli("record", round_id, "alpha", "submit", "--at", "2027-10-31T03:30").exit_code == 0

@@ -194,7 +194,12 @@ def test_outbox_list_filter_and_retry(
     cli: CLI, db: Engine, clock: FakeClock, tmp_path: Path, agreement_file: Agreements
 ) -> None:
     path = agreement_file([party("alpha", ALPHA), party("beta", BETA)])
+    assert cli("outbox").stdout.strip() == "The outbox is empty."
     launch(db, load_agreement(path), clock, "tester")
+    assert cli("outbox", "--state", "failed").stdout.strip() == "No failed messages."
+    pending = cli("outbox").stdout
+    assert "next try" in pending
+    assert "2026-12-01 07:00" in pending  # 09:00 in Helsinki: due at once
     with SmtpServer(tmp_path / "first", reject={ALPHA: "550 5.1.1 no such user"}) as first:
         tick_once(db, clock, Mailer(HOST, first.port, timeout=5.0), FROM)
 

@@ -88,7 +88,7 @@ def reminders(
     if not items:
         out.print("Nothing is due.")
         return
-    table = Table("round", "party", "kind", "recipients", "due", "")
+    table = Table("round", "party", "kind", "recipients", "due", "status")
     for i in items:
         what = i["kind"] + (f" #{i['number']}" if i["number"] and i["kind"] == "reminder" else "")
         table.add_row(
@@ -149,8 +149,14 @@ def outbox_list(
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "party", "kind", "to", "state", "tries", "error")
+    if not rows:
+        out.print(f"No {state} messages." if state else "The outbox is empty.")
+        return
+    table = Table("id", "party", "kind", "to", "state", "tries")
+    table.add_column("next try / sent (UTC)", no_wrap=True)
+    table.add_column("error")
     for r in rows:
+        when = r["sent_at"] or (r["next_attempt_at"] if r["state"] == "pending" else "")
         table.add_row(
             str(r["id"]),
             r["party"] or "(coordinator)",
@@ -158,6 +164,7 @@ def outbox_list(
             ", ".join(r["recipients"]),
             r["state"],
             str(r["attempts"]),
+            (when or "")[:16].replace("T", " "),
             escape(r["last_error"] or ""),
         )
     out.print(table)

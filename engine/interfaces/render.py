@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.markup import escape
 from rich.table import Table
@@ -55,6 +57,10 @@ def _caption(status: dict[str, Any]) -> str:
     return caption
 
 
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _evidence(entry: dict[str, Any]) -> str:
     evidence = entry["evidence"]
     if entry["event"] == "launch":
@@ -69,8 +75,11 @@ def _evidence(entry: dict[str, Any]) -> str:
 
 
 def log_table(entries: list[dict[str, Any]]) -> Table:
-    """The log for reading; `audit log --json` and `audit export` give every field."""
-    table = Table(title_justify="left", caption="times in UTC; * = given with --at")
+    """The log for reading, times local to the round as `status` shows them; `audit log --json`
+    and `audit export` give every field (times in UTC)."""
+    launch = entries[0]["evidence"] if entries and entries[0]["event"] == "launch" else {}
+    zone = ZoneInfo(launch.get("timezone", "UTC"))
+    table = Table(title_justify="left", caption=f"times in {zone.key}; * = given with --at")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("recorded", no_wrap=True)
     for column in ("party", "event", "from → to", "by", "evidence"):
@@ -80,7 +89,7 @@ def log_table(entries: list[dict[str, Any]]) -> Table:
         mark = "" if e["clock"] == "system" else "*"
         table.add_row(
             str(e["seq"]),
-            e["recorded_at"][:16].replace("T", " ") + mark,
+            f"{_moment(e['recorded_at']).astimezone(zone):%Y-%m-%d %H:%M}{mark}",
             e["party"] or "—",
             e["event"],
             f"{e['from_state'] or '—'} → {e['to_state'] or '—'}",
