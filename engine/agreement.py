@@ -62,6 +62,7 @@ class _Strict(BaseModel):
 
 
 _M = TypeVar("_M", bound=BaseModel)
+MAX_SIGNATORY = 200  # as long as a signatory's name or title may be when it signs (core.py)
 
 
 class _AgreementTable(_Strict):
@@ -306,6 +307,12 @@ def _signatories(party: _Party, key: str, problems: list[str]) -> tuple[Signatur
     listed: list[Signature] = []
     for index, entry in enumerate(party.signatories):
         name = " ".join(entry.name.split())
+        for field, value in (("name", name), ("title", entry.title)):
+            if len(value) > MAX_SIGNATORY:
+                problems.append(
+                    f"{key}.signatories[{index}].{field}: longer than {MAX_SIGNATORY} characters; "
+                    "shorten it"
+                )
         if any(same_person(s.name, name) for s in listed):
             problems.append(
                 f"{key}.signatories[{index}]: {name!r} is listed twice; list each person once"

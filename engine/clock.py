@@ -46,7 +46,10 @@ class FixedClock:
     def now(self, tz: tzinfo) -> datetime:
         if self.moment.tzinfo is None:
             local = self.moment.replace(tzinfo=tz)
-            if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != self.moment:
+            real = local.astimezone(UTC).astimezone(tz)
+            if real.replace(tzinfo=None) != self.moment:
+                if self.moment.time() == time():  # a date alone: its day's first moment
+                    return real
                 from engine.errors import InvalidInput
 
                 raise InvalidInput(

@@ -25,6 +25,7 @@ __all__ = [
     "USER_EVENTS",
     "Decision",
     "PartySnapshot",
+    "check_evidence_text",
     "decide",
     "had_approval",
     "reopened",
@@ -149,8 +150,8 @@ def decide(
         if event in ("approve", "reject", "return") and text_from and ref.decided < text_from:
             raise InvalidInput(
                 f"decision {ref} is dated before the text it decides on was put to the parties "
-                f"({text_from:%d.%m.%Y}); check the date, or launch with --at the day the text "
-                "was sent"
+                f"({text_from:%d.%m.%Y}); check the decision's date: it must be on this round's "
+                "current text"
             )
         if event in ("approve", "reject", "return") and not ref.names(party.body.name):
             raise party.refuse(
@@ -197,6 +198,35 @@ def decide(
     return Decision(event, party.state, replace(party, state=dest, **changes), record)
 
 
+def check_evidence_text(evidence: Evidence) -> Evidence:
+    """Evidence as typed, made fit for the log, receipts and exports: one bounded line each (a
+    reason may have several lines). The runtime asks this of new input; replay does not, so a
+    rule tightened later never fails an old log."""
+    for key in _OPTION:
+        value = getattr(evidence, key)
+        if value is None:
+            continue
+        if key == "reason":
+            value = value.replace("\r\n", "\n")
+            if _CONTROL_BUT_NEWLINE.search(value):
+                raise InvalidInput(
+                    "--reason contains a tab or another control character; write plain text "
+                    "(line breaks are fine)"
+                )
+            evidence = replace(evidence, reason=value)
+        elif _CONTROL.search(value):
+            raise InvalidInput(
+                f"{_OPTION[key]} contains a line break or another control character; "
+                "write it on one line"
+            )
+        if len(value.strip()) > _MAX_LENGTH[key]:
+            raise InvalidInput(
+                f"{_OPTION[key]} is {len(value.strip())} characters long; keep it to "
+                f"{_MAX_LENGTH[key]} (the full text belongs in the minutes)"
+            )
+    return evidence
+
+
 def _as_authorised(party: PartySnapshot, evidence: Evidence) -> Evidence:
     """A signature by one of the party's authorised signatories: their name as listed, and their
     listed title unless another is given. Anyone else is refused."""
@@ -230,19 +260,6 @@ def _check_options(event: str, evidence: Evidence) -> None:
         raise InvalidInput(
             f'"{event}" does not take {", ".join(_OPTION[k] for k in extra)}; leave it out'
         )
-    for key in sorted(given):
-        value: str = getattr(evidence, key).strip()
-        control = _CONTROL_BUT_NEWLINE if key == "reason" else _CONTROL
-        if control.search(value):
-            raise InvalidInput(
-                f"{_OPTION[key]} contains a line break or another control character; "
-                "write it on one line"
-            )
-        if len(value) > _MAX_LENGTH[key]:
-            raise InvalidInput(
-                f"{_OPTION[key]} is {len(value)} characters long; keep it to "
-                f"{_MAX_LENGTH[key]} (the full text belongs in the minutes)"
-            )
 
 
 def _refusal(party: PartySnapshot, event: str, allowed: list[str]) -> TransitionRefused:

@@ -121,7 +121,8 @@ class Play:
                 continue
             self.sent[s["kind"]] += 1
             chase = s["chase"] or {}
-            what = s["kind"] + (f" #{chase['number']}" if s["kind"] == "reminder" else "")
+            told = chase.get("told")
+            what = s["kind"] + (f" {told[0]}/{told[1]}" if told else "")
             if s["kind"] == "escalation":
                 what += " to the coordinator"
             if s["kind"] in ("reminder", "escalation") and (s["party"], what) not in shown:

@@ -238,6 +238,13 @@ BAD_FILES = [
     ),
     pytest.param(
         _alpha_and(
+            {"id": "beta", "name": "Beta", "signatories": [{"name": "Bo Beta", "title": "T" * 201}]}
+        ),
+        ["parties[1] (id 'beta').signatories[0].title", "longer than 200 characters"],
+        id="signatory-title-too-long-to-sign-with",
+    ),
+    pytest.param(
+        _alpha_and(
             {
                 "id": "beta",
                 "name": "Beta",

@@ -216,3 +216,24 @@ def test_an_at_time_skipped_by_the_summer_time_change_is_refused(
     assert len(cli("audit", "log", round_id, "--json").json()) == 1
     # The hour that happens twice in October is a real time (its first occurrence).
     assert cli("record", round_id, "alpha", "submit", "--at", "2027-10-31T03:30").exit_code == 0
+
+
+def test_evidence_as_long_as_allowed_still_verifies(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
+    # The reference is stored reformatted ('1.12.2026§5' → '01.12.2026 § 5'), a little longer
+    # than typed: replay must not hold the stored text to the input's limit.
+    round_id = cli("launch", str(agreement_file()), "--at", "2026-12-01", "--json").json()["round"]
+    assert cli("record", round_id, "alpha", "submit", "--at", "2026-12-01T10:00").exit_code == 0
+    ref = "O" * 170 + " Kunnanhallitus 1.12.2026§5"
+    ref = "O" * (200 - len(ref)) + ref
+    assert len(ref) == 200
+    ran = cli("record", round_id, "alpha", "approve", "--ref", ref, "--at", "2026-12-01T18:00")
+    assert ran.exit_code == 0, ran.stderr
+    # A reason may have lines; Windows line ends are stored as plain ones.
+    appeal = ("record", round_id, "alpha", "appeal", "--at", "2026-12-02T09:00")
+    assert cli(*appeal, "--reason", "first\r\nsecond").exit_code == 0
+    entries = cli("audit", "log", round_id, "--json").json()
+    assert entries[-1]["evidence"]["reason"] == "first\nsecond"
+    verified = cli("audit", "verify", round_id)
+    assert verified.exit_code == 0, verified.stderr

@@ -178,7 +178,7 @@ def outbox_list(
 
 @outbox_app.command("retry")
 def outbox_retry(
-    message_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=2**63 - 1)],
+    message_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=2**31 - 1)],
     at: At = None,
 ) -> None:
     """Send a failed message again at the next tick."""

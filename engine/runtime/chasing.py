@@ -202,7 +202,7 @@ def _queue_chase(
             context,
             now,
             deadline=True,
-            chase=chase.chase(),
+            chase=chase.chase() | {"told": [number, of]},  # as the email words it: 1 of 3
         )
 
 
@@ -258,12 +258,15 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[s
                     if chase.kind == "escalation"
                     else [c["email"] for c in party.contacts]
                 )
+                number = chase.number
+                if chase.kind == "reminder" and chase.deadline_days is None:
+                    number = _sent_reminders(session, row, party, chase) + 1  # as the email says
                 result.append(
                     {
                         "round": row.id,
                         "party": chase.party_id,
                         "kind": chase.kind,
-                        "number": chase.number,
+                        "number": number,
                         "state": chase.state,
                         "recipients": recipients,
                         "due": chase.due.isoformat(timespec="minutes"),

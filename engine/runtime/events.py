@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
-from engine.core import LEGAL_FORCE, Decision, decide, round_outcome
+from engine.core import LEGAL_FORCE, Decision, check_evidence_text, decide, round_outcome
 from engine.errors import InvalidInput, NotFound
 from engine.evidence import Evidence
 from engine.persistence.database import ensure_schema, transaction
@@ -34,6 +34,7 @@ def record(
     ensure_schema(engine)
     if event == LEGAL_FORCE:
         raise InvalidInput(f'"{LEGAL_FORCE}" is applied by `ratify tick` once the date has come')
+    evidence = check_evidence_text(evidence)
 
     def work(session: Session) -> dict[str, Any]:
         row = resolve_round(session, ref, lock=True)
