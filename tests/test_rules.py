@@ -11,12 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, text
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock, parse_at
 from engine.errors import InvalidInput, NotFound, RoundClosed, TransitionRefused
 from engine.evidence import Evidence
+from engine.interfaces.render import status_table
 from engine.runtime import events, rounds
 from engine.runtime.auditing import log_entries, verify_database
 from tests.conftest import CLI, Ran
@@ -358,6 +360,9 @@ def test_only_listed_signatories_sign_k_of_n(
         cli, db, round_id, 1, *sign_args(round_id, "alpha", "Bertta Koskinen", "2026-12-08T11:00")
     )
     assert "already signed" in message
+    console = Console(width=200, record=True)
+    console.print(status_table(rounds.status(db, round_id)[0]))
+    assert "may sign: Aino Virtanen, Cecilia Nieminen" in console.export_text()
     ok(cli, *sign_args(round_id, "alpha", "Cecilia Nieminen", "2026-12-09T10:00"))
     after = party(db, round_id, "alpha")
     assert (after["state"], after["signatories"]) == (

@@ -35,6 +35,9 @@ def status_table(status: dict[str, Any]) -> Table:
         step = p["body"] or ""
         if p["legal_force_from"] and p["state"] == "legal_force_wait":
             step = f"final from {p['legal_force_from']}"
+        if p["state"] == "awaiting_signature" and p.get("may_sign"):
+            waiting = [s["name"] for s in p["may_sign"] if s["name"] not in p["signatories"]]
+            step = "may sign: " + ", ".join(waiting)
         style = _STATE_STYLE.get(p["state"], "")
         table.add_row(
             escape(p["id"]),
