@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
 
 from engine.agreement import load_agreement
 from engine.errors import AgreementFileError
@@ -390,6 +391,53 @@ def test_kanta_hame_example_launches_with_every_party_in_draft(cli: CLI) -> None
     assert {p["state"] for p in status["parties"]} == {"draft"}
     text = (EXAMPLE.parent / "agreement.md").read_text("utf-8")
     assert status["document_sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+SMALL_EXAMPLE = EXAMPLE.parent.parent / "vastra-nyland" / "agreement.toml"
+
+
+def test_the_bilingual_example_runs_in_swedish_to_the_end(cli: CLI, db: Engine) -> None:
+    agreement = load_agreement(SMALL_EXAMPLE)
+    assert agreement.language == "sv"
+    assert [p.id for p in agreement.parties] == ["raseborg", "hango", "vastra-nyland"]
+    round_id = cli("launch", str(SMALL_EXAMPLE), "--at", "2027-01-04T09:00", "--json").json()[
+        "round"
+    ]
+    with db.connect() as conn:
+        invitations = conn.execute(
+            text("SELECT language, subject FROM outbox WHERE kind = 'invitation' ORDER BY id")
+        ).all()
+    assert sorted(language for language, _ in invitations) == ["fi", "sv", "sv", "sv"]
+    assert all(
+        subject.startswith("Begäran om godkännande") == (language == "sv")
+        for language, subject in invitations
+    )
+    steps = [
+        ("raseborg", "submit"), ("hango", "submit"), ("vastra-nyland", "submit"),
+        ("raseborg", "approve", "--ref", "Stadsstyrelsen 11.01.2027 § 4"),
+        ("raseborg", "approve", "--ref", "Stadsfullmäktige 25.01.2027 § 12"),
+        ("hango", "approve", "--ref", "Stadsstyrelsen 18.01.2027 § 7"),
+        ("vastra-nyland", "approve", "--ref", "Områdesstyrelsen 19.01.2027 § 3"),
+    ]  # fmt: skip
+    for party_id, event, *evidence in steps:
+        ran = cli("record", round_id, party_id, event, *evidence, "--at", "2027-01-26T12:00")
+        assert ran.exit_code == 0, ran.stderr
+    assert cli("tick", "--at", "2027-03-15").exit_code == 0
+    for party_id, name in (
+        ("raseborg", "Mikael Exempel"),
+        ("raseborg", "sofia påhittad"),
+        ("hango", "Hangö Exempel"),
+    ):
+        ran = cli("record", round_id, party_id, "sign", "--signatory", name,
+                  *(() if party_id == "raseborg" else ("--title", "stadsdirektör")),
+                  "--at", "2027-03-16T10:00")  # fmt: skip
+        assert ran.exit_code == 0, ran.stderr
+    ran = cli("record", round_id, "vastra-nyland", "sign", "--signatory", "Karin Exempel",
+              "--title", "välfärdsdirektör", "--at", "2027-03-17T10:00")  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    status = cli("status", round_id, "--json").json()
+    assert (status["state"], status["effective_date"]) == ("active", "2027-03-17")
+    assert cli("audit", "verify", round_id).exit_code == 0
 
 
 def test_document_hash_does_not_depend_on_line_endings(tmp_path: Path) -> None:
