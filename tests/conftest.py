@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import psycopg
 import pytest
 from sqlalchemy import Engine
@@ -25,6 +26,12 @@ POSTGRES_ADMIN = os.environ.get(
     "RATIFY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# In CI the property tests replay the same examples every run, so a landing never hangs on luck;
+# run locally (`make test` without CI=true) they explore new ones each time.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None)
+if IN_CI:
+    hypothesis.settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
