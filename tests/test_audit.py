@@ -186,6 +186,25 @@ def test_intact_round_verifies(cli: CLI, built: str) -> None:
     assert everything.exit_code == 0, everything.stderr
 
 
+def test_the_log_table_shows_which_text_each_decision_and_signature_binds(
+    cli: CLI, built: str
+) -> None:
+    from rich.console import Console
+
+    from engine.interfaces.render import log_table
+
+    entries = log(cli)
+    console = Console(width=400, record=True)
+    console.print(log_table(entries))
+    shown = console.export_text()
+    lines = [line for line in shown.splitlines() if "│" in line]
+    for entry in entries:
+        (row,) = [line for line in lines if line.split("│")[1].strip() == str(entry["seq"])]
+        binds = entry["event"] in ("approve", "return", "reject", "sign")
+        assert (f"text={entry['document_sha256'][:12]}" in row) == binds, row
+    assert "times in Europe/Helsinki" in shown
+
+
 Tamper = Callable[[Engine], None]
 
 FIELD_EDITS: dict[str, tuple[Tamper, str]] = {

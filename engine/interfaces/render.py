@@ -74,7 +74,13 @@ def _evidence(entry: dict[str, Any]) -> str:
             continue
         text = str(value)
         shown.append(f"{key}={text[:57] + '…' if len(text) > 60 else text}")
+    if entry["event"] in _BINDING and entry.get("document_sha256"):
+        shown.append(f"text={entry['document_sha256'][:12]}")  # which text it applies to
     return "; ".join(shown)
+
+
+# The entries that bind a party to a text: the log shows which one.
+_BINDING = ("approve", "return", "reject", "sign")
 
 
 def log_table(entries: list[dict[str, Any]]) -> Table:
