@@ -60,6 +60,10 @@ def _caption(status: dict[str, Any]) -> str:
     return caption
 
 
+# The entries that bind a party to a text: the log shows which one.
+_BINDING = ("approve", "return", "reject", "sign")
+
+
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -77,10 +81,6 @@ def _evidence(entry: dict[str, Any]) -> str:
     if entry["event"] in _BINDING and entry.get("document_sha256"):
         shown.append(f"text={entry['document_sha256'][:12]}")  # which text it applies to
     return "; ".join(shown)
-
-
-# The entries that bind a party to a text: the log shows which one.
-_BINDING = ("approve", "return", "reject", "sign")
 
 
 def log_table(entries: list[dict[str, Any]]) -> Table:

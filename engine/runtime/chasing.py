@@ -158,7 +158,12 @@ def _supersede(session: Session, chase: Chase) -> None:
 
 
 def _queue_chase(
-    session: Session, row: RoundRow, party: PartyRow, chase: Chase, now: datetime
+    session: Session,
+    row: RoundRow,
+    party: PartyRow,
+    chase: Chase,
+    now: datetime,
+    sent: dict[str, datetime],
 ) -> None:
     policy = policy_of(row)
     if chase.kind == "escalation":
@@ -168,7 +173,7 @@ def _queue_chase(
             "state": chase.state,
             "since": chase.since,
             "timezone": row.timezone,
-            "reminders_sent": _sent_reminders(session, row, party, chase),
+            "reminders_sent": _sent_reminders(sent, chase),
         }
         to_coordinator(session, row, "escalation", chase.key, context, now, party, chase.chase())
         return
@@ -177,7 +182,7 @@ def _queue_chase(
     if chase.deadline_days is None:
         # The party is told how many reminders it has had, not the schedule's slot: after an
         # outage the first one it gets may be slot 3, and "3 of 3" would be untrue.
-        number = _sent_reminders(session, row, party, chase) + 1
+        number = _sent_reminders(sent, chase) + 1
         of = number + policy.max_reminders - chase.number
     else:
         number, of = deadline_days.index(chase.deadline_days) + 1, len(deadline_days)
@@ -206,17 +211,10 @@ def _queue_chase(
         )
 
 
-def _sent_reminders(session: Session, row: RoundRow, party: PartyRow, chase: Chase) -> int:
-    prefix = f"reminder:{row.id}:{party.party_id}:{chase.state}:{format_time(chase.since)}:"
-    keys = session.exec(
-        select(OutboxRow.key).where(
-            OutboxRow.round_id == row.id,
-            OutboxRow.party_id == party.party_id,
-            OutboxRow.state == "sent",
-            col(OutboxRow.key).startswith(prefix),
-        )
-    ).all()
-    return len({k.removeprefix(prefix).split(":")[0] for k in keys})
+def _sent_reminders(sent: dict[str, datetime], chase: Chase) -> int:
+    """How many reminders of ``chase``'s step went out, from the round's sent chases (_stems)."""
+    prefix = f"reminder:{chase.round_id}:{chase.party_id}:{chase.state}:{format_time(chase.since)}:"
+    return sum(key.startswith(prefix) for key in sent)
 
 
 def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
@@ -230,7 +228,7 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
                 if chase.key not in already:
-                    _queue_chase(session, row, by_id[chase.party_id], chase, now)
+                    _queue_chase(session, row, by_id[chase.party_id], chase, now, sent)
                     queued.append(chase.key)
     return queued
 
@@ -260,7 +258,7 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[s
                 )
                 number = chase.number
                 if chase.kind == "reminder" and chase.deadline_days is None:
-                    number = _sent_reminders(session, row, party, chase) + 1  # as the email says
+                    number = _sent_reminders(sent, chase) + 1  # as the email says
                 result.append(
                     {
                         "round": row.id,

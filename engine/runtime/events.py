@@ -132,15 +132,21 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
     ensure_schema(engine)
     with transaction(engine) as session:
         waiting = session.exec(
-            select(PartyRow.round_id, PartyRow.party_id)
-            .join(RoundRow, col(RoundRow.id) == col(PartyRow.round_id))
+            select(RoundRow, PartyRow)
+            .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
             .where(RoundRow.state == "open", PartyRow.state == "legal_force_wait")
             .order_by(col(PartyRow.round_id), col(PartyRow.position))
         ).all()
-    if clock.source == "at":
-        _refuse_going_back(engine, clock)
+        if clock.source == "at":
+            # A tick at a time given by hand that would have to skip a due party, because its
+            # round's log is already past that time, is refused before anything is written.
+            for row, party in waiting:
+                now = clock.now(ZoneInfo(row.timezone))
+                if party.legal_force_from is not None and party.legal_force_from <= now.date():
+                    moves_forward(row, now)
+        due = [(row.id, party.party_id) for row, party in waiting]
     moved = []
-    for round_id, party_id in waiting:
+    for round_id, party_id in due:
 
         def work(
             session: Session, round_id: str = round_id, party_id: str = party_id
@@ -167,18 +173,3 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, 
         if result is not None:
             moved.append(result)
     return moved
-
-
-def _refuse_going_back(engine: Engine, clock: Clock) -> None:
-    """A tick at a time given by hand that would have to skip a due party, because its round's log
-    is already past that time, is refused before anything is written, not quietly cut short."""
-    with transaction(engine) as session:
-        due = session.exec(
-            select(RoundRow, PartyRow)
-            .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
-            .where(RoundRow.state == "open", PartyRow.state == "legal_force_wait")
-        ).all()
-    for row, party in due:
-        now = clock.now(ZoneInfo(row.timezone))
-        if party.legal_force_from is not None and party.legal_force_from <= now.date():
-            moves_forward(row, now)
