@@ -19,9 +19,9 @@ from pathlib import Path
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock
-from engine.evidence import Evidence
+from engine.core.evidence import Evidence
 from engine.persistence.database import connect, init_schema
-from engine.runtime.auditing import verify_database
+from engine.runtime.audit import verify_database
 from engine.runtime.events import record
 from engine.runtime.rounds import launch
 

@@ -6,6 +6,7 @@ the evidence here; the agreement loader in ``engine.agreement``; the use cases i
 """
 
 from engine.clock import Clock, FakeClock, FixedClock, SystemClock
+from engine.core.evidence import Evidence
 from engine.errors import (
     AgreementFileError,
     ConcurrentUpdate,
@@ -18,7 +19,6 @@ from engine.errors import (
     VerificationFailed,
     WorkflowDefinitionError,
 )
-from engine.evidence import Evidence
 
 __all__ = [
     "AgreementFileError",

@@ -20,12 +20,12 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from engine.agreement import load_agreement
-from engine.calendar import next_working_day
 from engine.clock import FakeClock
-from engine.evidence import Evidence
+from engine.core.calendar import next_working_day
+from engine.core.evidence import Evidence
 from engine.interfaces.render import status_table
 from engine.persistence.database import connect, init_schema
-from engine.runtime.auditing import verify_database
+from engine.runtime.audit import verify_database
 from engine.runtime.events import record
 from engine.runtime.rounds import launch, status
 from engine.runtime.worker import tick_once

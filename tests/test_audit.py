@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import JSON, Boolean, Date, Engine, Integer, bindparam, text
 
 from engine.agreement import load_agreement
-from engine.audit import FIELDS, GENESIS, entry_hash
 from engine.clock import FakeClock
-from engine.evidence import Evidence
+from engine.core.chain import FIELDS, GENESIS, entry_hash
+from engine.core.evidence import Evidence
 from engine.persistence.tables import UTCDateTime
 from engine.runtime.events import record
 from engine.runtime.rounds import launch

@@ -1,6 +1,6 @@
 """Legal force across Finnish holidays, and decision references as cited in minutes.
 
-Expected dates are worked out by hand from the rule in engine.calendar.legal_force_date:
+Expected dates are worked out by hand from the rule in engine.core.calendar.legal_force_date:
 the period ends on decision + notice_days (7) + appeal_days (14 for a board, 30 for a council),
 moved to the next working day; the decision is final the day after.
 """
@@ -11,9 +11,9 @@ from datetime import date
 
 import pytest
 
-from engine.calendar import is_working_day, legal_force_date, next_working_day
+from engine.core.calendar import is_working_day, legal_force_date, next_working_day
+from engine.core.evidence import DecisionRef, parse_decision_ref
 from engine.errors import InvalidInput
-from engine.evidence import DecisionRef, parse_decision_ref
 
 BOARD = 14
 COUNCIL = 30

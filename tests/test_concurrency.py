@@ -18,11 +18,11 @@ from sqlalchemy import Engine
 
 from engine.agreement import Agreement, load_agreement
 from engine.clock import FixedClock
+from engine.core.evidence import Evidence
 from engine.errors import RatifyError
-from engine.evidence import Evidence
 from engine.persistence.database import connect
 from engine.runtime import events, rounds
-from engine.runtime.auditing import log_entries, verify_database
+from engine.runtime.audit import log_entries, verify_database
 
 MakeAgreement = Callable[..., Path]
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from engine.clock import FakeClock
 from engine.persistence.database import connect, ensure_schema, schema_revision
-from engine.runtime.auditing import log_entries
+from engine.runtime.audit import log_entries
 from tests.conftest import CLI
 from tests.smtp import SmtpServer
 from tests.tampering import tamper

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from engine.agreement import load_agreement
-from engine.calendar import legal_force_date
+from engine.core.calendar import legal_force_date
 from engine.interfaces.cli import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")

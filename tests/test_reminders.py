@@ -22,15 +22,15 @@ from sqlalchemy import Engine
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock
-from engine.evidence import Evidence
+from engine.core.evidence import Evidence
+from engine.persistence import outbox
 from engine.persistence.database import transaction
 from engine.persistence.tables import OutboxRow
-from engine.runtime.auditing import log_entries, verify_database
+from engine.runtime.audit import log_entries, verify_database
 from engine.runtime.events import record
 from engine.runtime.notify import preview
 from engine.runtime.rounds import launch
 from engine.runtime.worker import TickReport, tick_once
-from notifications import outbox
 from notifications.mailer import Mailer
 from tests.conftest import CLI
 from tests.smtp import SmtpServer, unused_port

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from engine.audit import GENESIS, check_chain, entry_hash, to_jsonl
+from engine.core.chain import GENESIS, check_chain, entry_hash
+from engine.core.export import to_jsonl
+from engine.core.replay import replay
 from engine.errors import VerificationFailed
-from engine.replay import replay
-from engine.runtime.auditing import verify_file
+from engine.runtime.audit import verify_file
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ["activation", "failure", "appeal-cancel"]

@@ -16,11 +16,11 @@ from sqlalchemy import Engine, text
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock, parse_at
+from engine.core.evidence import Evidence
 from engine.errors import InvalidInput, NotFound, RoundClosed, TransitionRefused
-from engine.evidence import Evidence
 from engine.interfaces.render import status_table
 from engine.runtime import events, rounds
-from engine.runtime.auditing import log_entries, verify_database
+from engine.runtime.audit import log_entries, verify_database
 from tests.conftest import CLI, Ran
 
 Trace = tuple[list[dict[str, Any]], list[dict[str, Any]]]

@@ -24,15 +24,15 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engine.agreement import load_agreement
-from engine.audit import check_chain
 from engine.clock import FakeClock
-from engine.core import USER_EVENTS
+from engine.core.chain import check_chain
+from engine.core.evidence import Evidence
+from engine.core.party import USER_EVENTS
+from engine.core.replay import replay
 from engine.errors import RatifyError
-from engine.evidence import Evidence
 from engine.persistence.database import connect, init_schema
 from engine.persistence.tables import DocumentRow, LogRow, PartyRow, RoundRow
-from engine.replay import replay
-from engine.runtime.auditing import log_entries, verify_database
+from engine.runtime.audit import log_entries, verify_database
 from engine.runtime.events import record, tick
 from engine.runtime.journal import entry_dict, snapshot
 from engine.runtime.rounds import amend, launch

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock, SystemClock
 from engine.persistence.database import connect
-from engine.runtime.auditing import log_entries, verify_database
+from engine.runtime.audit import log_entries, verify_database
 from engine.runtime.rounds import launch
 from engine.runtime.worker import tick_once
 from notifications.mailer import Mailer

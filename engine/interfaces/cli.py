@@ -132,7 +132,7 @@ def record(
     as_json: Json = False,
 ) -> None:
     """Record an event for a party: checked against its workflow, written with its log entry."""
-    from engine.evidence import Evidence
+    from engine.core.evidence import Evidence
     from engine.runtime.events import record as do_record
 
     result = do_record(

@@ -24,7 +24,7 @@ workflows_app = typer.Typer(
 def audit_log(round_ref: RoundArg, as_json: Json = False) -> None:
     """The round's log entries, oldest first."""
     from engine.interfaces.render import log_table
-    from engine.runtime.auditing import log_entries
+    from engine.runtime.audit import log_entries
 
     entries = log_entries(db_engine(), round_ref)
     if as_json:
@@ -44,7 +44,7 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the hash chain and replay the log; name the first bad entry (exit 1) if any."""
-    from engine.runtime.auditing import verify_database, verify_file
+    from engine.runtime.audit import verify_database, verify_file
 
     if file is not None:
         report = verify_file(file)
@@ -69,7 +69,7 @@ def audit_export(
     ] = None,
 ) -> None:
     """Export a round's log; `ratify audit verify --file` checks the jsonl with no database."""
-    from engine.runtime.auditing import export
+    from engine.runtime.audit import export
 
     text = export(db_engine(), round_ref, fmt)
     if output is None:

@@ -120,8 +120,8 @@ def outbox_list(
         return
     from rich.table import Table
 
+    from engine.persistence import outbox
     from engine.persistence.database import ensure_schema, transaction
-    from notifications import outbox
 
     if state is not None and state not in outbox.STATES:
         raise InvalidInput(f"--state {state!r}: use one of {', '.join(outbox.STATES)}")
@@ -183,8 +183,8 @@ def outbox_retry(
 ) -> None:
     """Send a failed message again at the next tick."""
     from engine.clock import DEFAULT_ZONE
+    from engine.persistence import outbox
     from engine.persistence.database import ensure_schema, transaction
-    from notifications import outbox
 
     engine = db_engine()
     ensure_schema(engine)

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from engine.audit import format_time
 from engine.clock import DEFAULT_ZONE, Clock
+from engine.core.chain import format_time
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from engine.runtime.messages import bodies_of, by_language, policy_of, queue, to_coordinator

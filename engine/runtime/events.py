@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
-from engine.core import LEGAL_FORCE, Decision, check_evidence_text, decide, round_outcome
+from engine.core.evidence import Evidence
+from engine.core.party import LEGAL_FORCE, Decision, check_evidence_text, decide, round_outcome
 from engine.errors import InvalidInput, NotFound
-from engine.evidence import Evidence
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
 from engine.runtime import notify

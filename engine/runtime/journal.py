@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
-from engine.audit import entry_hash, format_time
-from engine.core import PartySnapshot
+from engine.core.chain import entry_hash, format_time
+from engine.core.evidence import Signature
+from engine.core.party import PartySnapshot
 from engine.errors import ConcurrentUpdate, NotFound
-from engine.evidence import Signature
 from engine.persistence.database import transaction
 from engine.persistence.tables import LogRow, PartyRow, RoundRow
 from workflows import Body

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine.persistence import outbox
 from engine.persistence.tables import PartyRow, RoundRow
-from notifications import outbox
 from notifications.policy import ReminderPolicy
 from notifications.render import message
 

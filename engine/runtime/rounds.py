@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.agreement import Agreement, read_document, sha256_text
-from engine.audit import GENESIS
 from engine.clock import Clock
-from engine.core import had_approval, reopened
+from engine.core.chain import GENESIS
+from engine.core.party import had_approval, reopened
 from engine.errors import (
     AgreementFileError,
     InvalidInput,

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from engine.audit import format_time
 from engine.clock import Clock
+from engine.core.chain import format_time
+from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, lock_round, retrying
 from engine.runtime.messages import policy_of, to_coordinator
-from notifications import outbox
 from notifications.policy import WorkCalendar
 from notifications.render import to_email
 

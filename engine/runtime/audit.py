@@ -10,11 +10,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.agreement import sha256_text
-from engine.audit import ChainReport, check_chain, from_csv, from_jsonl, to_csv, to_jsonl
+from engine.core.chain import ChainReport, check_chain
+from engine.core.export import from_csv, from_jsonl, to_csv, to_jsonl
+from engine.core.replay import replay
 from engine.errors import InvalidInput, VerificationFailed
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, LogRow, PartyRow, RoundRow
-from engine.replay import replay
 from engine.runtime.journal import entry_dict, snapshot
 from engine.runtime.rounds import resolve_round
 

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.core import EVENTS, PartySnapshot, decide, reopened, round_outcome
+from engine.core.evidence import Evidence, Signature
+from engine.core.party import EVENTS, PartySnapshot, decide, reopened, round_outcome
 from engine.errors import RatifyError, VerificationFailed
-from engine.evidence import Evidence, Signature
 from workflows import Body
 
 __all__ = ["CHASES", "Replayed", "replay"]

@@ -20,8 +20,8 @@ from pydantic import (
     ValidationError,
 )
 
+from engine.core.evidence import Signature, same_person
 from engine.errors import AgreementFileError, NotFound
-from engine.evidence import Signature, same_person
 from notifications.policy import ReminderPolicy
 from workflows import Body, WorkflowDefinition, load_definition
 from workflows.definition import BodyKind

@@ -6,11 +6,9 @@ SHA-256 of a canonical JSON of every field but the hash itself, the previous ent
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +21,6 @@ __all__ = [
     "check_chain",
     "entry_hash",
     "format_time",
-    "from_csv",
-    "from_jsonl",
-    "to_csv",
-    "to_jsonl",
 ]
 
 GENESIS = "0" * 64
@@ -145,45 +139,3 @@ def check_chain(
             f"round {round_id}: the last entry is not the one the round records",
         )
     return ChainReport(round_id, count, prev)
-
-
-def to_jsonl(entries: Iterable[dict[str, Any]]) -> str:
-    return "".join(
-        json.dumps({k: e[k] for k in FIELDS}, ensure_ascii=False, sort_keys=False) + "\n"
-        for e in entries
-    )
-
-
-def from_jsonl(text: str) -> list[dict[str, Any]]:
-    entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                from engine.errors import InvalidInput
-
-                raise InvalidInput(f"line {number} is not JSON ({exc.msg})") from None
-    return entries
-
-
-def to_csv(entries: Iterable[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for e in entries:
-        writer.writerow(
-            {**e, "evidence": json.dumps(e["evidence"], ensure_ascii=False, sort_keys=True)}
-        )
-    return out.getvalue()
-
-
-def from_csv(text: str) -> list[dict[str, Any]]:
-    """Read back :func:`to_csv`: empty cells are nulls, ``seq`` an integer, ``evidence`` JSON."""
-    entries = []
-    for row in csv.DictReader(io.StringIO(text)):
-        entry: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
-        entry["seq"] = int(entry["seq"]) if entry.get("seq") else None
-        entry["evidence"] = json.loads(entry["evidence"] or "{}")
-        entries.append(entry)
-    return entries

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from engine.calendar import legal_force_date
+from engine.core.calendar import legal_force_date
+from engine.core.evidence import Evidence, Signature, parse_decision_ref, same_person
 from engine.errors import InvalidInput, TransitionRefused
-from engine.evidence import Evidence, Signature, parse_decision_ref, same_person
 from engine.wording import counted
 from workflows import Body, PartyFacts, machine_for
 
