@@ -25,7 +25,6 @@ __all__ = [
     "USER_EVENTS",
     "Decision",
     "PartySnapshot",
-    "check_evidence_text",
     "decide",
     "had_approval",
     "reopened",
@@ -54,12 +53,6 @@ _OPTION = {
     "title": "--title",
     "diary": "--diary",
 }
-# Evidence goes into the log, receipts and exports: bounded, and one line (a reason may have more).
-_MAX_LENGTH = {"ref": 200, "reason": 2000, "signatory": 200, "title": 200, "diary": 100}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-
-
 @dataclass(frozen=True)
 class PartySnapshot:
     """A party's process as stored: enough to decide its next event."""
@@ -196,35 +189,6 @@ def decide(
             changes["legal_force_from"] = final
             record["legal_force_from"] = final.isoformat()
     return Decision(event, party.state, replace(party, state=dest, **changes), record)
-
-
-def check_evidence_text(evidence: Evidence) -> Evidence:
-    """Evidence as typed, made fit for the log, receipts and exports: one bounded line each (a
-    reason may have several lines). The runtime asks this of new input; replay does not, so a
-    rule tightened later never fails an old log."""
-    for key in _OPTION:
-        value = getattr(evidence, key)
-        if value is None:
-            continue
-        if key == "reason":
-            value = value.replace("\r\n", "\n")
-            if _CONTROL_BUT_NEWLINE.search(value):
-                raise InvalidInput(
-                    "--reason contains a tab or another control character; write plain text "
-                    "(line breaks are fine)"
-                )
-            evidence = replace(evidence, reason=value)
-        elif _CONTROL.search(value):
-            raise InvalidInput(
-                f"{_OPTION[key]} contains a line break or another control character; "
-                "write it on one line"
-            )
-        if len(value.strip()) > _MAX_LENGTH[key]:
-            raise InvalidInput(
-                f"{_OPTION[key]} is {len(value.strip())} characters long; keep it to "
-                f"{_MAX_LENGTH[key]} (the full text belongs in the minutes)"
-            )
-    return evidence
 
 
 def _as_authorised(party: PartySnapshot, evidence: Evidence) -> Evidence:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from engine.errors import RatifyError
+from engine.errors import RatifyError, Words
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from engine.settings import Settings
 
 __all__ = [
+    "CLI_WORDS",
     "At",
     "By",
     "Group",
@@ -35,6 +36,20 @@ __all__ = [
     "state",
 ]
 
+# How the command line names what the core's messages mark as {opt.…} and {cmd.…}.
+CLI_WORDS = Words(
+    options={
+        name: f"--{name}"
+        for name in ("ref", "reason", "signatory", "title", "diary", "at", "by", "file", "db")
+    },
+    commands={
+        "tick": "`ratify tick`",
+        "init": "`ratify init`",
+        "outbox": "`ratify outbox`",
+        "cancel": "`ratify cancel`",
+    },
+)
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -46,7 +61,7 @@ class Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except RatifyError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(exc.worded(CLI_WORDS))}", soft_wrap=True)
             ctx.exit(exc.exit_code)
 
 
