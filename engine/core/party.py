@@ -7,7 +7,6 @@ asks the same function about every stored entry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -53,6 +52,8 @@ _OPTION = {
     "title": "--title",
     "diary": "--diary",
 }
+
+
 @dataclass(frozen=True)
 class PartySnapshot:
     """A party's process as stored: enough to decide its next event."""

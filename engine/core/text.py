@@ -25,7 +25,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
-
 def check_evidence_text(evidence: Evidence) -> Evidence:
     """Evidence as typed, made fit for the log, receipts and exports: one bounded line each (a
     reason may have several lines). The runtime asks this of new input; replay does not, so a
@@ -53,5 +52,3 @@ def check_evidence_text(evidence: Evidence) -> Evidence:
                 f"{_MAX_LENGTH[key]} (the full text belongs in the minutes)"
             )
     return evidence
-
-

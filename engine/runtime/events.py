@@ -10,7 +10,8 @@ from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.evidence import Evidence
-from engine.core.party import LEGAL_FORCE, Decision, check_evidence_text, decide, round_outcome
+from engine.core.party import LEGAL_FORCE, Decision, decide, round_outcome
+from engine.core.text import check_evidence_text
 from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
