@@ -2,6 +2,8 @@
 
 A ``Delivery`` says what became of one message: ``sent`` (perhaps with some recipients refused),
 ``temporary`` (retry later, with :func:`backoff`) or ``permanent`` (a 5xx: do not retry).
+An ``on_delivery`` callback hears each outcome as soon as it is known, before the next message
+goes out, so that the caller can record it first (the outbox marks a message sent there).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import email.message
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -19,7 +21,7 @@ import aiosmtplib
 if TYPE_CHECKING:
     from engine.settings import Settings
 
-__all__ = ["Delivery", "Mailer", "Outcome", "Tls", "backoff"]
+__all__ = ["Delivery", "Mailer", "OnDelivery", "Outcome", "Tls", "backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,10 @@ class Delivery:
     outcome: Outcome
     error: str | None = None
     refused: dict[str, str] = field(default_factory=dict)
+
+
+# Called with each message's Delivery as soon as it is known, before the next message is sent.
+OnDelivery = Callable[[Delivery], None]
 
 
 class Mailer:
@@ -80,15 +86,29 @@ class Mailer:
         return f"Mailer({self.host}:{self.port}{user}, tls={self.tls})"
 
     async def deliver(
-        self, batch: Sequence[tuple[object, email.message.EmailMessage]]
+        self,
+        batch: Sequence[tuple[object, email.message.EmailMessage]],
+        on_delivery: OnDelivery | None = None,
     ) -> list[Delivery]:
         """Send every message of the batch; one Delivery per message, in the batch's order.
 
         One connection serves the whole batch. If it drops, it is reopened once for the messages
         not yet tried; the message that was in flight is ``temporary`` (the server may or may not
         have taken it: the outbox retries it later, with the same Message-ID).
+
+        ``on_delivery`` is called with each Delivery as soon as it is known, and returns before
+        the next message is sent (it runs on the event loop's thread, and may block it: nothing
+        else runs there meanwhile). If it raises, no further message is sent: the exception
+        propagates once the connection is closed, and the messages not yet tried have no
+        Delivery (a caller that cannot record what it sent must stop sending).
         """
         results: list[Delivery] = []
+
+        def known(delivery: Delivery) -> None:
+            results.append(delivery)
+            if on_delivery is not None:
+                on_delivery(delivery)
+
         queue = deque(batch)
         dropped: str | None = None
         for _attempt in range(2):  # the first connection and one reconnection
@@ -100,25 +120,29 @@ class Mailer:
             except _SETUP_ERRORS as exc:  # connect() closes the transport itself
                 error = self._describe(exc)
                 log.warning("SMTP %r unreachable: %s", self, error)
-                results.extend(Delivery(ref, "temporary", error) for ref, _ in queue)
+                while queue:
+                    known(Delivery(queue.popleft()[0], "temporary", error))
                 return results
             async with smtp:  # QUIT politely and close the transport, whatever happens
                 while queue and smtp.is_connected:
                     ref, message = queue.popleft()
                     delivery = await self._send(smtp, ref, message)
-                    results.append(delivery)
                     if not smtp.is_connected:
                         dropped = delivery.error or "the server closed the connection"
+                    known(delivery)
         if queue:  # dropped again after the reconnection: leave the rest for a later tick
             error = f"connection lost: {dropped}"
-            results.extend(Delivery(ref, "temporary", error) for ref, _ in queue)
+            while queue:
+                known(Delivery(queue.popleft()[0], "temporary", error))
         return results
 
     def deliver_sync(
-        self, batch: Sequence[tuple[object, email.message.EmailMessage]]
+        self,
+        batch: Sequence[tuple[object, email.message.EmailMessage]],
+        on_delivery: OnDelivery | None = None,
     ) -> list[Delivery]:
         """:meth:`deliver` from synchronous code (not from inside a running event loop)."""
-        return asyncio.run(self.deliver(batch))
+        return asyncio.run(self.deliver(batch, on_delivery))
 
     def _client(self) -> aiosmtplib.SMTP:
         return aiosmtplib.SMTP(

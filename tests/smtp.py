@@ -3,6 +3,10 @@
 with SmtpServer(tmp_path / "mail") as smtp:
     Mailer("127.0.0.1", smtp.port).deliver_sync(batch)
     assert smtp.messages()[0]["Subject"] == "…"
+
+``on_message`` runs on the server's thread as each message is stored, before the server answers
+250 (so the client is still waiting for that message's outcome); :meth:`SmtpServer.wait_received`
+waits for a number of messages to have arrived.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ import email
 import email.policy
 import socket
 import tempfile
+import threading
 from collections.abc import Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 
-from notifications.sink import MailSink, Received
+from notifications.sink import MailSink, OnMessage, Received
 
 __all__ = ["SmtpServer", "unused_port"]
 
@@ -32,13 +37,18 @@ class SmtpServer:
         *,
         reject: Mapping[str, str] | None = None,
         credentials: tuple[str, str] | None = None,
+        on_message: OnMessage | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if directory is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="ratify-smtp-")
             directory = Path(self._tmp.name)
         self.directory = directory
-        self.sink = MailSink(self.directory, reject=reject, credentials=credentials)
+        self._on_message = on_message
+        self._arrived = threading.Condition()
+        self.sink = MailSink(
+            self.directory, reject=reject, credentials=credentials, on_message=self._stored
+        )
         self.host = HOST
         self.port = 0
 
@@ -73,6 +83,18 @@ class SmtpServer:
     def received(self) -> list[Received]:
         """Envelopes too: who the server actually took each message for."""
         return self.sink.received
+
+    def wait_received(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` messages have been stored: True, or False after
+        ``timeout`` seconds without. It returns as soon as the count is reached."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.sink.received) >= count, timeout)
+
+    def _stored(self, path: Path, envelope_from: str, rcpt_tos: list[str], subject: str) -> None:
+        if self._on_message is not None:
+            self._on_message(path, envelope_from, rcpt_tos, subject)
+        with self._arrived:
+            self._arrived.notify_all()
 
     @property
     def connections(self) -> int:

@@ -188,6 +188,69 @@ def test_an_unknown_tls_mode_is_refused() -> None:
         Mailer(HOST, 25, tls="ssl")  # type: ignore[arg-type]
 
 
+# --- each outcome as soon as it is known --------------------------------------------------------
+
+
+def test_on_delivery_hears_each_message_before_the_next_is_sent(smtp: SmtpServer) -> None:
+    heard: list[tuple[Delivery, int]] = []  # each outcome, and how many the server had then
+    deliveries = mailer(smtp).deliver_sync(
+        [(n, message(n)) for n in (1, 2, 3)],
+        on_delivery=lambda d: heard.append((d, len(smtp.received))),
+    )
+
+    assert deliveries == [Delivery(1, "sent"), Delivery(2, "sent"), Delivery(3, "sent")]
+    assert heard == [(d, n) for n, d in enumerate(deliveries, 1)]
+
+
+def test_on_delivery_hears_a_dropped_connection_and_the_reconnection(smtp: SmtpServer) -> None:
+    smtp.fail_next(1, "421 4.3.2 shutting down")
+    heard: list[tuple[Delivery, int]] = []
+    deliveries = mailer(smtp).deliver_sync(
+        [(n, message(n)) for n in (1, 2, 3)],
+        on_delivery=lambda d: heard.append((d, len(smtp.received))),
+    )
+
+    assert outcomes(deliveries) == [(1, "temporary"), (2, "sent"), (3, "sent")]
+    assert heard == [(deliveries[0], 0), (deliveries[1], 1), (deliveries[2], 2)]
+
+
+def test_on_delivery_hears_the_messages_left_after_a_second_drop(smtp: SmtpServer) -> None:
+    smtp.fail_next(2, "421 4.3.2 shutting down")
+    heard: list[Delivery] = []
+    deliveries = mailer(smtp).deliver_sync(
+        [(n, message(n)) for n in (1, 2, 3)], on_delivery=heard.append
+    )
+
+    assert heard == deliveries
+    assert outcomes(heard) == [(1, "temporary"), (2, "temporary"), (3, "temporary")]
+    assert heard[2].error == "connection lost: 421 4.3.2 shutting down"
+
+
+def test_on_delivery_hears_every_message_when_nothing_listens() -> None:
+    heard: list[Delivery] = []
+    deliveries = Mailer(HOST, unused_port(), timeout=5.0).deliver_sync(
+        [(1, message(1)), (2, message(2))], on_delivery=heard.append
+    )
+
+    assert heard == deliveries
+    assert outcomes(heard) == [(1, "temporary"), (2, "temporary")]
+
+
+def test_an_on_delivery_that_raises_stops_the_batch(smtp: SmtpServer) -> None:
+    heard: list[Delivery] = []
+
+    def cannot_record(delivery: Delivery) -> None:
+        heard.append(delivery)
+        raise RuntimeError("the database is gone")
+
+    with pytest.raises(RuntimeError, match="the database is gone"):
+        mailer(smtp).deliver_sync([(n, message(n)) for n in (1, 2, 3)], on_delivery=cannot_record)
+
+    assert heard == [Delivery(1, "sent")]
+    assert [m["Message-ID"] for m in smtp.messages()] == [message_id_for("reminder:test:1")]
+    assert smtp.connections == 1
+
+
 # --- login --------------------------------------------------------------------------------------
 
 

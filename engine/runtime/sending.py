@@ -1,5 +1,8 @@
 """Sending: claim what is due in the outbox, deliver it outside any transaction, and record what
-became of each message, with a log entry for every reminder and escalation sent."""
+became of each message as soon as the server has answered, before the next one goes out (with a
+log entry for every reminder and escalation sent). Delivery is at least once: a worker killed
+mid-batch leaves unrecorded only the message in flight, which goes again with its Message-ID.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from notifications.policy import WorkCalendar
 from notifications.render import to_email
 
 if TYPE_CHECKING:
-    from notifications.mailer import Mailer
+    from notifications.mailer import Delivery, Mailer
 
 __all__ = ["send_due"]
 
@@ -42,16 +45,22 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
             batch = _claim(engine, now, zone, lease, mail_from, results)
             if batch is None:
                 break
-            for delivery in mailer.deliver_sync(batch):
-                item = cast(OutboxRow, delivery.ref)
-                # Each message is settled on its own: one that cannot be written leaves the
-                # others' outcomes intact (its row stays claimed, and goes again after the lease).
-                settled = _settle(
-                    engine, clock, item, delivery.outcome, delivery.error, delivery.refused
-                )
-                outcome = delivery.outcome if settled else "claim lost"
-                results.append(_result(item, outcome, delivery.error, delivery.refused))
+            mailer.deliver_sync(
+                batch, on_delivery=lambda d: results.append(_record(engine, clock, d))
+            )
     return results
+
+
+def _record(engine: Engine, clock: Clock, delivery: Delivery) -> dict[str, Any]:
+    """Settle one message the moment its outcome is known, before the mailer sends the next: a
+    worker killed mid-batch then resends at most the message that was in flight. Each message is
+    settled on its own, in its own transaction; one that cannot be written stops the batch (the
+    exception propagates; its row and those not yet tried stay claimed, and go again after the
+    lease), and leaves the outcomes already written intact."""
+    item = cast(OutboxRow, delivery.ref)
+    settled = _settle(engine, clock, item, delivery.outcome, delivery.error, delivery.refused)
+    outcome = delivery.outcome if settled else "claim lost"
+    return _result(item, outcome, delivery.error, delivery.refused)
 
 
 def _claim(
