@@ -76,18 +76,36 @@ def parse_at(text: str) -> datetime:
     """Parse ``--at``: an ISO date (midnight) or date-time, local to the round unless offset."""
     from engine.errors import InvalidInput
 
+    # Beyond these years time-zone arithmetic overflows (and no agreement is ratified there).
+    first, last = 1970, 9000
     raw = text.strip()
+    if not raw:
+        raise InvalidInput(
+            "{opt.at} is empty; give a date or a date-time, like 2026-12-01 or 2026-12-01T14:30, "
+            "or leave {opt.at} out to run at the system time",
+            field="at",
+        )
+    shown = repr(text if len(text) <= 40 else text[:40] + "…")
+    out_of_range = InvalidInput(
+        f"{{opt.at}} {shown}: the year is outside the supported range ({first}\u2013{last}); "
+        "give a date within it",
+        field="at",
+    )
+    year = raw.lstrip("+-").partition("-")[0] if "-" in raw else ""
+    if year.isdigit() and len(year) >= 4 and not first <= int(year) <= last:
+        raise out_of_range
     try:
         moment = (
             datetime.combine(date.fromisoformat(raw), time())
             if len(raw) == 10
             else datetime.fromisoformat(raw)
         )
-        if not 1970 <= moment.year <= 9000:  # beyond, time-zone arithmetic overflows
-            raise ValueError(moment.year)
-        return moment
     except ValueError:
         raise InvalidInput(
-            f"--at {text!r} is not an ISO date or date-time; "
-            "write it as 2026-12-01 or 2026-12-01T14:30 (local to the round's timezone)"
+            f"{{opt.at}} {shown} is not an ISO date or date-time; "
+            "write it as 2026-12-01 or 2026-12-01T14:30 (local to the round's timezone)",
+            field="at",
         ) from None
+    if not first <= moment.year <= last:
+        raise out_of_range
+    return moment

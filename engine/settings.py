@@ -5,8 +5,11 @@ from __future__ import annotations
 import getpass
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.core.text import ACTOR_MAX, length_problem, line_problem
+from engine.errors import InvalidInput
 
 __all__ = ["Settings", "default_actor", "load_settings"]
 
@@ -29,6 +32,25 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0, description="seconds per SMTP operation")
     mail_from: str = Field(default="ratify <ratify@example.invalid>", description="From: address")
 
+    @field_validator("database_url", "smtp_host", "smtp_username", "mail_from")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # A line break here would end up in a header of every email, or in a connection string.
+        problem = None if value is None else line_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("actor")
+    @classmethod
+    def _actor(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # blank: the OS user
+        problem = line_problem(value) or length_problem(value.strip(), ACTOR_MAX)
+        if problem:
+            raise ValueError(problem)
+        return " ".join(value.split())
+
 
 def load_settings(**overrides: str | None) -> Settings:
     """The settings from the environment, with the command line's overrides (None: not given)."""
@@ -37,9 +59,18 @@ def load_settings(**overrides: str | None) -> Settings:
 
 
 def default_actor(settings: Settings) -> str:
-    if settings.actor and settings.actor.strip():
-        return " ".join(settings.actor.split())
+    """Who records when the command does not say: RATIFY_ACTOR, else the OS user."""
+    if settings.actor:
+        return settings.actor
     try:
-        return getpass.getuser()
+        user = getpass.getuser()
     except (OSError, KeyError):
         return "unknown"
+    problem = line_problem(user) or length_problem(user.strip(), ACTOR_MAX)
+    if problem:
+        raise InvalidInput(
+            f"the OS user name {user!r} {problem.partition(';')[0]}; set RATIFY_ACTOR, or give "
+            "{opt.by}, to say who records",
+            field="by",
+        )
+    return user

@@ -108,26 +108,35 @@ def current_settings() -> Settings:
     from engine.errors import InvalidInput
     from engine.settings import load_settings
 
+    def named(loc: tuple[int | str, ...]) -> str:
+        if loc == ("database_url",) and state.db is not None:
+            return "--db"
+        return "RATIFY_" + "_".join(str(p) for p in loc).upper()
+
     try:
         return load_settings(database_url=state.db)
     except ValidationError as exc:
         problems = "; ".join(
-            f"RATIFY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"{named(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise InvalidInput(f"invalid setting: {problems}") from None
 
 
 def clock_at(at: str | None) -> Clock:
+    """The clock of a command: the system's, or the moment ``--at`` gives (an empty one is an
+    error, not the system time)."""
     from engine.clock import FixedClock, SystemClock, parse_at
 
-    return FixedClock(parse_at(at)) if at else SystemClock()
+    return SystemClock() if at is None else FixedClock(parse_at(at))
 
 
 def actor_for(by: str | None) -> str:
+    """Who records: ``--by`` (one line, bounded), else RATIFY_ACTOR, else the OS user."""
+    from engine.core.text import ACTOR_MAX, check_line
     from engine.settings import default_actor
 
     if by is not None and by.strip():
-        return " ".join(by.split())
+        return " ".join(check_line(by, "by", limit=ACTOR_MAX).split())
     return default_actor(current_settings())
 
 
