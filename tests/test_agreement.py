@@ -174,7 +174,7 @@ BAD_FILES = [
     ),
     pytest.param(
         _without_document,
-        ["agreement.document", "agreement.md cannot be read", "relative to this file"],
+        ["agreement.document", "agreement.md does not exist", "relative to this file"],
         id="missing-document",
     ),
     pytest.param(

@@ -2,12 +2,21 @@
 I/O of the core's inputs)."""
 
 from engine.agreement.load import (
-    Agreement,
-    Contact,
-    PartyPlan,
+    MAX_DOCUMENT_BYTES,
+    MAX_FILE_BYTES,
     load_agreement,
     read_document,
     sha256_text,
 )
+from engine.agreement.schema import Agreement, Contact, PartyPlan
 
-__all__ = ["Agreement", "Contact", "PartyPlan", "load_agreement", "read_document", "sha256_text"]
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_FILE_BYTES",
+    "Agreement",
+    "Contact",
+    "PartyPlan",
+    "load_agreement",
+    "read_document",
+    "sha256_text",
+]

@@ -1,434 +1,192 @@
-"""The agreement file: TOML read with tomllib, checked whole, every problem named with its fix."""
+"""Reading an agreement file and its text: the only file I/O of the core's inputs. Whatever is
+on the disk or in the arguments, the result is an :class:`Agreement`, an
+:class:`AgreementFileError` or (for a text alone) an :class:`InvalidInput`: never a traceback."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import tomllib
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-)
+from engine.agreement.schema import Agreement, build, document_key
+from engine.core.text import line_problem
+from engine.errors import AgreementFileError, InvalidInput
 
-from engine.core.evidence import Signature, same_person
-from engine.errors import AgreementFileError, NotFound
-from notifications.policy import ReminderPolicy
-from workflows import Body, WorkflowDefinition, load_definition
-from workflows.definition import BodyKind
-
-__all__ = ["Agreement", "Contact", "PartyPlan", "load_agreement", "read_document"]
-
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
-# No control characters: a line break in a title or name would end up in an email header.
-Text = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$"
-    ),
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_FILE_BYTES",
+    "load_agreement",
+    "read_document",
+    "sha256_text",
 ]
-Language = Literal["fi", "sv", "en"]
-# Reserved for documentation and tests (RFC 2606, RFC 6761): examples use them so that nothing they
-# send reaches a real mailbox. email-validator refuses them, so they are checked under another TLD.
-_RESERVED_TLDS = ("invalid", "test")
+
+MAX_FILE_BYTES = 1024 * 1024  # an agreement file: 1 MiB (the 13-party example is 5 kB)
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024  # the agreement's text: 2 MiB
 
 
-def _email(value: str) -> str:
-    local, _, domain = value.rpartition("@")
-    stem, _, tld = domain.rpartition(".")
-    probe = f"{local}@{stem}.example" if stem and tld.lower() in _RESERVED_TLDS else value
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+class _Unreadable(Exception):
+    """Why a file cannot be used, worded to follow its path ("… is a directory; …")."""
+
+
+def _path_problem(path: Path) -> str | None:
+    """What makes ``path`` itself unusable (before the disk is asked), or None."""
+    text = str(path)
+    if "\x00" in text:
+        return "contains a NUL character; give the file's real path"
+    if problem := line_problem(text):
+        return f"is not a usable path: it {problem}"
+    return None
+
+
+def _read(path: Path, limit: int, what: str) -> str:
+    """The UTF-8 text of the regular file at ``path``, at most ``limit`` bytes; _Unreadable else.
+    The file is opened without blocking (a FIFO would wait for a writer) and checked on the open
+    descriptor, so what is checked is what is read."""
+    if problem := _path_problem(path):
+        raise _Unreadable(problem)
     try:
-        validate_email(probe, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"email {value!r} is not valid ({exc})") from None
-    return value
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise _Unreadable("does not exist; check the path") from None
+    except IsADirectoryError:
+        raise _Unreadable(f"is a directory; give the path of {what}") from None
+    except PermissionError:
+        raise _Unreadable("cannot be read (permission denied); check who may read it") from None
+    except (OSError, ValueError) as exc:
+        raise _Unreadable(f"cannot be opened ({_reason(exc)}); check the path") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _Unreadable(f"is a directory; give the path of {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable(
+                f"is not a regular file (a device, a FIFO or a socket); give the path of {what}"
+            )
+        if info.st_size > limit:
+            raise _Unreadable(
+                f"is {info.st_size} bytes, more than the limit of {_mib(limit)}; "
+                f"give {what} of at most {_mib(limit)}"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise _Unreadable(f"cannot be read ({_reason(exc)})") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew after the check
+        raise _Unreadable(f"is more than the limit of {_mib(limit)}; give {what} of at most that")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(
+            f"is not UTF-8 (byte {exc.start} cannot be decoded); save it as UTF-8"
+        ) from None
 
 
-Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
-MAX_BODIES = 2  # a board, then maybe a council
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _text(path: Path, folder: Path | None) -> str:
+    """An agreement's text at ``path`` (inside ``folder`` when given), its line ends normalised
+    so that the hash does not depend on the OS; _Unreadable when it is not fit."""
+    what = "the agreement's text (a UTF-8 file)"
+    if folder is not None:
+        if path.is_absolute():
+            raise _Unreadable(
+                "is an absolute path; give the path of the text relative to the agreement file, "
+                "in its folder"
+            )
+        if problem := _path_problem(path):
+            raise _Unreadable(problem)
+        try:
+            base = folder.resolve()
+            real = (folder / path).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise _Unreadable(f"cannot be resolved ({_reason(exc)}); check the path") from None
+        if not real.is_relative_to(base):
+            raise _Unreadable(
+                f"is outside the agreement file's folder ({base}); put the text in that folder "
+                "(or below it) and give its path relative to the agreement file"
+            )
+        path = real
+    text = _read(path, MAX_DOCUMENT_BYTES, what)
+    if "\x00" in text:
+        raise _Unreadable("contains a NUL character, so it is no text; give a UTF-8 text file")
+    return text.replace("\r\n", "\n")
 
 
-_M = TypeVar("_M", bound=BaseModel)
-MAX_SIGNATORY = 200  # as long as a signatory's name or title may be when it signs (core.py)
-
-
-class _AgreementTable(_Strict):
-    id: Slug
-    title: Text
-    document: Text
-    language: Language = "fi"
-    timezone: str = "Europe/Helsinki"
-    deadline: date | None = None
-
-
-class _Person(_Strict):
-    name: Text
-    email: Email
-
-
-class _Contact(_Person):
-    language: Language | None = None
-
-
-class _BodyEntry(_Strict):
-    name: Text
-    appeal_days: int | None = Field(default=None, ge=1, le=365)  # a known body's by default
-    kind: Literal["board", "council"] | None = None
-
-
-class _Signatory(_Strict):
-    name: Text
-    title: Text
-
-
-class _Party(_Strict):
-    id: Slug
-    name: Text
-    workflow: Text
-    bodies: list[Text | _BodyEntry] | None = None
-    signatures_required: int = Field(default=1, ge=1, le=20)
-    signatories: list[_Signatory] = Field(default_factory=list, max_length=50)
-    await_legal_force: bool | None = None
-    contacts: list[_Contact] = Field(min_length=1)
-
-
-class _File(_Strict):
-    agreement: _AgreementTable
-    coordinator: _Person
-    parties: list[_Party] = Field(min_length=1)
-    reminders: ReminderPolicy = ReminderPolicy()
-
-
-@dataclass(frozen=True)
-class Contact:
-    name: str
-    email: str
-    language: str
-
-
-@dataclass(frozen=True)
-class PartyPlan:
-    """One party as the round will run it: its workflow version and its bodies resolved."""
-
-    id: str
-    name: str
-    workflow: str
-    workflow_version: int
-    bodies: tuple[Body, ...]
-    signatures_required: int
-    await_legal_force: bool
-    notice_days: int
-    contacts: tuple[Contact, ...]
-    signatories: tuple[Signature, ...] = ()  # empty: anyone the party names may sign
-
-
-@dataclass(frozen=True)
-class Agreement:
-    id: str
-    title: str
-    path: Path
-    document_path: Path
-    document: str
-    document_sha256: str
-    language: str
-    timezone: str
-    deadline: date | None
-    coordinator: Contact
-    parties: tuple[PartyPlan, ...]
-    reminders: ReminderPolicy
-
-
-_FIXES = {
-    "missing": "add it",
-    "extra_forbidden": "remove it or check its spelling",
-    "string_pattern_mismatch": "use lowercase letters, digits and single hyphens, like 'hattula'",
-    "literal_error": "use one of the values listed",
-    "too_short": "give at least one",
-    "string_too_short": "it must not be empty",
-}
+def read_document(path: Path, *, folder: Path | None = None) -> str:
+    """The agreement's text in the file at ``path``: a regular file, UTF-8, at most 2 MiB, with no
+    NUL; with ``folder``, it must also lie inside that folder (symlinks resolved). Line ends are
+    normalised so the hash does not depend on the OS. Raise :class:`InvalidInput` naming the
+    file and the fix; nothing is read past the limit."""
+    try:
+        return _text(Path(path), folder)
+    except _Unreadable as exc:
+        raise InvalidInput(
+            f"the text {_shown(path)} {exc}", field="document", path=_shown(path)
+        ) from None
 
 
 def load_agreement(path: str | Path) -> Agreement:
     """Read and check an agreement file; raise :class:`AgreementFileError` listing every problem."""
     path = Path(path)
-    where = str(path)
+    where = _shown(path)
     try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise AgreementFileError(where, ["the file does not exist; check the path"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgreementFileError(
-            where, [f"cannot be read ({exc}); give a UTF-8 TOML file"]
-        ) from None
+        source = _read(path, MAX_FILE_BYTES, "an agreement file (TOML, UTF-8)")
+    except _Unreadable as exc:
+        raise AgreementFileError(where, [f"the file {exc}"]) from None
+    try:
+        raw = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise AgreementFileError(where, [f"is not valid TOML: {exc}"]) from None
-    # The whole file's shape first; then the cross-checks run on every section whose own shape
-    # is right, so one bad email does not hide an unknown workflow in another party.
+    except RecursionError:
+        raise AgreementFileError(
+            where, ["cannot be parsed: its arrays or tables nest too deeply; flatten them"]
+        ) from None
     problems: list[str] = []
-    data: _File | None = None
-    try:
-        data = _File.model_validate(raw)
-    except ValidationError as exc:
-        problems.extend(_describe(e, raw) for e in exc.errors())
-    head = data.agreement if data else _valid(_AgreementTable, raw.get("agreement"))
-    found = raw.get("agreement")
-    table: dict[str, Any] = found if isinstance(found, dict) else {}
-    tz = table.get("timezone", "Europe/Helsinki")
-    if isinstance(tz, str):
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(
-                f"agreement.timezone: unknown time zone {tz!r}; use one like 'Europe/Helsinki'"
-            )
     document = ""
-    document_path = path.parent / str(table.get("document", ""))
-    if isinstance(table.get("document"), str) and table["document"].strip():
+    written = document_key(raw)
+    document_path = path.parent / (written or "")
+    if written is not None:
         try:
-            document = read_document(document_path)
-        except (OSError, UnicodeDecodeError):
+            document = _text(Path(written), path.parent)
+        except _Unreadable as exc:
             problems.append(
-                f"agreement.document: {document_path} cannot be read; give the path of the "
-                "agreement's text (UTF-8), relative to this file"
+                f"agreement.document: {_shown(document_path)} {exc} (the agreement's text: a "
+                f"UTF-8 file of at most {_mib(MAX_DOCUMENT_BYTES)} in this file's folder, its "
+                "path relative to this file)"
             )
-    language = head.language if head else "fi"
-    raw_parties = raw.get("parties")
-    listed: list[tuple[int, _Party | None]] = (
-        list(enumerate(data.parties))
-        if data
-        else [(i, _valid(_Party, p)) for i, p in enumerate(raw_parties)]
-        if isinstance(raw_parties, list)
-        else []
-    )
-    seen: set[str] = set()
-    parties: list[PartyPlan] = []
-    for index, party in listed:
-        if party is None:
-            continue  # its shape is wrong: reported above
-        key = f"parties[{index}] (id {party.id!r})"
-        if party.id in seen:
-            problems.append(
-                f"{key}.id: {party.id!r} is used by an earlier party; give each a unique id"
-            )
-        seen.add(party.id)
-        plan = _plan(party, key, language, problems)
-        if plan is not None:
-            parties.append(plan)
-    if problems or data is None:
-        raise AgreementFileError(where, problems)
-    return Agreement(
-        id=data.agreement.id,
-        title=data.agreement.title,
-        path=path,
-        document_path=document_path,
-        document=document,
-        document_sha256=sha256_text(document),
-        language=language,
-        timezone=tz,
-        deadline=data.agreement.deadline,
-        coordinator=Contact(data.coordinator.name, str(data.coordinator.email), language),
-        parties=tuple(parties),
-        reminders=data.reminders,
-    )
-
-
-def _valid(model: type[_M], value: Any) -> _M | None:
-    """``value`` as ``model``, or None when its shape is wrong (the whole file's check says how)."""
     try:
-        return model.model_validate(value)
-    except ValidationError:
-        return None
+        return build(
+            raw,
+            where=where,
+            path=path,
+            document_path=document_path,
+            document=document,
+            document_sha256=sha256_text(document),
+            problems=problems,
+        )
+    except RecursionError:
+        raise AgreementFileError(
+            where, ["(top level): its arrays or tables nest too deeply; flatten them"]
+        ) from None
 
 
-def read_document(path: Path) -> str:
-    """The agreement's text. Line endings are normalised so the hash does not depend on the OS."""
-    return path.read_text("utf-8").replace("\r\n", "\n")
+def _shown(path: str | Path) -> str:
+    """A path as messages show it: printable whatever its bytes (undecodable ones escaped)."""
+    text = str(path)
+    if line_problem(text):
+        return repr(text)[1:-1]
+    return text
 
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _plan(party: _Party, key: str, language: str, problems: list[str]) -> PartyPlan | None:
-    try:
-        definition = load_definition(party.workflow)
-    except NotFound as exc:
-        problems.append(f"{key}.workflow: {exc}")
-        return None
-    bodies = _bodies(party, definition, key, problems)
-    signatories = _signatories(party, key, problems)
-    seen: set[str] = set()
-    for index, contact in enumerate(party.contacts):
-        address = str(contact.email).casefold()
-        if address in seen:
-            problems.append(
-                f"{key}.contacts[{index}].email: {contact.email} is listed twice; "
-                "list each address once"
-            )
-        seen.add(address)
-    if bodies is None or signatories is None:
-        return None
-    return PartyPlan(
-        id=party.id,
-        name=party.name,
-        workflow=definition.name,
-        workflow_version=definition.version,
-        bodies=bodies,
-        signatures_required=party.signatures_required,
-        await_legal_force=(
-            definition.await_legal_force
-            if party.await_legal_force is None
-            else party.await_legal_force
-        ),
-        notice_days=definition.notice_days,
-        contacts=tuple(
-            Contact(c.name, str(c.email), c.language or language) for c in party.contacts
-        ),
-        signatories=signatories,
-    )
-
-
-def _signatories(party: _Party, key: str, problems: list[str]) -> tuple[Signature, ...] | None:
-    """The party's authorised signatories: each once, and enough of them to sign."""
-    found = len(problems)
-    listed: list[Signature] = []
-    for index, entry in enumerate(party.signatories):
-        name = " ".join(entry.name.split())
-        for field, value in (("name", name), ("title", entry.title)):
-            if len(value) > MAX_SIGNATORY:
-                problems.append(
-                    f"{key}.signatories[{index}].{field}: longer than {MAX_SIGNATORY} characters; "
-                    "shorten it"
-                )
-        if any(same_person(s.name, name) for s in listed):
-            problems.append(
-                f"{key}.signatories[{index}]: {name!r} is listed twice; list each person once"
-            )
-        listed.append(Signature(name, " ".join(entry.title.split())))
-    if listed and len(listed) < party.signatures_required:
-        problems.append(
-            f"{key}.signatories: {len(listed)} listed, but signatures_required is "
-            f"{party.signatures_required}; list at least {party.signatures_required} or lower "
-            "signatures_required"
-        )
-    return None if len(problems) > found else tuple(listed)
-
-
-def _bodies(
-    party: _Party, definition: WorkflowDefinition, key: str, problems: list[str]
-) -> tuple[Body, ...] | None:
-    entries = party.bodies if party.bodies is not None else list(definition.default_bodies)
-    if not 1 <= len(entries) <= MAX_BODIES:
-        problems.append(
-            f"{key}.bodies: give one body, or two (a board, then a council); got {len(entries)}"
-        )
-        return None
-    bodies: list[Body] = []
-    for position, entry in enumerate(entries):
-        # With two bodies the first prepares (board) and the second decides (council).
-        by_position: BodyKind | None = ("board", "council")[position] if len(entries) == 2 else None
-        if isinstance(entry, str):
-            known = definition.known_body(entry)
-            if known is None:
-                names = ", ".join(b.name for b in definition.bodies)
-                problems.append(
-                    f"{key}.bodies[{position}]: workflow {definition.name!r} does not know body "
-                    f"{entry!r}; use one of {names}, or describe it as "
-                    f'{{ name = "{entry}", appeal_days = 14 }}'
-                )
-                return None
-            # A body the workflow knows keeps its own kind, so a council listed first is caught.
-            bodies.append(Body(known.name, known.kind, known.appeal_days))
-            continue
-        known = definition.known_body(entry.name)
-        if known is not None:
-            kind: BodyKind = entry.kind or known.kind
-            bodies.append(Body(known.name, kind, entry.appeal_days or known.appeal_days))
-            continue
-        if entry.appeal_days is None:
-            problems.append(
-                f"{key}.bodies[{position}]: workflow {definition.name!r} does not know body "
-                f"{entry.name!r}, so give its appeal period: "
-                f'{{ name = "{entry.name}", appeal_days = 14 }}'
-            )
-            return None
-        bodies.append(Body(entry.name, entry.kind or by_position or "board", entry.appeal_days))
-    if len(bodies) == 2 and (bodies[0].kind, bodies[1].kind) != ("board", "council"):
-        listed = " then ".join(f"{b.name} ({b.kind})" for b in bodies)
-        problems.append(
-            f"{key}.bodies: with two bodies the first prepares (a board) and the second decides "
-            f"(a council), but the file lists {listed}; list the board first"
-        )
-        return None
-    if len(bodies) == 2 and bodies[0].name.casefold() == bodies[1].name.casefold():
-        problems.append(f"{key}.bodies: the same body is named twice; name a board, then a council")
-        return None
-    return tuple(bodies)
-
-
-def _describe(error: Any, raw: dict[str, Any]) -> str:
-    loc = list(error["loc"])
-    # pydantic reports union members as extra path parts ('str', '_BodyEntry'); drop them
-    loc = [
-        p
-        for p in loc
-        if not (
-            isinstance(p, str)
-            and (p[:1].isupper() or p[:1] == "_" or p == "str" or p.startswith("constrained-"))
-        )
-    ]
-    parts: list[str] = []
-    node: Any = raw
-    for part in loc:
-        if isinstance(part, int):
-            ident = (
-                node[part].get("id")
-                if isinstance(node, list) and isinstance(node[part], dict)
-                else None
-            )
-            parts[-1] += f"[{part}]" + (
-                f" (id {ident!r})" if ident and parts[-1] == "parties" else ""
-            )
-        else:
-            parts.append(str(part))
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    where = ".".join(parts) or "(top level)"
-    kind = error["type"]
-    message = error["msg"]
-    fix = _FIXES.get(kind)
-    if kind == "missing":
-        message = "is required"
-    elif kind == "extra_forbidden":
-        message = "is not a known key"
-        if len(loc) == 1:
-            fix = (
-                "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
-            )
-    elif kind == "string_pattern_mismatch" and "x1f" in str(error.get("ctx", {})):
-        message = f"{error['input']!r} contains a line break or another control character"
-        fix = "write it on one line"
-    elif kind == "string_pattern_mismatch":
-        message = f"{error['input']!r} is not a valid id"
-    elif kind == "value_error":
-        message = message.removeprefix("Value error, ")
-        if loc and loc[-1] == "email":
-            fix = "write an address like name@example.fi"
-    else:
-        message = message[0].lower() + message[1:]
-    return f"{where}: {message}" + (f"; {fix}" if fix else "")

@@ -1,0 +1,489 @@
+"""The agreement file's shape and its wording: what each key may hold, how the parties resolve
+against their workflows, and how every problem is named with its key and its fix. No file I/O
+here: ``load`` reads the file and its document and hands the parsed TOML to :func:`build`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from engine.core.evidence import Signature, same_person
+from engine.core.text import (
+    BODY_MAX,
+    NAME_MAX,
+    PATH_MAX,
+    TITLE_MAX,
+    length_problem,
+    line_problem,
+    signatory_problem,
+)
+from engine.errors import AgreementFileError, NotFound
+from notifications.policy import ReminderPolicy
+from workflows import Body, WorkflowDefinition, load_definition
+from workflows.definition import BodyKind
+
+__all__ = ["MAX_SIGNATORY", "Agreement", "Contact", "PartyPlan", "build"]
+
+
+def _checked(limit: int, *more: Callable[[str], str | None]) -> AfterValidator:
+    """A validator of one line of at most ``limit`` characters, and whatever ``more`` asks."""
+
+    def check(value: str) -> str:
+        problem = line_problem(value) or length_problem(value, limit)
+        for extra in more:
+            problem = problem or extra(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+_STRIPPED = StringConstraints(strip_whitespace=True, min_length=1)
+# One line of text each (engine/core/text.py's rules), stripped, not empty, bounded.
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
+Name = Annotated[str, _STRIPPED, _checked(NAME_MAX)]
+Title = Annotated[str, _STRIPPED, _checked(TITLE_MAX)]
+BodyName = Annotated[str, _STRIPPED, _checked(BODY_MAX)]
+DocumentPath = Annotated[str, _STRIPPED, _checked(PATH_MAX)]
+# A signatory's name in one script: a Latin name with a Cyrillic look-alike letter in it could pass
+# for another person's.
+SignatoryName = Annotated[str, _STRIPPED, _checked(NAME_MAX, signatory_problem)]
+Language = Literal["fi", "sv", "en"]
+# Reserved for documentation and tests (RFC 2606, RFC 6761): examples use them so that nothing they
+# send reaches a real mailbox. email-validator refuses them, so they are checked under another TLD.
+_RESERVED_TLDS = ("invalid", "test")
+
+
+def _email(value: str) -> str:
+    if problem := line_problem(value) or length_problem(value, 254):
+        raise ValueError(f"email {problem}")
+    local, _, domain = value.rpartition("@")
+    stem, _, tld = domain.rpartition(".")
+    probe = f"{local}@{stem}.example" if stem and tld.lower() in _RESERVED_TLDS else value
+    try:
+        validate_email(probe, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"email {value!r} is not valid ({exc})") from None
+    return value
+
+
+Email = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
+MAX_BODIES = 2  # a board, then maybe a council
+MAX_SIGNATORY = NAME_MAX  # as long as a signatory's name or title may be when it signs
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _AgreementTable(_Strict):
+    id: Slug
+    title: Title
+    document: DocumentPath
+    language: Language = "fi"
+    timezone: str = "Europe/Helsinki"
+    deadline: date | None = None
+
+
+class _Person(_Strict):
+    name: Name
+    email: Email
+
+
+class _Contact(_Person):
+    language: Language | None = None
+
+
+class _BodyEntry(_Strict):
+    name: BodyName
+    appeal_days: int | None = Field(default=None, ge=1, le=365)  # a known body's by default
+    kind: Literal["board", "council"] | None = None
+
+
+class _Signatory(_Strict):
+    name: SignatoryName
+    title: Title
+
+
+class _Party(_Strict):
+    id: Slug
+    name: Name
+    workflow: BodyName
+    bodies: list[BodyName | _BodyEntry] | None = Field(default=None, max_length=10)
+    signatures_required: int = Field(default=1, ge=1, le=20)
+    signatories: list[_Signatory] = Field(default_factory=list, max_length=50)
+    await_legal_force: bool | None = None
+    contacts: list[_Contact] = Field(min_length=1, max_length=50)
+
+
+class _File(_Strict):
+    agreement: _AgreementTable
+    coordinator: _Person
+    parties: list[_Party] = Field(min_length=1, max_length=1000)
+    reminders: ReminderPolicy = ReminderPolicy()
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str
+    language: str
+
+
+@dataclass(frozen=True)
+class PartyPlan:
+    """One party as the round will run it: its workflow version and its bodies resolved."""
+
+    id: str
+    name: str
+    workflow: str
+    workflow_version: int
+    bodies: tuple[Body, ...]
+    signatures_required: int
+    await_legal_force: bool
+    notice_days: int
+    contacts: tuple[Contact, ...]
+    signatories: tuple[Signature, ...] = ()  # empty: anyone the party names may sign
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    title: str
+    path: Path
+    document_path: Path
+    document: str
+    document_sha256: str
+    language: str
+    timezone: str
+    deadline: date | None
+    coordinator: Contact
+    parties: tuple[PartyPlan, ...]
+    reminders: ReminderPolicy
+
+
+_FIXES = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or check its spelling",
+    "string_pattern_mismatch": "use lowercase letters, digits and single hyphens, like 'hattula'",
+    "literal_error": "use one of the values listed",
+    "too_short": "give at least one",
+    "too_long": "list fewer",
+    "string_too_short": "it must not be empty",
+}
+
+
+def document_key(raw: dict[str, Any]) -> str | None:
+    """The agreement's ``document`` as written, when it is a path worth reading (its shape is
+    checked with the rest of the file)."""
+    table = raw.get("agreement")
+    value = table.get("document") if isinstance(table, dict) else None
+    if not isinstance(value, str) or not value.strip() or line_problem(value):
+        return None
+    return value.strip()
+
+
+def build(
+    raw: dict[str, Any],
+    *,
+    where: str,
+    path: Path,
+    document_path: Path,
+    document: str,
+    document_sha256: str,
+    problems: list[str],
+) -> Agreement:
+    """The checked agreement of the parsed file ``raw``; raise :class:`AgreementFileError` with
+    ``problems`` (what reading found) and every problem of the file's own."""
+    # The whole file's shape first; then the cross-checks run on every section whose own shape
+    # is right, so one bad email does not hide an unknown workflow in another party.
+    problems = list(problems)
+    data: _File | None = None
+    try:
+        data = _File.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_describe(e, raw) for e in exc.errors())
+    head = data.agreement if data else _valid(_AgreementTable, raw.get("agreement"))
+    found = raw.get("agreement")
+    table: dict[str, Any] = found if isinstance(found, dict) else {}
+    tz = table.get("timezone", "Europe/Helsinki")
+    if isinstance(tz, str):
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            problems.append(
+                f"agreement.timezone: unknown time zone {_shown(tz)}; use one like "
+                "'Europe/Helsinki'"
+            )
+    language = head.language if head else "fi"
+    raw_parties = raw.get("parties")
+    listed: list[tuple[int, _Party | None]] = (
+        list(enumerate(data.parties))
+        if data
+        else [(i, _valid(_Party, p)) for i, p in enumerate(raw_parties)]
+        if isinstance(raw_parties, list)
+        else []
+    )
+    seen: set[str] = set()
+    parties: list[PartyPlan] = []
+    for index, party in listed:
+        if party is None:
+            continue  # its shape is wrong: reported above
+        key = f"parties[{index}] (id {party.id!r})"
+        if party.id in seen:
+            problems.append(
+                f"{key}.id: {party.id!r} is used by an earlier party; give each a unique id"
+            )
+        seen.add(party.id)
+        plan = _plan(party, key, language, problems)
+        if plan is not None:
+            parties.append(plan)
+    if problems or data is None:
+        raise AgreementFileError(where, problems)
+    return Agreement(
+        id=data.agreement.id,
+        title=data.agreement.title,
+        path=path,
+        document_path=document_path,
+        document=document,
+        document_sha256=document_sha256,
+        language=language,
+        timezone=tz,
+        deadline=data.agreement.deadline,
+        coordinator=Contact(data.coordinator.name, str(data.coordinator.email), language),
+        parties=tuple(parties),
+        reminders=data.reminders,
+    )
+
+
+def _valid(model: type[_M], value: Any) -> _M | None:
+    """``value`` as ``model``, or None when its shape is wrong (the whole file's check says how)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _plan(party: _Party, key: str, language: str, problems: list[str]) -> PartyPlan | None:
+    try:
+        definition = load_definition(party.workflow)
+    except NotFound as exc:
+        problems.append(f"{key}.workflow: {exc}")
+        return None
+    bodies = _bodies(party, definition, key, problems)
+    signatories = _signatories(party, key, problems)
+    seen: set[str] = set()
+    for index, contact in enumerate(party.contacts):
+        address = str(contact.email).casefold()
+        if address in seen:
+            problems.append(
+                f"{key}.contacts[{index}].email: {contact.email} is listed twice; "
+                "list each address once"
+            )
+        seen.add(address)
+    if bodies is None or signatories is None:
+        return None
+    return PartyPlan(
+        id=party.id,
+        name=party.name,
+        workflow=definition.name,
+        workflow_version=definition.version,
+        bodies=bodies,
+        signatures_required=party.signatures_required,
+        await_legal_force=(
+            definition.await_legal_force
+            if party.await_legal_force is None
+            else party.await_legal_force
+        ),
+        notice_days=definition.notice_days,
+        contacts=tuple(
+            Contact(c.name, str(c.email), c.language or language) for c in party.contacts
+        ),
+        signatories=signatories,
+    )
+
+
+def _signatories(party: _Party, key: str, problems: list[str]) -> tuple[Signature, ...] | None:
+    """The party's authorised signatories: each once, and enough of them to sign. A name's
+    length, lines and script are checked with the file's shape."""
+    found = len(problems)
+    listed: list[Signature] = []
+    for index, entry in enumerate(party.signatories):
+        name = " ".join(entry.name.split())
+        if any(same_person(s.name, name) for s in listed):
+            problems.append(
+                f"{key}.signatories[{index}]: {name!r} is listed twice; list each person once"
+            )
+        listed.append(Signature(name, " ".join(entry.title.split())))
+    if listed and len(listed) < party.signatures_required:
+        problems.append(
+            f"{key}.signatories: {len(listed)} listed, but signatures_required is "
+            f"{party.signatures_required}; list at least {party.signatures_required} or lower "
+            "signatures_required"
+        )
+    return None if len(problems) > found else tuple(listed)
+
+
+def _bodies(
+    party: _Party, definition: WorkflowDefinition, key: str, problems: list[str]
+) -> tuple[Body, ...] | None:
+    entries = party.bodies if party.bodies is not None else list(definition.default_bodies)
+    if not 1 <= len(entries) <= MAX_BODIES:
+        problems.append(
+            f"{key}.bodies: give one body, or two (a board, then a council); got {len(entries)}"
+        )
+        return None
+    bodies: list[Body] = []
+    for position, entry in enumerate(entries):
+        # With two bodies the first prepares (board) and the second decides (council).
+        by_position: BodyKind | None = ("board", "council")[position] if len(entries) == 2 else None
+        if isinstance(entry, str):
+            known = definition.known_body(entry)
+            if known is None:
+                names = ", ".join(b.name for b in definition.bodies)
+                problems.append(
+                    f"{key}.bodies[{position}]: workflow {definition.name!r} does not know body "
+                    f"{entry!r}; use one of {names}, or describe it as "
+                    f'{{ name = "{entry}", appeal_days = 14 }}'
+                )
+                return None
+            # A body the workflow knows keeps its own kind, so a council listed first is caught.
+            bodies.append(Body(known.name, known.kind, known.appeal_days))
+            continue
+        known = definition.known_body(entry.name)
+        if known is not None:
+            kind: BodyKind = entry.kind or known.kind
+            bodies.append(Body(known.name, kind, entry.appeal_days or known.appeal_days))
+            continue
+        if entry.appeal_days is None:
+            problems.append(
+                f"{key}.bodies[{position}]: workflow {definition.name!r} does not know body "
+                f"{entry.name!r}, so give its appeal period: "
+                f'{{ name = "{entry.name}", appeal_days = 14 }}'
+            )
+            return None
+        bodies.append(Body(entry.name, entry.kind or by_position or "board", entry.appeal_days))
+    if len(bodies) == 2 and (bodies[0].kind, bodies[1].kind) != ("board", "council"):
+        listed = " then ".join(f"{b.name} ({b.kind})" for b in bodies)
+        problems.append(
+            f"{key}.bodies: with two bodies the first prepares (a board) and the second decides "
+            f"(a council), but the file lists {listed}; list the board first"
+        )
+        return None
+    if len(bodies) == 2 and bodies[0].name.casefold() == bodies[1].name.casefold():
+        problems.append(f"{key}.bodies: the same body is named twice; name a board, then a council")
+        return None
+    return tuple(bodies)
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names union members and validators as path parts ('str', '_BodyEntry',
+    'function-after[check(), constrained-str]'); they are no keys of the file."""
+    return isinstance(part, str) and (
+        part[:1].isupper()
+        or part[:1] == "_"
+        or part == "str"
+        or part.startswith(("constrained-", "function-"))
+    )
+
+
+def _file_keys(loc: tuple[int | str, ...], raw: dict[str, Any]) -> list[int | str]:
+    """The keys of the file in pydantic's ``loc``: a union tag is dropped unless the file has
+    such a key (a key of the file may well begin with a capital)."""
+    keys: list[int | str] = []
+    node: Any = raw
+    for part in loc:
+        if _is_union_tag(part) and not (isinstance(node, dict) and part in node):
+            continue
+        keys.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return keys
+
+
+def _describe(error: Any, raw: dict[str, Any]) -> str:
+    loc = _file_keys(error["loc"], raw)
+    parts: list[str] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            ident = (
+                node[part].get("id")
+                if isinstance(node, list) and 0 <= part < len(node) and isinstance(node[part], dict)
+                else None
+            )
+            named = isinstance(ident, str) and parts[-1:] == ["parties"]
+            shown = f" (id {ident!r})" if named else ""
+            if parts:
+                parts[-1] += f"[{part}]{shown}"
+            else:
+                parts.append(f"[{part}]")
+        else:
+            parts.append(_key_name(str(part)))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    where = ".".join(parts) or "(top level)"
+    kind = error["type"]
+    message = error["msg"]
+    fix = _FIXES.get(kind)
+    if kind == "missing":
+        message = "is required"
+    elif kind == "extra_forbidden":
+        message = "is not a known key"
+        if len(loc) == 1:
+            fix = (
+                "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
+            )
+    elif kind == "string_pattern_mismatch":
+        message = f"{_shown(error['input'])} is not a valid id"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        if loc and loc[-1] == "email":
+            fix = "write an address like name@example.fi"
+    elif message:
+        message = message[0].lower() + message[1:]
+        message = _INSTANCE.sub("", message)  # pydantic's class names are no words of the file
+        if kind == "model_type":
+            fix = "write it as a table"
+    return f"{where}: {message}" + (f"; {fix}" if fix else "")
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_INSTANCE = re.compile(r" or instance of \w+")
+
+
+def _key_name(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (its characters escaped)."""
+    if _BARE_KEY.match(key) and len(key) <= 60:
+        return key
+    text = repr(key)[1:-1]
+    return '"' + (text if len(text) <= 60 else text[:57] + "…") + '"'
+
+
+def _shown(value: Any) -> str:
+    """``value`` as a message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
