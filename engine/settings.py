@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "tls", "none"] = "none"
     smtp_timeout: float = Field(default=30.0, gt=0, description="seconds per SMTP operation")
     mail_from: str = Field(default="ratify <ratify@example.invalid>", description="From: address")
+    witness_email: str | None = Field(
+        default=None,
+        pattern=r"^([^@\s]+@[^@\s]+)?$",
+        description="who receives the rounds' heads (daily when changed, at each activation)",
+    )
 
     @field_validator("database_url", "smtp_host", "smtp_username", "mail_from")
     @classmethod

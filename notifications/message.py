@@ -9,7 +9,8 @@ __all__ = ["KINDS", "Attachment", "OutgoingMessage", "message_id_for"]
 
 # invitation: at launch, to each party's contacts; reminder: a pending step; escalation: to the
 # coordinator when a party stalls or a message bounced; receipt: an event was recorded for the
-# party; active / failed / cancelled / amended: notices about the round, to everyone.
+# party; active / failed / cancelled / amended: notices about the round, to everyone; witness: the
+# heads of every round's log, to RATIFY_WITNESS_EMAIL, so that a copy lives outside the database.
 KINDS = (
     "invitation",
     "reminder",
@@ -19,6 +20,7 @@ KINDS = (
     "failed",
     "cancelled",
     "amended",
+    "witness",
 )
 
 

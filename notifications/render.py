@@ -41,6 +41,12 @@ And by kind:
 |              | `reason` (str or None)                                                          |
 | `cancelled`  | `reason` (str)                                                                  |
 | `amended`    | `version` (int: the text's version), `previous_sha256` (str), `reason` (str)    |
+| `witness`    | `reason`: `"daily"` (a log changed since the last one) or `"activation"` (the   |
+|              | round of `round_id` became active); `rounds` (list of mappings: `round` (str),  |
+|              | `entries` (int), `head` (str: the hash of its last entry)), every round's;      |
+|              | `as_of` (aware datetime: when they were read), `timezone`. The common           |
+|              | variables are those of the round the message is filed under (for `daily`, the  |
+|              | one whose log changed last)                                                     |
 
 A state names its body: `draft` and `board_review` the first of `bodies`, `council_review` the
 last. Dates are written in the contact's locale by the filters `date` (a date) and `datetime` (an
@@ -80,6 +86,7 @@ LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
 LANGUAGES = tuple(LOCALES)
 CALENDAR_KINDS = frozenset({"invitation", "reminder"})
 ESCALATION_REASONS = ("stalled", "bounced")
+WITNESS_REASONS = ("daily", "activation")
 RESERVED = frozenset({"language", "subject"})
 PRODID = "-//ratify//ratify notifications//EN"
 _Width = Literal["full", "long", "medium", "short"]
@@ -96,6 +103,11 @@ def render(kind: str, language: str, context: Mapping[str, Any]) -> tuple[str, s
     if kind == "escalation" and context.get("reason") not in ESCALATION_REASONS:
         raise ValueError(
             f"an escalation's reason must be one of {', '.join(ESCALATION_REASONS)}, "
+            f"not {context.get('reason')!r}"
+        )
+    if kind == "witness" and context.get("reason") not in WITNESS_REASONS:
+        raise ValueError(
+            f"a witness message's reason must be one of {', '.join(WITNESS_REASONS)}, "
             f"not {context.get('reason')!r}"
         )
     env = _environment()

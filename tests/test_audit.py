@@ -456,6 +456,29 @@ def test_every_entry_deleted_and_anchors_reset_is_caught(cli: CLI, db: Engine, b
     assert ROUND in stderr
 
 
+@pytest.mark.parametrize(
+    ("evidence", "named"),
+    [
+        ('{"reason": "\\ud800"}', "entry #7"),  # a lone surrogate: no UTF-8 holds it
+        ("[" * 3000 + "]" * 3000, ROUND),  # nests deeper than any JSON reader recurses
+    ],
+    ids=["lone-surrogate", "nested-3000-deep"],
+)
+def test_evidence_no_json_of_ratify_holds_fails_verification(
+    cli: CLI, db: Engine, built: str, evidence: str, named: str
+) -> None:
+    value = "CAST(:ev AS json)" if db.dialect.name == "postgresql" else ":ev"
+    sql(
+        db,
+        f"UPDATE log_entries SET evidence = {value} WHERE round_id = :r AND seq = 7",
+        ev=evidence,
+        r=ROUND,
+    )
+    code, stderr = verify(cli, built)
+    assert code == 1
+    assert named in stderr
+
+
 def test_changed_party_state_is_named(cli: CLI, db: Engine, built: str) -> None:
     sql(
         db,
@@ -742,6 +765,162 @@ def test_export_format_is_checked(cli: CLI, built: str) -> None:
     ran = cli("audit", "export", built, "--format", "xml")
     assert ran.exit_code == 2
     assert "jsonl or csv" in ran.stderr
+
+
+# --- what verify can prove: heads noted elsewhere ------------------------------------------------
+
+
+def heads(cli: CLI, *args: str) -> list[dict[str, Any]]:
+    ran = cli("audit", "head", *args, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    found: list[dict[str, Any]] = ran.json()
+    return found
+
+
+def test_audit_head_prints_each_rounds_head(cli: CLI, built: str) -> None:
+    last = log(cli)[-1]
+    assert heads(cli) == [{"round": ROUND, "entries": ENTRIES, "head": last["hash"]}]
+    assert heads(cli, built) == heads(cli)
+    ran = cli("audit", "head")
+    assert ran.exit_code == 0, ran.stderr
+    assert f"round {ROUND}: {ENTRIES} entries; head {last['hash']}\n" in ran.stdout
+    unknown = cli("audit", "head", "no-such-agreement")
+    assert unknown.exit_code == 2
+    assert "no round" in unknown.stderr
+
+
+def test_audit_head_with_no_rounds(cli: CLI) -> None:
+    assert heads(cli) == []
+    assert "No rounds." in cli("audit", "head").stdout
+
+
+def test_a_rewritten_and_reanchored_log_verifies_but_not_against_a_noted_head(
+    cli: CLI, db: Engine, built: str
+) -> None:
+    """What the README says a chain cannot prove: an intruder who rewrites an entry, re-chains
+    every entry after it and moves the round's anchors passes `verify`. A head noted before
+    does not pass."""
+    (noted,) = heads(cli)
+    entries = log(cli)
+    entries[3]["actor"] = "Mallory"  # who recorded it: replay cannot tell
+    replace_log(db, rechain(entries, 4), anchors=True)
+    ran = cli("audit", "verify", built)
+    assert ran.exit_code == 0, ran.stderr  # the chain, the anchors and the replay all agree
+    assert noted["head"] not in ran.stdout
+    code, stderr = verify(cli, built, "--expect-head", noted["head"])
+    assert code == 1
+    message = " ".join(stderr.split())
+    assert f"round {ROUND}: no entry of its log has the hash {noted['head']}" in message
+    assert "rewritten or cut short" in message
+    code, stderr = verify(cli, "--expect-head", noted["head"])  # every round: the same
+    assert code == 1
+    assert noted["head"] in stderr
+
+
+def test_a_noted_head_passes_while_the_log_grows(cli: CLI, built: str) -> None:
+    (noted,) = heads(cli)
+    third = log(cli)[2]["hash"]
+    ran = cli("audit", "verify", built, "--expect-head", noted["head"])
+    assert ran.exit_code == 0, ran.stderr
+    assert f"round {ROUND}: its head is the one expected" in ran.stdout
+    grown = cli(
+        "record", built, "delta", "appeal", "--reason", "an appeal", "--at", "2026-12-20T10:00"
+    )
+    assert grown.exit_code == 0, grown.stderr
+    ran = cli("audit", "verify", built, "--expect-head", noted["head"])
+    assert ran.exit_code == 0, ran.stderr
+    assert f"the expected head is entry #{ENTRIES}; 1 entry has been added since" in ran.stdout
+    ran = cli("audit", "verify", "--expect-head", third.upper())  # any case; every round
+    assert ran.exit_code == 0, ran.stderr
+    assert f"entry #3; {ENTRIES - 2} entries have been added since" in ran.stdout
+    (now,) = heads(cli)
+    assert now["entries"] == ENTRIES + 1
+    assert "is the one expected" in cli("audit", "verify", "--expect-head", now["head"]).stdout
+
+
+def test_verify_returns_where_the_expected_head_is(db: Engine, built: str) -> None:
+    from engine.runtime.audit import HeadFound, HeadReport, heads, verify
+
+    (head,) = heads(db)
+    assert head == HeadReport(ROUND, ENTRIES, head.head)
+    report = verify(db, expect_head=head.head)
+    assert report.expected == HeadFound(ROUND, ENTRIES, 0)
+    assert [c.head for c in report.chains] == [head.head]
+    assert report.file is None
+    assert verify(db, built).expected is None
+
+
+def test_an_export_cut_short_fails_against_a_noted_head(
+    cli: CLI, exported: Path, tmp_path: Path
+) -> None:
+    entries = [json.loads(line) for line in lines_of(exported)]
+    cut = tmp_path / "cut.jsonl"
+    write_lines(cut, lines_of(exported)[:-2])
+    ran = cli("audit", "verify", "--file", str(cut))
+    assert ran.exit_code == 0, ran.stderr  # a chain's tail cut off leaves a chain
+    assert f"{ENTRIES - 2} entries intact" in ran.stdout
+    code, stderr = verify(cli, "--file", str(cut), "--expect-head", entries[-1]["hash"])
+    assert code == 1
+    assert entries[-1]["hash"] in stderr
+    assert "no entry of its log has the hash" in " ".join(stderr.split())
+    ran = cli("audit", "verify", "--file", str(cut), "--expect-head", entries[-3]["hash"])
+    assert ran.exit_code == 0, ran.stderr
+    assert "its head is the one expected" in ran.stdout
+    ran = cli("audit", "verify", "--file", str(exported), "--expect-head", entries[-3]["hash"])
+    assert ran.exit_code == 0, ran.stderr
+    assert f"entry #{ENTRIES - 2}; 2 entries have been added since" in ran.stdout
+
+
+def test_with_several_rounds_the_expected_head_names_its_round(
+    cli: CLI, built: str, tmp_path: Path
+) -> None:
+    from tests.conftest import write_agreement
+
+    other = write_agreement(
+        tmp_path, PARTIES[:1], agreement={"id": "other-agreement"}, name="other.toml"
+    )
+    launched = cli("launch", str(other), "--at", "2026-12-03T09:00", "--json")
+    assert launched.exit_code == 0, launched.stderr
+    found = {h["round"]: h["head"] for h in heads(cli)}
+    assert set(found) == {ROUND, "other-agreement/1"}
+    for round_id, head in found.items():
+        ran = cli("audit", "verify", "--expect-head", head)
+        assert ran.exit_code == 0, ran.stderr
+        assert f"round {round_id}: its head is the one expected" in ran.stdout
+    code, stderr = verify(cli, "--expect-head", "f" * 64)
+    assert code == 1
+    assert "none of the 2 rounds' logs has an entry with the hash" in " ".join(stderr.split())
+    # Asked of one round, another round's head is not its own.
+    code, stderr = verify(cli, ROUND, "--expect-head", found["other-agreement/1"])
+    assert code == 1
+    assert f"round {ROUND}: no entry" in stderr
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["abc", "a" * 63, "a" * 65, "g" * 64, "", "sha256:" + "a" * 64, "a" * 32 + " " + "a" * 32],
+)
+def test_a_malformed_expected_head_is_invalid_input(
+    cli: CLI, built: str, exported: Path, given: str
+) -> None:
+    for args in ((built,), (), ("--file", str(exported))):
+        code, stderr = verify(cli, *args, "--expect-head", given)
+        assert code == 2, (args, stderr)
+        assert "--expect-head" in stderr
+        assert "64 hex digits" in stderr
+
+
+def test_a_prefix_of_the_head_is_not_enough(cli: CLI, built: str) -> None:
+    (noted,) = heads(cli)
+    code, stderr = verify(cli, built, "--expect-head", noted["head"][:16])
+    assert code == 2
+    assert "64 hex digits" in stderr
+
+
+def test_a_round_and_a_file_together_are_refused(cli: CLI, built: str, exported: Path) -> None:
+    code, stderr = verify(cli, built, "--file", str(exported))
+    assert code == 2
+    assert "not both" in stderr
 
 
 # --- the log as JSON ---------------------------------------------------------------------------

@@ -108,8 +108,11 @@ def test_golden_export_verifies_as_a_file(name: str, tmp_path: Path) -> None:
     path = tmp_path / f"{name}.jsonl"
     path.write_text(to_jsonl(entries), "utf-8")
     report = verify_file(path)
-    assert report.entries == len(entries)
-    assert report.head == entries[-1]["hash"]
+    (chain,) = report.chains
+    assert chain.entries == len(entries)
+    assert chain.head == entries[-1]["hash"]
+    assert report.file == path
+    assert report.expected is None
 
 
 def entry(entries: list[dict[str, Any]], seq: int) -> dict[str, Any]:
@@ -277,3 +280,30 @@ def test_activation_claimed_early_is_caught() -> None:
     with pytest.raises(VerificationFailed) as caught:
         replay(forged)
     assert "entry #8" in str(caught.value)
+
+
+# Values a forger can give a re-chained entry that trip replay outside its own checks (they used to
+# end in a traceback: AttributeError, IndexError, OverflowError). Each is a failed verification.
+TRIPS: list[tuple[str, int, Callable[[dict[str, Any]], None]]] = [
+    ("reason-a-number", 7, lambda e: e.update(evidence={**e["evidence"], "reason": 7})),
+    ("title-a-list", 9, lambda e: e.update(evidence={**e["evidence"], "title": ["Mayor"]})),
+    ("at-the-end-of-time", 4, lambda e: e.update(recorded_at="9999-12-31T23:59:59.999999Z")),
+    ("no-bodies", 1, lambda e: e["evidence"]["parties"][0].update(bodies={})),
+    ("body-name-a-list", 1, lambda e: e["evidence"]["parties"][0]["bodies"][0].update(name=[])),
+]
+
+
+@pytest.mark.parametrize(("name", "seq", "change"), TRIPS, ids=[t[0] for t in TRIPS])
+def test_a_forged_value_that_trips_replay_fails_verification(
+    name: str, seq: int, change: Callable[[dict[str, Any]], None], tmp_path: Path
+) -> None:
+    entries = load("activation")["entries"]
+    change(entry(entries, seq))
+    forged = rechain(entries)
+    assert check_chain(forged[0]["round"], forged).ok
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text(to_jsonl(forged), "utf-8")
+    with pytest.raises(VerificationFailed) as caught:
+        verify_file(path)
+    assert forged[0]["round"] in str(caught.value)
+    assert str(path) in str(caught.value)

@@ -2,16 +2,23 @@
 
 Each round's log is its own chain, so a round's export verifies on its own. An entry's hash is the
 SHA-256 of a canonical JSON of every field but the hash itself, the previous entry's hash included.
+
+A chain proves its own order and content, not that it is the chain that was written: whoever can
+rewrite every entry can re-chain them all. A head noted elsewhere (``parse_head``) holds it to
+account: :func:`position_of` finds it in the chain, or finds that it is gone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from engine.errors import InvalidInput
 
 __all__ = [
     "FIELDS",
@@ -21,6 +28,8 @@ __all__ = [
     "check_chain",
     "entry_hash",
     "format_time",
+    "parse_head",
+    "position_of",
 ]
 
 GENESIS = "0" * 64
@@ -39,6 +48,32 @@ FIELDS = (
     "prev_hash",
     "hash",
 )
+
+
+_HEAD = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_head(text: str) -> str:
+    """A head hash as an auditor noted it: all 64 hex digits (any case, spaces around ignored),
+    never a prefix, which a forger could match by trying."""
+    value = text.strip().lower()
+    if not _HEAD.fullmatch(value):
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise InvalidInput(
+            f"{{opt.expect_head}} {shown!r} is not a head hash: give all 64 hex digits of the "
+            "SHA-256, as {cmd.audit_head} and {cmd.audit_verify} print it",
+            field="expect_head",
+        )
+    return value
+
+
+def position_of(entries: Sequence[dict[str, Any]], head: str) -> int | None:
+    """The seq of the entry whose hash is ``head`` (1 for the first), or None: no entry has it."""
+    for entry in entries:
+        if entry.get("hash") == head:
+            seq = entry.get("seq")
+            return seq if isinstance(seq, int) else None
+    return None
 
 
 def format_time(moment: datetime) -> str:
@@ -112,7 +147,18 @@ def check_chain(
                 f"{name}: does not follow the entry before it (prev_hash breaks the chain); "
                 "an entry was inserted, deleted or reordered",
             )
-        if entry_hash(entry) != entry["hash"]:
+        try:
+            computed = entry_hash(entry)
+        except (UnicodeEncodeError, RecursionError, TypeError, ValueError) as exc:
+            # What no JSON of ratify's holds: a lone surrogate, nesting thousands deep, a value
+            # json cannot write. Such an entry was not written by ratify.
+            return ChainReport(
+                round_id,
+                position - 1,
+                prev,
+                f"{name}: its content cannot be hashed ({type(exc).__name__}); it was changed",
+            )
+        if computed != entry["hash"]:
             return ChainReport(
                 round_id,
                 position - 1,

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from engine.errors import InvalidInput
-from engine.interfaces.common import Group, Json, RoundArg, db_engine, err, out, print_json
+from engine.errors import InvalidInput, RatifyError, Words
+from engine.interfaces.common import (
+    CLI_WORDS,
+    Group,
+    Json,
+    RoundArg,
+    db_engine,
+    err,
+    out,
+    print_json,
+)
 from engine.wording import counted
 
 __all__ = ["audit_app", "workflows_app"]
@@ -18,6 +29,26 @@ audit_app = typer.Typer(cls=Group, help="Inspect, export and verify the log.", n
 workflows_app = typer.Typer(
     cls=Group, help="The party workflows ratify knows.", no_args_is_help=True
 )
+
+# The audit use cases' markers that the shared CLI_WORDS does not word yet.
+_WORDS = Words(
+    options={**CLI_WORDS.options, "format": "--format", "expect_head": "--expect-head"},
+    commands={
+        **CLI_WORDS.commands,
+        "audit_head": "`ratify audit head`",
+        "audit_verify": "`ratify audit verify`",
+    },
+)
+
+
+@contextmanager
+def _worded() -> Iterator[None]:
+    """An audit use case's error, worded for the command line before the group prints it."""
+    try:
+        yield
+    except RatifyError as exc:
+        exc.template = exc.worded(_WORDS)
+        raise
 
 
 @audit_app.command("log")
@@ -33,6 +64,31 @@ def audit_log(round_ref: RoundArg, as_json: Json = False) -> None:
         out.print(log_table(entries))
 
 
+@audit_app.command("head")
+def audit_head(
+    round_ref: Annotated[
+        str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Each round's head: its entries and the last one's hash. Keep it where the database's
+    administrators cannot write; `ratify audit verify --expect-head` checks the log against it."""
+    from engine.runtime.audit import heads
+
+    with _worded():
+        found = heads(db_engine(), round_ref)
+    if as_json:
+        print_json([{"round": h.round, "entries": h.entries, "head": h.head} for h in found])
+        return
+    for h in found:
+        out.print(
+            f"round {h.round}: {counted(h.entries, 'entry', 'entries')}; head {h.head}",
+            soft_wrap=True,
+        )
+    if not found:
+        out.print("No rounds.")
+
+
 @audit_app.command("verify")
 def audit_verify(
     round_ref: Annotated[
@@ -42,22 +98,41 @@ def audit_verify(
         Path | None,
         typer.Option("--file", help="Verify an export (jsonl or csv) with no database."),
     ] = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            metavar="HASH",
+            help="A head noted earlier (64 hex digits): fail if the log no longer holds it.",
+        ),
+    ] = None,
 ) -> None:
     """Check the hash chain and replay the log; name the first bad entry (exit 1) if any."""
-    from engine.runtime.audit import verify_database, verify_file
+    from engine.runtime.audit import verify, verify_file
 
-    if file is not None:
-        report = verify_file(file)
-        intact = counted(report.entries, "entry", "entries")
-        out.print(f"{file}: round {report.round}, {intact} intact; head {report.head}")
-        return
-    reports = verify_database(db_engine(), round_ref)
-    for r in reports:
-        out.print(
-            f"round {r.round}: {counted(r.entries, 'entry', 'entries')} intact; head {r.head}"
-        )
-    if not reports:
+    if file is not None and round_ref is not None:
+        raise InvalidInput(f"give a ROUND or --file, not both: {file} is verified with no database")
+    with _worded():
+        if file is not None:
+            report = verify_file(file, expect_head=expect_head)
+        else:
+            report = verify(db_engine(), round_ref, expect_head=expect_head)
+    for r in report.chains:
+        where = f"{report.file}: round {r.round}" if report.file else f"round {r.round}"
+        intact = counted(r.entries, "entry", "entries")
+        out.print(f"{where}: {intact} intact; head {r.head}", soft_wrap=True)
+    if not report.chains:
         out.print("No rounds to verify.")
+    if (found := report.expected) is not None:
+        if found.after == 0:
+            out.print(f"round {found.round}: its head is the one expected", soft_wrap=True)
+        else:
+            later = counted(found.after, "entry has", "entries have")
+            out.print(
+                f"round {found.round}: the expected head is entry #{found.seq}; {later} been "
+                "added since (the log grew after that head was noted)",
+                soft_wrap=True,
+            )
 
 
 @audit_app.command("export")
@@ -68,10 +143,12 @@ def audit_export(
         Path | None, typer.Option("--output", help="Write to this file, not stdout.")
     ] = None,
 ) -> None:
-    """Export a round's log; `ratify audit verify --file` checks the jsonl with no database."""
+    """Export a round's log; `ratify audit verify --file` checks it with no database. In the csv,
+    a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR) starts with a '."""
     from engine.runtime.audit import export
 
-    text = export(db_engine(), round_ref, fmt)
+    with _worded():
+        text = export(db_engine(), round_ref, fmt)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from engine.clock import Clock
 from engine.runtime.events import tick as apply_timed
 from engine.runtime.notify import enqueue_due, send_due
+from engine.runtime.witness import queue_daily
 from engine.wording import counted
 from notifications.mailer import Mailer
 
@@ -54,6 +55,7 @@ def tick_once(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> T
     report = TickReport()
     report.moved = apply_timed(engine, clock)
     report.queued = enqueue_due(engine, clock)
+    report.queued += queue_daily(engine, clock)  # the rounds' heads to RATIFY_WITNESS_EMAIL
     report.sent = send_due(engine, clock, mailer, mail_from)
     return report
 
