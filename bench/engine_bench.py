@@ -53,7 +53,7 @@ def main() -> None:
         engine = connect(url)
         init_schema(engine)
         clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to the round)
-        round_id = launch(engine, load_agreement(_agreement(Path(folder))), clock, "bench")
+        round_id = launch(engine, load_agreement(_agreement(Path(folder))), clock, "bench").round
         steps = [
             ("submit", Evidence()),
             ("approve", Evidence(ref="Kunnanhallitus 01.12.2026 § 1")),

@@ -59,7 +59,7 @@ def main() -> None:
         finally:
             sink.stop()
             engine.dispose()
-    sent = sum(s["outcome"] == "sent" for s in report.sent)
+    sent = sum(s.outcome == "sent" for s in report.sent)
     per_message = sent_s / max(sent, 1)
     print(f"launch with {PARTIES} invitations queued: {launched:.2f} s")
     print(

@@ -7,11 +7,11 @@ or on a simulated timeline that tests and the demo move forward (``FakeClock``).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-__all__ = ["DEFAULT_ZONE", "Clock", "FakeClock", "FixedClock", "SystemClock", "parse_at"]
+__all__ = ["DEFAULT_ZONE", "Clock", "FakeClock", "FixedClock", "NonexistentTime", "SystemClock"]
 
 # Where a naive --at is read when no round's timezone applies (the outbox spans rounds).
 DEFAULT_ZONE = ZoneInfo("Europe/Helsinki")
@@ -26,6 +26,12 @@ class Clock(Protocol):
     def now(self, tz: tzinfo) -> datetime:
         """The current time as an aware datetime in ``tz``."""
         ...
+
+
+class NonexistentTime(ValueError):
+    """A wall-clock time given by hand that the zone skips (summer time begins). The clock imports
+    nothing of ratify, so the service layer turns this into an ``InvalidInput`` (its message marks
+    the option as ``{opt.at}``)."""
 
 
 class SystemClock:
@@ -50,11 +56,9 @@ class FixedClock:
             if real.replace(tzinfo=None) != self.moment:
                 if self.moment.time() == time():  # a date alone: its day's first moment
                     return real
-                from engine.errors import InvalidInput
-
-                raise InvalidInput(
-                    f"--at {self.moment:%Y-%m-%d %H:%M} does not exist in {tz}: the clocks "
-                    "skip that hour (summer time begins); give a time outside it"
+                raise NonexistentTime(
+                    f"{{opt.at}} {self.moment:%Y-%m-%d %H:%M} does not exist in {tz}: the "
+                    "clocks skip that hour (summer time begins); give a time outside it"
                 )
             return local
         return self.moment.astimezone(tz)
@@ -70,42 +74,3 @@ class FakeClock(FixedClock):
 
     def set(self, moment: datetime) -> None:
         self.moment = moment
-
-
-def parse_at(text: str) -> datetime:
-    """Parse ``--at``: an ISO date (midnight) or date-time, local to the round unless offset."""
-    from engine.errors import InvalidInput
-
-    # Beyond these years time-zone arithmetic overflows (and no agreement is ratified there).
-    first, last = 1970, 9000
-    raw = text.strip()
-    if not raw:
-        raise InvalidInput(
-            "{opt.at} is empty; give a date or a date-time, like 2026-12-01 or 2026-12-01T14:30, "
-            "or leave {opt.at} out to run at the system time",
-            field="at",
-        )
-    shown = repr(text if len(text) <= 40 else text[:40] + "…")
-    out_of_range = InvalidInput(
-        f"{{opt.at}} {shown}: the year is outside the supported range ({first}\u2013{last}); "
-        "give a date within it",
-        field="at",
-    )
-    year = raw.lstrip("+-").partition("-")[0] if "-" in raw else ""
-    if year.isdigit() and len(year) >= 4 and not first <= int(year) <= last:
-        raise out_of_range
-    try:
-        moment = (
-            datetime.combine(date.fromisoformat(raw), time())
-            if len(raw) == 10
-            else datetime.fromisoformat(raw)
-        )
-    except ValueError:
-        raise InvalidInput(
-            f"{{opt.at}} {shown} is not an ISO date or date-time; "
-            "write it as 2026-12-01 or 2026-12-01T14:30 (local to the round's timezone)",
-            field="at",
-        ) from None
-    if not first <= moment.year <= last:
-        raise out_of_range
-    return moment

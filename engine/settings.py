@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         description="who receives the rounds' heads (daily when changed, at each activation)",
     )
 
-    @field_validator("database_url", "smtp_host", "smtp_username", "mail_from")
+    @field_validator("database_url", "smtp_host", "smtp_username", "mail_from", "witness_email")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
         # A line break here would end up in a header of every email, or in a connection string.

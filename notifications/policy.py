@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -20,11 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-if TYPE_CHECKING:
-    from holidays import HolidayBase
+from engine.core.calendar import WorkCalendar, in_period
 
 __all__ = [
-    "PENDING_STATES",
     "ReminderPolicy",
     "WorkCalendar",
     "deadline_reminder_due",
@@ -33,9 +31,6 @@ __all__ = [
     "escalation_due",
     "reminder_due",
 ]
-
-# States in which a party's step waits on the party: reminders run while a step is in one of these.
-PENDING_STATES = ("draft", "board_review", "council_review", "awaiting_signature")
 
 # Upper bounds keep a typo (10000 instead of 10) from making a tick count working days for decades.
 MAX_DAYS = 365
@@ -179,7 +174,7 @@ class ReminderPolicy(BaseModel):
         periods = [(_parse_month_day(a), _parse_month_day(b)) for a, b in value]
         day, last = date(2023, 1, 1), date(2023, 12, 31)  # not a leap year: 02-29 does not count
         while day <= last:
-            if not _quiet(day, periods):
+            if not in_period(day, periods):
                 return value
             day += timedelta(days=1)
         raise ValueError("the quiet periods cover the whole year; leave days on which to send")
@@ -188,7 +183,7 @@ class ReminderPolicy(BaseModel):
     def _enough_working_days(self) -> ReminderPolicy:
         # Weekends and holidays count too: quiet periods that leave, say, only Christmas Day
         # would send deadline reminders decades off, or search for a working day forever.
-        calendar = WorkCalendar(self)
+        calendar = self.calendar()
         for year in (2027, 2028):
             days = sum(
                 calendar.is_working_day(date(year, 1, 1) + timedelta(days=n)) for n in range(365)
@@ -200,72 +195,15 @@ class ReminderPolicy(BaseModel):
                 )
         return self
 
+    def calendar(self) -> WorkCalendar:
+        """The working days reminders are sent on: no weekends, holidays or quiet periods."""
+        periods = [(_parse_month_day(a), _parse_month_day(b)) for a, b in self.quiet_periods]
+        return WorkCalendar(self.holidays, periods)
+
     @property
     def send_time(self) -> time:
         hours, minutes = self.send_at.split(":")
         return time(int(hours), int(minutes))
-
-
-def _quiet(day: date, periods: list[tuple[tuple[int, int], tuple[int, int]]]) -> bool:
-    md = (day.month, day.day)
-    for first, last in periods:
-        # first > last: the period wraps the new year, like ('12-20', '01-06').
-        if (first <= md <= last) if first <= last else (md >= first or md <= last):
-            return True
-    return False
-
-
-class WorkCalendar:
-    """Working days of a policy: no weekends, no public holidays, nothing in a quiet period."""
-
-    def __init__(self, policy: ReminderPolicy) -> None:
-        country, _, subdiv = policy.holidays.partition("-")
-        self._country = country
-        self._subdiv = subdiv or None
-        self._periods = [
-            (_parse_month_day(a), _parse_month_day(b)) for a, b in policy.quiet_periods
-        ]
-        self._by_year: dict[int, HolidayBase] = {}
-
-    def _holidays(self, year: int) -> HolidayBase:
-        found = self._by_year.get(year)
-        if found is None:
-            import holidays
-
-            found = holidays.country_holidays(self._country, subdiv=self._subdiv, years=year)
-            self._by_year[year] = found
-        return found
-
-    def is_working_day(self, day: date) -> bool:
-        return (
-            day.weekday() < 5
-            and day not in self._holidays(day.year)
-            and not _quiet(day, self._periods)
-        )
-
-    def next_working_day(self, day: date) -> date:
-        """``day`` itself when it is a working day, otherwise the first working day after it."""
-        while not self.is_working_day(day):
-            day += timedelta(days=1)
-        return day
-
-    def add_working_days(self, day: date, n: int) -> date:
-        """The ``n``-th working day after ``day`` (``day`` itself is not counted)."""
-        return self._step(day, n, 1)
-
-    def subtract_working_days(self, day: date, n: int) -> date:
-        """The ``n``-th working day before ``day`` (``day`` itself is not counted)."""
-        return self._step(day, n, -1)
-
-    def _step(self, day: date, n: int, direction: int) -> date:
-        if n < 1:
-            raise ValueError(f"n must be at least 1, not {n}")
-        one = timedelta(days=direction)
-        while n:
-            day += one
-            if self.is_working_day(day):
-                n -= 1
-        return day
 
 
 def _local_date(moment: datetime, tz: ZoneInfo, name: str) -> date:

@@ -23,18 +23,17 @@ And by kind:
 | kind         | variables                                                                       |
 |--------------|---------------------------------------------------------------------------------|
 | `invitation` | `bodies` (list of str: the deciding bodies, in order),                          |
-|              | `signatures_required` (int), `steps` (list of the state names the party goes    |
-|              | through: `draft`, `board_review`, …, `awaiting_signature`), `deadline` (date or |
-|              | None)                                                                           |
-| `reminder`   | `bodies`, `state` (the pending state), `since` (aware datetime: when it began), |
-|              | `timezone` (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),      |
+|              | `signatures_required` (int), `signatories` (list of str), `steps` (list of      |
+|              | steps the party goes through), `deadline` (date or None)                        |
+| `reminder`   | `step` (the pending step), `since` (aware datetime: when it began), `timezone`  |
+|              | (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),                 |
 |              | `max_reminders` (int), `deadline` (date or None)                                |
-| `escalation` | `reason`: `"stalled"`, with `bodies`, `state`, `since`, `timezone` and          |
-|              | `reminders_sent` (int); or `"bounced"`, with `recipients` (list of str) and     |
-|              | `error` (str: the server's reply)                                               |
-| `receipt`    | `bodies`, `event` (e.g. `approve`), `from_state`, `to_state`, `evidence`        |
-|              | (mapping str → str of what was given, in order: `ref`, `reason`, `signatory`,   |
-|              | `title`), `recorded_at` (aware datetime), `timezone`, `signatures_given` (int), |
+| `escalation` | `reason`: `"stalled"`, with `step`, `since`, `timezone` and `reminders_sent`    |
+|              | (int); or `"bounced"`, with `recipients` (list of str) and `error` (str: the    |
+|              | server's reply)                                                                 |
+| `receipt`    | `event` (e.g. `approve`), `from_step`, `to_step`, `evidence` (mapping str → str |
+|              | of what was given, in order: `ref`, `reason`, `signatory`, `title`, `diary`),   |
+|              | `recorded_at` (aware datetime), `timezone`, `signatures_given` (int),           |
 |              | `signatures_required` (int)                                                     |
 | `active`     | `effective_date` (date)                                                         |
 | `failed`     | `rejected_by` (str: the party's name), `ref` (str: its decision reference),     |
@@ -48,9 +47,11 @@ And by kind:
 |              | variables are those of the round the message is filed under (for `daily`, the  |
 |              | one whose log changed last)                                                     |
 
-A state names its body: `draft` and `board_review` the first of `bodies`, `council_review` the
-last. Dates are written in the contact's locale by the filters `date` (a date) and `datetime` (an
-aware datetime and a timezone name).
+A step is a mapping: `role` (the state's role in its workflow: `preparing`, `review`,
+`legal_force`, `on_hold`, `signing`, `done`, `failed`), `body` (str: the body it concerns) and,
+but in an invitation's `steps`, `state` (the state's name). Templates word a step by its role, so
+a workflow with other state names needs no new strings. Dates are written in the contact's locale
+by the filters `date` (a date) and `datetime` (an aware datetime and a timezone name).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -80,7 +82,8 @@ from notifications.message import KINDS, Attachment, OutgoingMessage, message_id
 
 __all__ = ["LANGUAGES", "TEMPLATES", "message", "render", "to_email"]
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
+# Shipped inside the package (``ratify_templates``, the repository's templates/ folder).
+TEMPLATES = Path(str(resources.files("ratify_templates") / "email"))
 # A contact's language → the babel locale its dates are written in (Finland's Swedish for sv).
 LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
 LANGUAGES = tuple(LOCALES)

@@ -82,3 +82,102 @@ def test_help_imports_no_database_web_or_mail_library() -> None:
     assert "HEAVY []" in ran.stdout
     assert "record" in ran.stdout
     assert "audit" in ran.stdout
+
+
+# --- the import direction --------------------------------------------------------------------
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _of(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _offending(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    def hits(name: str) -> bool:
+        return any(name == f or name.startswith(f + ".") for f in forbidden)
+
+    return sorted(
+        f"{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p.name} imports {name}"
+        for p in paths
+        for name in _imports(p)
+        if hits(name)
+    )
+
+
+RATIFY = ("engine", "workflows", "notifications")
+HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "psycopg", "jinja2", "aiosmtplib", "typer", "fastapi")
+
+
+def test_errors_and_clock_import_nothing_of_ratify() -> None:
+    leaves = [ROOT / "engine" / "errors.py", ROOT / "engine" / "clock.py"]
+    assert _offending(leaves, RATIFY) == []
+
+
+def test_the_pure_core_imports_no_database_template_mail_or_interface_library() -> None:
+    core = _of("engine/core")
+    assert _offending(core, HEAVY) == []
+    assert _offending(core, ("engine.runtime", "engine.persistence", "engine.interfaces")) == []
+
+
+def test_workflows_and_notifications_import_no_runtime_or_persistence() -> None:
+    paths = _of("workflows", "notifications")
+    assert _offending(paths, ("engine.runtime", "engine.persistence", "engine.interfaces")) == []
+
+
+def test_interfaces_call_only_the_service_layer() -> None:
+    # What an interface may use besides engine.runtime: the errors, the clock, the settings, the
+    # wording of counts, and the mail adapters it builds from the settings.
+    paths = _of("engine/interfaces")
+    below = ("engine.core", "engine.agreement", "engine.persistence", "workflows")
+    assert _offending(paths, (*below, "sqlalchemy", "sqlmodel", "alembic")) == []
+    assert _offending(paths, ("notifications.render", "notifications.policy")) == []
+
+
+def test_the_pure_core_loads_without_the_heavy_libraries() -> None:
+    # Transitively too: importing every core module pulls in no database, template or mail code.
+    modules = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in _of("engine/core")
+    )
+    code = (
+        "import sys\n"
+        f"for name in {modules!r}:\n"
+        "    __import__(name.removesuffix('.__init__'))\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "[]"
+
+
+def test_the_checker_finds_a_forbidden_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f() -> None:\n    from sqlalchemy import select\n", "utf-8")
+    assert "sample.py imports sqlalchemy" in _offending([sample], HEAVY)
+
+
+# --- the public surface ------------------------------------------------------------------------
+
+SURFACES = ["engine", "engine.runtime", "engine.agreement", "workflows", "notifications"]
+
+
+@pytest.mark.parametrize("package", SURFACES)
+def test_all_is_exactly_the_public_names(package: str) -> None:
+    import types
+
+    module = importlib.import_module(package)
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    } - {"annotations"}
+    assert set(module.__all__) == public

@@ -95,7 +95,7 @@ def build_round(engine: Engine, folder: Path) -> str:
 
         write_agreement(folder, PARTIES)
     clock = FakeClock(local(2026, 12, 1, 9, 0))
-    round_id = launch(engine, load_agreement(path), clock, "Cora Coordinator")
+    round_id = launch(engine, load_agreement(path), clock, "Cora Coordinator").round
     for party, event, evidence, moment in STEPS:
         clock.set(moment)
         record(engine, round_id, party, event, evidence, clock, f"clerk of {party}")

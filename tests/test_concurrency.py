@@ -21,7 +21,7 @@ from engine.clock import FixedClock
 from engine.core.evidence import Evidence
 from engine.errors import RatifyError
 from engine.persistence.database import connect
-from engine.runtime import events, rounds
+from engine.runtime import RecordResult, events, jsonable, rounds
 from engine.runtime.audit import log_entries, verify_database
 
 MakeAgreement = Callable[..., Path]
@@ -87,7 +87,7 @@ def test_last_two_signatures_at_once_activate_the_round_exactly_once(
     ids = ("early", "left", "right")
     with two_engines(database_url) as (one, two):
         for n in range(1, ROUNDS + 1):
-            round_id = rounds.launch(db, agreement, at("2026-12-01T09:00"), "setup")
+            round_id = rounds.launch(db, agreement, at("2026-12-01T09:00"), "setup").round
             assert round_id == f"test-agreement/{n}"
             for pid in ids:
                 events.record(db, round_id, pid, "submit", Evidence(), at("2026-12-02T09:00"), "s")
@@ -100,7 +100,10 @@ def test_last_two_signatures_at_once_activate_the_round_exactly_once(
             def sign(engine: Engine, pid: str, rid: str = round_id) -> dict[str, Any]:
                 evidence = Evidence(signatory=f"Signer of {pid}", title="Mayor")
                 clock = at("2026-12-08T10:00")
-                return events.record(engine, rid, pid, "sign", evidence, clock, pid)
+                done: dict[str, Any] = jsonable(
+                    events.record(engine, rid, pid, "sign", evidence, clock, pid)
+                )
+                return done
 
             outcomes = race(lambda: sign(one, "left"), lambda: sign(two, "right"))
             for outcome in outcomes:
@@ -108,7 +111,7 @@ def test_last_two_signatures_at_once_activate_the_round_exactly_once(
             results = [o for o in outcomes if isinstance(o, dict)]
             assert sorted(r["round_state"] for r in results) == ["active", "open"], results
 
-            status = rounds.status(db, round_id)[0]
+            status = jsonable(rounds.status(db, round_id))[0]
             assert status["state"] == "active"
             assert status["effective_date"] == "2026-12-08"
             assert {p["id"]: p["state"] for p in status["parties"]} == dict.fromkeys(ids, "signed")
@@ -129,14 +132,17 @@ def test_the_same_approval_twice_at_once_succeeds_once(
     agreement = load_agreement(agreement_file([{"id": "alpha", "name": "Alpha", **NO_WAIT}]))
     with two_engines(database_url) as (one, two):
         for n in range(1, ROUNDS // 2 + 1):
-            round_id = rounds.launch(db, agreement, at("2026-12-01T09:00"), "setup")
+            round_id = rounds.launch(db, agreement, at("2026-12-01T09:00"), "setup").round
             events.record(db, round_id, "alpha", "submit", Evidence(), at("2026-12-02T09:00"), "s")
 
             def approve(engine: Engine, rid: str = round_id) -> dict[str, Any]:
                 evidence = Evidence(ref="Kunnanhallitus 07.12.2026 § 1")
-                return events.record(
-                    engine, rid, "alpha", "approve", evidence, at("2026-12-07T18:00"), "clerk"
+                done: dict[str, Any] = jsonable(
+                    events.record(
+                        engine, rid, "alpha", "approve", evidence, at("2026-12-07T18:00"), "clerk"
+                    )
                 )
+                return done
 
             outcomes = race(lambda: approve(one), lambda: approve(two))
             won = [o for o in outcomes if isinstance(o, dict)]
@@ -151,7 +157,7 @@ def test_the_same_approval_twice_at_once_succeeds_once(
             entries = log_entries(db, round_id)
             assert_contiguous(entries)
             assert [e["event"] for e in entries] == ["launch", "submit", "approve"]
-            status = rounds.status(db, round_id)[0]
+            status = jsonable(rounds.status(db, round_id))[0]
             assert status["parties"][0]["state"] == "awaiting_signature"
             assert status["log_entries"] == 3
             # Finish the round so that the next launch of the agreement is allowed.
@@ -164,7 +170,7 @@ def test_the_same_approval_twice_at_once_succeeds_once(
                 at("2026-12-08T10:00"),
                 "s",
             )
-            assert rounds.status(db, round_id)[0]["state"] == "active", n
+            assert jsonable(rounds.status(db, round_id))[0]["state"] == "active", n
     verify_database(db)
 
 
@@ -180,7 +186,7 @@ def test_two_launches_at_once_make_one_round(
             )
 
             def launch(engine: Engine, actor: str, agreement: Agreement = agreement) -> str:
-                return rounds.launch(engine, agreement, clock, actor)
+                return rounds.launch(engine, agreement, clock, actor).round
 
             outcomes = race(lambda: launch(one, "first"), lambda: launch(two, "second"))
             won = [o for o in outcomes if isinstance(o, str)]
@@ -190,7 +196,7 @@ def test_two_launches_at_once_make_one_round(
             assert isinstance(lost[0], RatifyError), repr(lost[0])
             assert lost[0].exit_code == 1, repr(lost[0])
             assert "still open" in str(lost[0])
-    all_rounds = rounds.status(db, None)
+    all_rounds = jsonable(rounds.status(db, None))
     assert sorted(r["round"] for r in all_rounds) == [f"launch-race-{n}/1" for n in range(tries)]
     for r in all_rounds:
         assert r["log_entries"] == 1
@@ -204,7 +210,7 @@ def test_a_refused_racer_writes_nothing(
 ) -> None:
     """Two clerks submit the same party at once: one entry, and the loser's error is a refusal."""
     agreement = load_agreement(agreement_file([{"id": "alpha", "name": "Alpha"}]))
-    round_id = rounds.launch(db, agreement, at("2026-12-01T09:00"), "setup")
+    round_id = rounds.launch(db, agreement, at("2026-12-01T09:00"), "setup").round
     event = "submit"
     with two_engines(database_url) as (one, two):
         clock = at("2026-12-02T09:00")
@@ -212,12 +218,12 @@ def test_a_refused_racer_writes_nothing(
             lambda: events.record(one, round_id, "alpha", event, Evidence(), clock, "one"),
             lambda: events.record(two, round_id, "alpha", event, Evidence(), clock, "two"),
         )
-    assert sum(isinstance(o, dict) for o in outcomes) == 1, outcomes
+    assert sum(isinstance(o, RecordResult) for o in outcomes) == 1, outcomes
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(errors) == 1
     assert isinstance(errors[0], RatifyError)
     assert errors[0].exit_code == 1
     entries = log_entries(db, round_id)
     assert [e["event"] for e in entries] == ["launch", event]
-    assert rounds.status(db, round_id)[0]["parties"][0]["state"] == "board_review"
+    assert jsonable(rounds.status(db, round_id))[0]["parties"][0]["state"] == "board_review"
     verify_database(db)

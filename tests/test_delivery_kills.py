@@ -172,7 +172,7 @@ def test_a_worker_killed_at_random_points_loses_nothing_and_resends_at_most_one_
     extra = sum(received.values()) - len(received)
     why = f"seed {seed}: {kills} kills, {mid_batch} mid-batch, {extra} extra, {left} left"
     print(why)
-    assert {s["outcome"] for s in report.sent} == {"sent"}, why
+    assert {s.outcome for s in report.sent} == {"sent"}, why
     assert set(states(db).values()) == {"sent"}, why
     assert set(received) == expected, f"every message arrived, and nothing else ({why})"
     assert max(received.values()) <= 1 + kills, why
@@ -201,7 +201,7 @@ def test_a_message_the_server_took_is_sent_in_the_database_before_the_next_goes_
     finally:
         reader.dispose()
 
-    assert [s["outcome"] for s in report.sent] == ["sent"] * 3
+    assert [s.outcome for s in report.sent] == ["sent"] * 3
     order = [message_id for message_id, _ in seen]
     assert sorted(order) == sorted(states(db))
     assert set(states(db).values()) == {"sent"}
@@ -232,6 +232,6 @@ def test_a_worker_whose_claim_was_taken_over_mid_batch_records_nothing(
         other.dispose()
 
     assert len(taken) == 3
-    assert sorted(s["id"] for s in report.sent) == sorted(taken)
-    assert [s["outcome"] for s in report.sent] == ["claim lost"] * 3
+    assert sorted(s.id for s in report.sent) == sorted(taken)
+    assert [s.outcome for s in report.sent] == ["claim lost"] * 3
     assert set(states(db).values()) == {"sending"}  # the other worker's to settle

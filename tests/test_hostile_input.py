@@ -27,11 +27,10 @@ from engine.agreement import (
     load_agreement,
     read_document,
 )
-from engine.clock import parse_at
 from engine.core.evidence import Evidence, mixed_scripts, same_person
 from engine.core.text import check_evidence_text, check_line, line_problem
 from engine.errors import PLAIN, AgreementFileError, InvalidInput
-from engine.interfaces.common import CLI_WORDS, clock_at
+from engine.interfaces.common import CLI_WORDS, clock_at, parse_at
 from tests.conftest import CLI, Ran, cli_on
 from tests.test_rules import NO_WAIT, launch, ok, rec, refused, sign_args
 

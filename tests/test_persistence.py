@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from engine.errors import InvalidInput
+from engine.interfaces.common import CLI_WORDS
 from engine.persistence.database import connect, ensure_schema, init_schema, schema_revision
 from tests.conftest import CLI, cli_on, empty_postgres
 
@@ -83,8 +84,9 @@ def test_an_older_schema_is_upgraded_by_init(database_url: str) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "0001")
         assert schema_revision(engine) == "0001"
-        with pytest.raises(InvalidInput, match="ratify init"):
+        with pytest.raises(InvalidInput, match="older than this ratify's") as caught:
             ensure_schema(engine)
+        assert caught.value.worded(CLI_WORDS).endswith("upgrade it with `ratify init`")
         assert init_schema(engine) == "upgraded the schema from revision 0001 to 0004"
         ensure_schema(engine)
     finally:

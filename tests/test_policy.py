@@ -18,20 +18,18 @@ import pytest
 from pydantic import ValidationError
 
 from notifications.policy import (
-    PENDING_STATES,
     ReminderPolicy,
-    WorkCalendar,
     deadline_reminder_due,
     due_deadline_reminder,
     due_reminder,
     escalation_due,
     reminder_due,
 )
-from workflows import load_definition
+from workflows import PENDING_ROLES, load_definition
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 DEFAULT = ReminderPolicy()
-FI = WorkCalendar(DEFAULT)
+FI = DEFAULT.calendar()
 # Midsummer week 2027. Working days after Mon 21.6.: 22, 23, 24 (Fri 25.6. Midsummer Eve, Sat 26.6.
 # Midsummer Day, Sun 27.6.), 28, 29, 30 June: 6 by 30.6.; July is quiet; then Mon 2.8. (7),
 # Tue 3.8. (8), Wed 4.8. (9), Thu 5.8. (10).
@@ -145,10 +143,11 @@ def test_an_unknown_key_is_refused() -> None:
     assert caught.value.errors()[0]["type"] == "extra_forbidden"
 
 
-def test_pending_states_are_states_of_every_shipped_workflow() -> None:
-    assert PENDING_STATES == ("draft", "board_review", "council_review", "awaiting_signature")
+def test_the_pending_states_of_every_shipped_workflow_follow_from_their_roles() -> None:
+    assert frozenset({"preparing", "review", "signing"}) == PENDING_ROLES
     for name in ("municipality", "regional-council", "wellbeing-county"):
-        assert set(PENDING_STATES) <= set(load_definition(name).states), name
+        pending = load_definition(name).states_of(*PENDING_ROLES)
+        assert pending == ("draft", "board_review", "council_review", "awaiting_signature"), name
 
 
 # The calendar
@@ -249,7 +248,7 @@ def test_counting_zero_or_fewer_working_days_is_refused(n: int) -> None:
 
 
 def test_without_quiet_periods_july_is_worked() -> None:
-    cal = WorkCalendar(ReminderPolicy(quiet_periods=[]))
+    cal = ReminderPolicy(quiet_periods=[]).calendar()
     assert cal.is_working_day(date(2027, 7, 15))
     # 22, 23, 24, 28, 29, 30 June, then Thu 1.7., Fri 2.7., Mon 5.7., Tue 6.7.
     assert cal.add_working_days(date(2027, 6, 21), 10) == date(2027, 7, 6)
@@ -257,7 +256,7 @@ def test_without_quiet_periods_july_is_worked() -> None:
 
 
 def test_aland_keeps_its_autonomy_day() -> None:
-    aland = WorkCalendar(ReminderPolicy(holidays="FI-01"))
+    aland = ReminderPolicy(holidays="FI-01").calendar()
     assert FI.is_working_day(date(2027, 6, 9))
     assert not aland.is_working_day(date(2027, 6, 9))
     assert FI.add_working_days(date(2027, 6, 8), 1) == date(2027, 6, 9)
@@ -265,7 +264,7 @@ def test_aland_keeps_its_autonomy_day() -> None:
 
 
 def test_a_quiet_period_may_wrap_the_new_year() -> None:
-    cal = WorkCalendar(ReminderPolicy(quiet_periods=[("12-20", "01-06")]))
+    cal = ReminderPolicy(quiet_periods=[("12-20", "01-06")]).calendar()
     assert cal.is_working_day(date(2027, 12, 17))  # Fri before
     assert not cal.is_working_day(date(2027, 12, 20))  # Mon, its first day
     assert not cal.is_working_day(date(2027, 1, 5))  # Tue, near its end

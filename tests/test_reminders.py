@@ -26,9 +26,10 @@ from engine.core.evidence import Evidence
 from engine.persistence import outbox
 from engine.persistence.database import transaction
 from engine.persistence.tables import OutboxRow
+from engine.runtime import jsonable
 from engine.runtime.audit import log_entries, verify_database
+from engine.runtime.chasing import preview
 from engine.runtime.events import record
-from engine.runtime.notify import preview
 from engine.runtime.rounds import launch
 from engine.runtime.worker import TickReport, tick_once
 from notifications.mailer import Mailer
@@ -70,7 +71,7 @@ def policy(**values: Any) -> str:
 
 
 def start(db: Engine, clock: FakeClock, path: Path) -> str:
-    return launch(db, load_agreement(path), clock, "tester")
+    return launch(db, load_agreement(path), clock, "tester").round
 
 
 def tick(db: Engine, clock: FakeClock | FixedClock, port: int) -> TickReport:
@@ -110,7 +111,7 @@ def daily(clock: FakeClock, db: Engine, port: int, first: date, last: date) -> d
     while day <= last:
         clock.set(at(day.year, day.month, day.day))
         report = tick(db, clock, port)
-        count = sum(s["outcome"] == "sent" and s["kind"] == "reminder" for s in report.sent)
+        count = sum(s.outcome == "sent" and s.kind == "reminder" for s in report.sent)
         if count:
             sent[day] = count
         day += timedelta(days=1)
@@ -226,7 +227,7 @@ def test_first_reminder_on_the_tenth_working_day_at_nine(
 
     clock.set(at(2026, 12, 15, 9, 0))
     report = tick(db, clock, smtp.port)
-    assert [s["kind"] for s in report.sent] == ["reminder"]
+    assert [s.kind for s in report.sent] == ["reminder"]
     (reminder,) = received_for(db, smtp, "reminder")
     assert str(reminder["Subject"]) == f"Muistutus (1/4): {TITLE}"
     assert "1/4" in text_of(reminder)
@@ -366,14 +367,14 @@ def test_worker_down_for_three_weeks_sends_one_reminder_per_step(
 
     # Reminder 1 was due Tue 15.12., reminder 2 five working days later: 16,17,18,21,22 -> 22.12.
     clock.set(at(2026, 12, 22, 9))
-    due = preview(db, clock)
+    due = jsonable(preview(db, clock))
     # Slot 2 of the schedule, shown as the parties will read it: their first reminder.
     assert sorted((d["party"], d["kind"], d["number"]) for d in due) == [
         ("alpha", "reminder", 1),
         ("beta", "reminder", 1),
     ]
     report = tick(db, clock, smtp.port)
-    assert sorted(s["kind"] for s in report.sent) == ["reminder", "reminder"]
+    assert sorted(s.kind for s in report.sent) == ["reminder", "reminder"]
     subjects = [str(m["Subject"]) for m in received_for(db, smtp, "reminder")]
     # Slot 2 of 4, but the first these parties get: one of the three they will have had.
     assert subjects == [f"Muistutus (1/3): {TITLE}"] * 2
@@ -395,7 +396,7 @@ def test_smtp_down_then_back_delivers_everything_once(
     down = unused_port()
 
     first = tick(db, clock, down)
-    assert [s["outcome"] for s in first.sent] == ["temporary", "temporary"]
+    assert [s.outcome for s in first.sent] == ["temporary", "temporary"]
     assert {r.state for r in rows(db)} == {"pending"}
     assert all(r.last_error for r in rows(db))
 
@@ -459,9 +460,9 @@ def test_a_round_in_another_timezone_is_sent_at_its_own_nine(
     # The fake clock's naive time is local to the round (as `--at` is): 09:00 in Stockholm.
     path = agreement_file([party("alpha", ALPHA)], agreement={"timezone": "Europe/Stockholm"})
     start(db, clock, path)
-    first = [s["kind"] for s in tick(db, clock, smtp.port).sent]
+    first = [s.kind for s in tick(db, clock, smtp.port).sent]
     clock.set(at(2026, 12, 15, 9))
-    second = [s["kind"] for s in tick(db, clock, smtp.port).sent]
+    second = [s.kind for s in tick(db, clock, smtp.port).sent]
     # The invitations by the tick at launch; reminder 1 by the tick at 09:00 on 15.12.
     assert (first, second) == (["invitation"], ["reminder"])
     assert sink_kinds(db, smtp) == {"invitation": 1, "reminder": 1}
@@ -625,11 +626,11 @@ def test_preview_lists_what_is_due_without_writing(
     before = snapshot(db)
 
     # Only the receipt of beta's submit, queued at 10:00 on 1.12. and not sent yet.
-    (queued,) = preview(db, FixedClock(at(2026, 12, 15, 8, 59)))
+    (queued,) = jsonable(preview(db, FixedClock(at(2026, 12, 15, 8, 59))))
     assert (queued["party"], queued["kind"], queued["queued"]) == ("beta", "receipt", True)
     assert queued["recipients"] == [BETA]
     assert datetime.fromisoformat(queued["due"]) == datetime(2026, 12, 1, 10, tzinfo=HELSINKI)
-    due = preview(db, FixedClock(at(2026, 12, 15, 9)))
+    due = jsonable(preview(db, FixedClock(at(2026, 12, 15, 9))))
     fresh = [d for d in due if not d["queued"]]
     # beta's step (board review) began on 1.12. as well: its first reminder is due with alpha's.
     assert [(d["party"], d["kind"], d["number"], d["state"]) for d in fresh] == [
@@ -657,6 +658,6 @@ def test_preview_due_is_when_the_reminder_fell_due(
     # Asked in the afternoon (or days later, the worker being down), reminder 1 is still the
     # one that fell due at 09:00 on Tue 15.12.: that is its due time, not the moment asked.
     for asked in (at(2026, 12, 15, 14), at(2026, 12, 18, 9)):
-        (due,) = preview(db, FixedClock(asked), round_id)
+        (due,) = jsonable(preview(db, FixedClock(asked), round_id))
         assert (due["kind"], due["number"]) == ("reminder", 1)
         assert datetime.fromisoformat(due["due"]) == datetime(2026, 12, 15, 9, tzinfo=HELSINKI)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, get_args
 
 import icalendar
 import jinja2
@@ -17,7 +17,7 @@ import pytest
 
 from notifications.message import KINDS, OutgoingMessage, message_id_for
 from notifications.render import LANGUAGES, TEMPLATES, message, render, to_email
-from workflows import available_workflows
+from workflows import Role, available_workflows
 
 TITLE = "Strateginen yhteistyösopimus"
 SHA = "3f" * 32
@@ -39,11 +39,11 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "signatures_required": 2,
             "signatories": ["Aino Esimerkki (kunnanjohtaja)", "Veikko Malli (puheenjohtaja)"],
             "steps": [
-                "draft",
-                "board_review",
-                "council_review",
-                "legal_force_wait",
-                "awaiting_signature",
+                {"role": "preparing", "body": BODIES[0]},
+                {"role": "review", "body": BODIES[0]},
+                {"role": "review", "body": BODIES[1]},
+                {"role": "legal_force", "body": BODIES[1]},
+                {"role": "signing", "body": BODIES[1]},
             ],
             "deadline": date(2026, 12, 31),
         },
@@ -51,8 +51,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "reminder": (
         "reminder",
         {
-            "bodies": BODIES,
-            "state": "board_review",
+            "step": {"role": "review", "body": BODIES[0], "state": "board_review"},
             "since": datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
             "timezone": HELSINKI,
             "reminder_number": 2,
@@ -64,8 +63,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         "escalation",
         {
             "reason": "stalled",
-            "bodies": BODIES,
-            "state": "council_review",
+            "step": {"role": "review", "body": BODIES[1], "state": "council_review"},
             "since": datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
             "timezone": HELSINKI,
             "reminders_sent": 4,
@@ -82,10 +80,9 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "receipt": (
         "receipt",
         {
-            "bodies": BODIES,
             "event": "sign",
-            "from_state": "awaiting_signature",
-            "to_state": "awaiting_signature",
+            "from_step": {"role": "signing", "body": BODIES[1], "state": "awaiting_signature"},
+            "to_step": {"role": "signing", "body": BODIES[1], "state": "awaiting_signature"},
             "evidence": {"signatory": "Aino Esimerkki", "title": "kunnanjohtaja"},
             "recorded_at": datetime(2026, 12, 30, 10, 0, tzinfo=UTC),
             "timezone": HELSINKI,
@@ -94,6 +91,15 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "active": ("active", {"effective_date": date(2027, 1, 15)}),
+    "witness": (
+        "witness",
+        {
+            "reason": "daily",
+            "rounds": [{"round": "kanta-hame-strategic-2026/1", "entries": 15, "head": "ab" * 32}],
+            "as_of": datetime(2026, 12, 2, 7, 0, tzinfo=UTC),
+            "timezone": HELSINKI,
+        },
+    ),
     "failed": (
         "failed",
         {
@@ -173,20 +179,20 @@ def test_every_template_exists() -> None:
             assert {f"{kind}.{language}.txt.j2", f"{kind}.{language}.html.j2"} <= names
 
 
-def test_every_language_words_every_state_event_and_label() -> None:
-    # A missing phrase would not fail a render: the raw state or event name would show instead.
+def test_every_language_words_every_role_event_and_label() -> None:
+    # A missing phrase would not fail a render: the raw role or event name would show instead.
     loader = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES))
     tables: dict[str, Any] = {
         lang: loader.get_template(f"_lang.{lang}.j2").module for lang in LANGUAGES
     }
     workflows = available_workflows()
-    states = {state for workflow in workflows for state in workflow.states}
+    roles = set(get_args(Role))
     events = {event for workflow in workflows for event in workflow.events}
     for strings in tables.values():
         for table in ("labels", "states", "steps", "events", "evidence"):
             assert getattr(strings, table).keys() == getattr(tables["en"], table).keys(), table
-        assert states <= strings.states.keys()
-        assert states <= strings.steps.keys()
+        assert roles == strings.states.keys()
+        assert roles | {"signing_one"} == strings.steps.keys()
         assert events <= strings.events.keys()
 
 
@@ -209,10 +215,19 @@ def test_values_that_pass_through_shared_macros_are_escaped(case: str, language:
         "<b>Hallitus</b>": "&lt;b&gt;Hallitus&lt;/b&gt;",
         "<i>Valtu</i>": "&lt;i&gt;Valtu&lt;/i&gt;",
     }
-    moved = (
-        {"from_state": "board_review", "to_state": "council_review"} if case == "receipt" else {}
-    )
-    values = context(case, bodies=list(hostile), **moved)
+    first, second = hostile
+    steps: dict[str, dict[str, Any]] = {
+        "invitation": {"bodies": [first, second]},
+        "reminder": {"step": {"role": "review", "body": first, "state": "board_review"}},
+        "escalation-stalled": {"step": {"role": "review", "body": first, "state": "board_review"}},
+        "receipt": {
+            "from_step": {"role": "review", "body": first, "state": "board_review"},
+            "to_step": {"role": "review", "body": second, "state": "council_review"},
+        },
+    }
+    values = context(case, **steps[case])
+    if case == "invitation":
+        values["steps"] = [{"role": "review", "body": first}, {"role": "review", "body": second}]
     _, text, html = render(CASES[case][0], language, values)
     assert any(raw in text for raw in hostile)
     for raw, escaped in hostile.items():

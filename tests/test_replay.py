@@ -23,6 +23,7 @@ from engine.core.export import to_jsonl
 from engine.core.replay import replay
 from engine.errors import VerificationFailed
 from engine.runtime.audit import verify_file
+from workflows import default_catalog
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ["activation", "failure", "appeal-cancel"]
@@ -66,7 +67,7 @@ def test_golden_chain_verifies(name: str) -> None:
 def test_golden_replay_reproduces_the_expected_states(name: str) -> None:
     golden = load(name)
     expected = golden["expected"]
-    rebuilt = replay(golden["entries"])
+    rebuilt = replay(golden["entries"], default_catalog().machine)
     assert rebuilt.state == expected["round_state"]
     effective = expected["effective_date"]
     assert rebuilt.effective_date == (date.fromisoformat(effective) if effective else None)
@@ -247,7 +248,7 @@ def test_mutated_golden_log_fails_replay_naming_the_entry(
     report = check_chain(forged[0]["round"], forged)
     assert report.ok, report.problem  # the chain cannot tell ...
     with pytest.raises(VerificationFailed) as caught:
-        replay(forged)  # ... replaying can
+        replay(forged, default_catalog().machine)  # ... replaying can
     assert named in str(caught.value)
     assert forged[0]["round"] in str(caught.value)
     # An auditor verifying the forged export with no database is told the same.
@@ -269,7 +270,7 @@ def test_outcome_entry_removed_is_caught(name: str, event: str, outcome: str) ->
     forged = rechain(entries[:-1])
     assert check_chain(forged[0]["round"], forged).ok
     with pytest.raises(VerificationFailed, match=outcome):
-        replay(forged)
+        replay(forged, default_catalog().machine)
 
 
 def test_activation_claimed_early_is_caught() -> None:
@@ -278,7 +279,7 @@ def test_activation_claimed_early_is_caught() -> None:
     activate = entries[-1]
     forged = rechain([*entries[:7], {**activate, "recorded_at": entries[6]["recorded_at"]}])
     with pytest.raises(VerificationFailed) as caught:
-        replay(forged)
+        replay(forged, default_catalog().machine)
     assert "entry #8" in str(caught.value)
 
 

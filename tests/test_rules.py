@@ -15,11 +15,12 @@ from rich.console import Console
 from sqlalchemy import Engine, text
 
 from engine.agreement import load_agreement
-from engine.clock import FakeClock, FixedClock, parse_at
+from engine.clock import FakeClock, FixedClock
 from engine.core.evidence import Evidence
 from engine.errors import InvalidInput, NotFound, RoundClosed, TransitionRefused
+from engine.interfaces.common import parse_at
 from engine.interfaces.render import status_table
-from engine.runtime import events, rounds
+from engine.runtime import events, jsonable, rounds
 from engine.runtime.audit import log_entries, verify_database
 from tests.conftest import CLI, Ran
 
@@ -32,7 +33,7 @@ NO_WAIT: dict[str, Any] = {"await_legal_force": False}
 
 def trace(db: Engine, round_id: str) -> Trace:
     """What a refused command must leave untouched: the round's log and every round's status."""
-    return log_entries(db, round_id), rounds.status(db, None)
+    return log_entries(db, round_id), jsonable(rounds.status(db, None))
 
 
 def launch(cli: CLI, path: Path, at: str = LAUNCH_AT) -> str:
@@ -68,17 +69,20 @@ def rec(db: Engine, *args: str) -> dict[str, Any]:
     options = dict(zip(rest[::2], rest[1::2], strict=True))
     clock = FixedClock(parse_at(options.pop("--at")))
     evidence = Evidence(**{k.removeprefix("--"): v for k, v in options.items()})
-    return events.record(db, round_id, party_id, event, evidence, clock, "tester")
+    done: dict[str, Any] = jsonable(
+        events.record(db, round_id, party_id, event, evidence, clock, "tester")
+    )
+    return done
 
 
 def party(db: Engine, round_id: str, party_id: str) -> dict[str, Any]:
-    parties = rounds.status(db, round_id)[0]["parties"]
+    parties = jsonable(rounds.status(db, round_id))[0]["parties"]
     found: dict[str, Any] = next(p for p in parties if p["id"] == party_id)
     return found
 
 
 def states(db: Engine, round_id: str) -> dict[str, str]:
-    return {p["id"]: p["state"] for p in rounds.status(db, round_id)[0]["parties"]}
+    return {p["id"]: p["state"] for p in jsonable(rounds.status(db, round_id))[0]["parties"]}
 
 
 def sign_args(round_id: str, party_id: str, name: str, at: str) -> tuple[str, ...]:
@@ -302,7 +306,7 @@ def test_same_signatory_twice_and_k_of_n(
     after_three = party(db, round_id, "alpha")
     assert (after_three["state"], after_three["signatures"]) == ("signed", 3)
     assert after_three["signatories"] == ["Aino Virtanen", "Bertta Koskinen", "Cecilia Nieminen"]
-    assert rounds.status(db, round_id)[0]["state"] == "open"  # beta has not signed
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "open"  # beta has not signed
     signs = [e for e in log_entries(db, round_id) if e["event"] == "sign"]
     assert [(e["from_state"], e["to_state"]) for e in signs] == [
         ("awaiting_signature", "awaiting_signature"),
@@ -361,7 +365,7 @@ def test_only_listed_signatories_sign_k_of_n(
     )
     assert "already signed" in message
     console = Console(width=200, record=True)
-    console.print(status_table(rounds.status(db, round_id)[0]))
+    console.print(status_table(jsonable(rounds.status(db, round_id))[0]))
     assert "may sign: Aino Virtanen, Cecilia Nieminen" in console.export_text()
     ok(cli, *sign_args(round_id, "alpha", "Cecilia Nieminen", "2026-12-09T10:00"))
     after = party(db, round_id, "alpha")
@@ -369,7 +373,7 @@ def test_only_listed_signatories_sign_k_of_n(
         "signed",
         ["Bertta Koskinen", "Cecilia Nieminen"],
     )
-    assert rounds.status(db, round_id)[0]["state"] == "active"
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "active"
     signs = [e["evidence"] for e in log_entries(db, round_id) if e["event"] == "sign"]
     assert [(e["signatory"], e["title"]) for e in signs] == [
         ("Bertta Koskinen", "kunnanhallituksen puheenjohtaja"),
@@ -400,7 +404,7 @@ def test_nothing_after_activation(
         "--ref", "Kunnanhallitus 07.12.2026 § 3", "--at", "2026-12-07T18:00",
     )  # fmt: skip
     rec(db, *sign_args(round_id, "alpha", "Aino", "2026-12-08T10:00"))
-    assert rounds.status(db, round_id)[0]["state"] == "active"
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "active"
     new_text = tmp_path / "v2.md"
     new_text.write_text("A second text.\n", "utf-8")
     later = ("--at", "2026-12-09T10:00")
@@ -431,7 +435,7 @@ def test_reject_fails_the_round(cli: CLI, db: Engine, agreement_file: MakeAgreem
     assert "--reason" in refused(cli, db, round_id, 2, *base, *ref, *at)
     assert "--ref" in refused(cli, db, round_id, 2, *base, "--reason", "no", *at)
     ok(cli, *base, *ref, "--reason", "We do not commit to it", *at)
-    status = rounds.status(db, round_id)[0]
+    status = jsonable(rounds.status(db, round_id))[0]
     assert status["state"] == "failed"
     assert states(db, round_id) == {"alpha": "rejected", "beta": "board_review"}
     tail = log_entries(db, round_id)[-2:]
@@ -466,7 +470,7 @@ def test_nothing_after_cancel(
     # Launching the same agreement again while its round is open is refused.
     refused(cli, db, round_id, 1, "launch", str(path), "--at", "2026-12-03")
     ok(cli, "cancel", round_id, "--reason", "Withdrawn", "--at", "2026-12-03T10:00")
-    status = rounds.status(db, round_id)[0]
+    status = jsonable(rounds.status(db, round_id))[0]
     assert status["state"] == "cancelled"
     last = log_entries(db, round_id)[-1]
     assert (last["event"], last["to_state"], last["evidence"]) == (
@@ -494,7 +498,7 @@ def test_nothing_after_cancel(
         assert "cancelled" in refused(cli, db, round_id, 1, *args)
     # A cancelled round no longer blocks a new one.
     assert launch(cli, path, "2026-12-05") == "test-agreement/2"
-    assert rounds.status(db, round_id)[0]["state"] == "cancelled"
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "cancelled"
 
 
 # --- invalid input -------------------------------------------------------------------------------
@@ -605,7 +609,7 @@ def test_runtime_api_refusals_raise_and_write_nothing(
     db: Engine, clock: FakeClock, agreement_file: MakeAgreement
 ) -> None:
     agreement = load_agreement(agreement_file([{"id": "alpha", "name": "Alpha", **NO_WAIT}]))
-    round_id = rounds.launch(db, agreement, clock, "tester")
+    round_id = rounds.launch(db, agreement, clock, "tester").round
     before = trace(db, round_id)
     cases: list[tuple[type[Exception], str, str, Evidence]] = [
         (TransitionRefused, "alpha", "sign", Evidence(signatory="A", title="B")),
@@ -758,7 +762,7 @@ def test_appeal_holds_the_party_until_resolved(
     )  # fmt: skip
     assert states(db, round_id) == {"alpha": "awaiting_signature"}
     rec(db, *sign_args(round_id, "alpha", "Aino", "2027-02-02T10:00"))
-    assert rounds.status(db, round_id)[0]["state"] == "active"
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "active"
     events_seen = [(e["event"], e["from_state"], e["to_state"]) for e in log_entries(db, round_id)]
     assert ("appeal", "legal_force_wait", "appeal_pending") in events_seen
     assert ("appeal-resolved", "appeal_pending", "awaiting_signature") in events_seen
@@ -803,7 +807,7 @@ def test_legal_force_on_a_working_day(cli: CLI, db: Engine, agreement_file: Make
     ok(cli, "tick", "--at", "2026-12-30")
     assert len(log_entries(db, round_id)) == length
     rec(db, *sign_args(round_id, "alpha", "Aino", "2026-12-30T10:00"))
-    assert rounds.status(db, round_id)[0]["state"] == "active"
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "active"
 
 
 def test_legal_force_moves_past_weekends_and_holidays(
@@ -900,7 +904,7 @@ def test_legal_force_moves_past_weekends_and_holidays(
         "council": "2027-01-12",
         "custom": "2027-01-08",
     }
-    parties = rounds.status(db, round_id)[0]["parties"]
+    parties = jsonable(rounds.status(db, round_id))[0]["parties"]
     assert {p["id"]: p["legal_force_from"] for p in parties} == expected
     assert {p["state"] for p in parties} == {"legal_force_wait"}
 
@@ -942,7 +946,7 @@ def test_amend_reopens_exactly_the_parties_that_had_approved(
         ]
     )
     round_id = launch(cli, path)
-    old_sha = rounds.status(db, round_id)[0]["document_sha256"]
+    old_sha = jsonable(rounds.status(db, round_id))[0]["document_sha256"]
     assert old_sha == hashlib.sha256(b"The agreement's text.\n").hexdigest()
     for pid in ("reviewing", "waiting", "unsigned", "signed", "council"):
         rec(db, "record", round_id, pid, "submit", "--at", "2026-12-02T09:00")
@@ -998,7 +1002,7 @@ def test_amend_reopens_exactly_the_parties_that_had_approved(
         "2026-12-09T12:00",
     )
 
-    status = rounds.status(db, round_id)[0]
+    status = jsonable(rounds.status(db, round_id))[0]
     assert status["document_sha256"] == new_sha
     assert status["state"] == "open"
     reopened = {"waiting", "unsigned", "signed", "council"}
@@ -1087,12 +1091,12 @@ def test_activation_uses_the_local_date_of_the_last_signature(
             "2026-12-07T18:00",
         )
     rec(db, *sign_args(round_id, "alpha", "Aino", "2026-12-31T23:30"))
-    assert rounds.status(db, round_id)[0]["state"] == "open"
+    assert jsonable(rounds.status(db, round_id))[0]["state"] == "open"
     # 01:30 on New Year's Day in Helsinki is still 31.12. 23:30 in UTC.
     ran = ok(cli, *sign_args(round_id, "beta", "Bert", "2027-01-01T01:30"), "--json")
     assert ran.json()["round_state"] == "active"
     assert ran.json()["effective_date"] == "2027-01-01"
-    status = rounds.status(db, round_id)[0]
+    status = jsonable(rounds.status(db, round_id))[0]
     assert (status["state"], status["effective_date"], status["signed"]) == (
         "active",
         "2027-01-01",
@@ -1140,18 +1144,20 @@ def test_activation_date_is_local_to_the_rounds_timezone(
         [{"id": "alpha", "name": "Alpha", **NO_WAIT}],
         agreement={"id": "new-york", "timezone": "America/New_York"},
     )
-    round_id = rounds.launch(db, load_agreement(path), clock, "tester")
+    round_id = rounds.launch(db, load_agreement(path), clock, "tester").round
     events.record(db, round_id, "alpha", "submit", Evidence(), clock, "tester")
     clock.advance(days=1)
     ref = Evidence(ref="Kunnanhallitus 02.12.2026 § 1")
     events.record(db, round_id, "alpha", "approve", ref, clock, "tester")
     # 23:30 on New Year's Eve in New York is already 1.1.2027 04:30 in UTC.
     clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=ZoneInfo("America/New_York")))
-    signed = events.record(
-        db, round_id, "alpha", "sign", Evidence(signatory="Al", title="Mayor"), clock, "tester"
+    signed = jsonable(
+        events.record(
+            db, round_id, "alpha", "sign", Evidence(signatory="Al", title="Mayor"), clock, "tester"
+        )
     )
     assert (signed["round_state"], signed["effective_date"]) == ("active", "2026-12-31")
-    status = rounds.status(db, round_id)[0]
+    status = jsonable(rounds.status(db, round_id))[0]
     assert (status["state"], status["effective_date"]) == ("active", "2026-12-31")
     sign, activate = log_entries(db, round_id)[-2:]
     assert (sign["event"], activate["event"]) == ("sign", "activate")

@@ -27,7 +27,6 @@ from engine.agreement import load_agreement
 from engine.clock import FakeClock
 from engine.core.chain import check_chain
 from engine.core.evidence import Evidence
-from engine.core.party import USER_EVENTS
 from engine.core.replay import replay
 from engine.errors import RatifyError
 from engine.persistence.database import connect, init_schema
@@ -37,6 +36,7 @@ from engine.runtime.events import record, tick
 from engine.runtime.journal import entry_dict, snapshot
 from engine.runtime.rounds import amend, launch
 from tests.conftest import write_agreement
+from workflows import default_catalog, load_definition
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -86,7 +86,7 @@ class RoundMachine(RuleBasedStateMachine):
         self.engine = connect(f"sqlite:///{self.folder / 'ratify.db'}")
         init_schema(self.engine)
         self.clock = FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=HELSINKI))
-        self.round = launch(self.engine, load_agreement(path), self.clock, "Cora Coordinator")
+        self.round = launch(self.engine, load_agreement(path), self.clock, "Cora Coordinator").round
         self.amendments = 0
 
     def teardown(self) -> None:
@@ -176,11 +176,11 @@ class RoundMachine(RuleBasedStateMachine):
         grew = after.log_rows - before.log_rows
         closed = after.round[1] != "open"
         assert grew == (2 if closed else 1)
-        assert result["from_state"] == parties_before[party_id][1]
+        assert result.from_state == parties_before[party_id][1]
         for pid, state, version, _ in after.parties:
             old = parties_before[pid]
             if pid == party_id:
-                assert (state, version) == (result["to_state"], old[2] + 1)
+                assert (state, version) == (result.to_state, old[2] + 1)
             else:
                 assert (state, version) == (old[1], old[2]), f"{pid} changed by {event}"
         if event == "sign":
@@ -188,7 +188,7 @@ class RoundMachine(RuleBasedStateMachine):
 
     @rule(
         party_id=st.sampled_from(PARTY_IDS),
-        event=st.sampled_from([*USER_EVENTS, "legal-force"]),
+        event=st.sampled_from(list(load_definition("municipality").events)),
         ref_kind=st.sampled_from(REF_KINDS),
         reason=st.sampled_from(REASONS),
         signatory=st.sampled_from(SIGNATORIES),
@@ -276,7 +276,7 @@ class RoundMachine(RuleBasedStateMachine):
         after = self.fingerprint()
         if not moved:
             assert after == before
-        assert all(m["to_state"] == "awaiting_signature" for m in moved)
+        assert all(m.to_state == "awaiting_signature" for m in moved)
         if after.round[1] == "open":
             today = self.today().date()
             for party in self.party_rows().values():
@@ -299,7 +299,7 @@ class RoundMachine(RuleBasedStateMachine):
             return
         after = self.fingerprint()
         assert after.documents == before.documents + 1
-        assert after.log_rows == before.log_rows + 1 + len(result["reopened"])
+        assert after.log_rows == before.log_rows + 1 + len(result.reopened)
         for party in self.party_rows().values():
             # Nothing approved or signed of the old text survives an amendment.
             assert party.state == "draft" or (party.state == "board_review" and party.step == 0)
@@ -326,7 +326,7 @@ class RoundMachine(RuleBasedStateMachine):
         )
         assert report.ok, report.problem
         # Replaying the log gives the stored states.
-        rebuilt = replay(entries)
+        rebuilt = replay(entries, default_catalog().machine)
         assert {pid: p.state for pid, p in rebuilt.parties.items()} == {
             pid: p.state for pid, p in parties.items()
         }

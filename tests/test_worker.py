@@ -89,7 +89,9 @@ def test_two_workers_at_once_deliver_every_message_exactly_once(
         for pid in ("alpha", "beta", "gamma", "delta")
     ]
     extra = "[reminders]\nfirst_after_days = 1\nevery_days = 1\nmax_reminders = 2\n"
-    round_id = launch(db, load_agreement(agreement_file(parties, extra=extra)), clock, "tester")
+    round_id = launch(
+        db, load_agreement(agreement_file(parties, extra=extra)), clock, "tester"
+    ).round
     # Launch Tue 1.12.; reminders Wed 2. and Thu 3., escalations Fri 4.12.; each moment twice.
     moments = [at(2026, 12, day, hour) for day in (1, 2, 3, 4, 7) for hour in (9, 9, 12)]
     barrier = threading.Barrier(2, timeout=60)
@@ -241,7 +243,7 @@ def test_outbox_list_filter_and_retry(
     clock.set(at(2026, 12, 1, 10))
     with SmtpServer(tmp_path / "second") as second:  # the address works again
         report = tick_once(db, clock, Mailer(HOST, second.port, timeout=5.0), FROM)
-        assert [(s["id"], s["outcome"]) for s in report.sent] == [(bad["id"], "sent")]
+        assert [(s.id, s.outcome) for s in report.sent] == [(bad["id"], "sent")]
         assert [r.rcpt_tos for r in second.received] == [(ALPHA,)]
         assert second.received[0].message_id == bad["message_id"]
     after = {r["id"]: r for r in cli("outbox", "--json").json()}

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from transitions import Machine, MachineError
 
-from workflows.definition import BodyKind, WorkflowDefinition, load_definition
+from workflows.definition import BodyKind, Role, WorkflowDefinition
 
-__all__ = ["Body", "PartyFacts", "ProcessMachine", "machine_for"]
+__all__ = ["Body", "PartyFacts", "ProcessMachine"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,15 @@ class ProcessMachine:
         self._token = _Token(None)
         self._machine.add_model(self._token, initial=definition.initial)
         self._allowed = {s: sorted(self._machine.get_triggers(s)) for s in definition.states}
+        self._roles = dict(definition.roles)
+
+    def by_hand(self, state: str) -> list[str]:
+        """The events a person may record from ``state`` (the timed ones are applied by a tick)."""
+        manual = set(self.definition.hand_events)
+        return [e for e in self.allowed(state) if e in manual]
+
+    def role(self, state: str) -> Role:
+        return self._roles[state]
 
     def allowed(self, state: str) -> list[str]:
         """The events the workflow has from ``state`` (before any guard is asked)."""
@@ -131,9 +139,3 @@ def _transition(pair: Any) -> dict[str, Any]:
         "dest": spec.dest,
         "conditions": list(spec.conditions),
     }
-
-
-@cache
-def machine_for(name: str, version: int) -> ProcessMachine:
-    """The machine of one workflow version, built the first time it is asked for."""
-    return ProcessMachine(load_definition(name, version))

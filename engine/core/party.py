@@ -1,13 +1,13 @@
-"""Pure decisions: given a party's facts, an event, its evidence and `now`, what happens.
+"""Pure decisions about one party: given its facts, its workflow's machine, an event, the
+evidence and `now`, what happens.
 
-Nothing here reads the clock, the database or the network. The runtime loads a party, asks
-:func:`decide`, and writes the :class:`Decision` and its log entry in one transaction; the replayer
-asks the same function about every stored entry.
+Nothing here reads the clock, the database or the network, and nothing looks a workflow up: the
+runtime passes the machine of the party's workflow version, as it passes `now`. What an event does
+follows from the roles its workflow declares (workflows/definition.py), never from state names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -16,41 +16,24 @@ from engine.core.calendar import legal_force_date
 from engine.core.evidence import Evidence, Signature, parse_decision_ref, same_person
 from engine.errors import InvalidInput, TransitionRefused
 from engine.wording import counted
-from workflows import Body, PartyFacts, machine_for
+from workflows import Body, PartyFacts, ProcessMachine, Role
 
 __all__ = [
-    "EVENTS",
-    "LEGAL_FORCE",
-    "USER_EVENTS",
     "Decision",
     "PartySnapshot",
+    "allowed",
+    "body_in_charge",
     "decide",
     "had_approval",
     "reopened",
-    "round_outcome",
 ]
 
-USER_EVENTS = ("submit", "approve", "return", "reject", "sign", "appeal", "appeal-resolved")
-LEGAL_FORCE = "legal-force"  # applied by `ratify tick`, never recorded by hand
-EVENTS = (*USER_EVENTS, LEGAL_FORCE)
-
-# Which evidence each event needs (required) and accepts (optional).
-_NEEDS: dict[str, tuple[set[str], set[str]]] = {
-    "submit": (set(), {"reason", "diary"}),
-    "approve": ({"ref"}, {"diary"}),
-    "return": ({"reason"}, {"ref", "diary"}),
-    "reject": ({"ref", "reason"}, {"diary"}),
-    "sign": ({"signatory", "title"}, set()),
-    "appeal": ({"reason"}, set()),
-    "appeal-resolved": (set(), {"reason", "ref"}),
-    LEGAL_FORCE: (set(), set()),
-}
-_OPTION = {
-    "ref": "--ref",
-    "reason": "--reason",
-    "signatory": "--signatory",
-    "title": "--title",
-    "diary": "--diary",
+_EXAMPLE = {
+    "ref": "{opt.ref} 'Kunnanhallitus 04.12.2026 § 198'",
+    "reason": "{opt.reason} 'why'",
+    "signatory": "{opt.signatory} 'Name'",
+    "title": "{opt.title} 'Mayor'",
+    "diary": "{opt.diary} '11026/00.01.00/2025'",
 }
 
 
@@ -86,14 +69,6 @@ class PartySnapshot:
             signatures=len(self.signatures),
         )
 
-    def refuse(self, message: str) -> TransitionRefused:
-        return TransitionRefused(message, party=self.id, state=self.state, allowed=self.allowed())
-
-    def allowed(self) -> list[str]:
-        """The events a person may record for this party now."""
-        machine = machine_for(self.workflow, self.workflow_version)
-        return [e for e in machine.allowed(self.state) if e != LEGAL_FORCE]
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -107,7 +82,25 @@ class Decision:
         return self.party.state
 
 
+def allowed(machine: ProcessMachine, party: PartySnapshot) -> list[str]:
+    """The events a person may record for this party now."""
+    return machine.by_hand(party.state)
+
+
+def body_in_charge(machine: ProcessMachine, party: PartySnapshot) -> Body | None:
+    """The body the party's step waits on: while preparing, the next to decide; in review, the
+    one deciding. None in the other roles."""
+    return party.body if machine.role(party.state) in ("preparing", "review") else None
+
+
+def _refuse(machine: ProcessMachine, party: PartySnapshot, event: str, message: str) -> Exception:
+    return TransitionRefused(
+        message, party=party.id, state=party.state, allowed=allowed(machine, party), event=event
+    )
+
+
 def decide(
+    machine: ProcessMachine,
     party: PartySnapshot,
     event: str,
     evidence: Evidence,
@@ -118,15 +111,20 @@ def decide(
 
     ``text_from`` is the local date the round's current text was launched or amended: a body
     cannot have decided on a text before then."""
-    if event not in EVENTS:
-        raise InvalidInput(f"unknown event {event!r}; the events are {', '.join(USER_EVENTS)}")
-    machine = machine_for(party.workflow, party.workflow_version)
-    if event == "sign" and party.signatories and event in machine.allowed(party.state):
-        evidence = _as_authorised(party, evidence)
-    _check_options(event, evidence)
-    allowed = party.allowed()
+    definition = machine.definition
+    spec = definition.event(event)
+    if spec is None:
+        events = ", ".join(definition.hand_events)
+        raise InvalidInput(
+            f"unknown event {event!r}; the events of workflow {definition.name} are {events}",
+            field="event",
+        )
+    source: Role = machine.role(party.state)
+    if "signatory" in spec.requires and party.signatories and event in machine.allowed(party.state):
+        evidence = _as_authorised(machine, party, event, evidence)
+    _check_options(spec.name, spec.requires, spec.optional, evidence)
     if event not in machine.allowed(party.state):
-        raise _refusal(party, event, allowed)
+        raise _refusal(machine, party, event)
     today = now.date()
     record: dict[str, Any] = {}
     if evidence.reason:
@@ -139,27 +137,36 @@ def decide(
         ref = parse_decision_ref(evidence.ref)
         if ref.decided > today:
             raise InvalidInput(
-                f"decision {ref} is dated after {today:%d.%m.%Y}; record a decision once it is made"
+                f"decision {ref} is dated after {today:%d.%m.%Y}; "
+                "record a decision once it is made",
+                field="ref",
             )
-        if event in ("approve", "reject", "return") and text_from and ref.decided < text_from:
+        if spec.decision and text_from and ref.decided < text_from:
             raise InvalidInput(
                 f"decision {ref} is dated before the text it decides on was put to the parties "
                 f"({text_from:%d.%m.%Y}); check the decision's date: it must be on this round's "
-                "current text"
+                "current text",
+                field="ref",
             )
-        if event in ("approve", "reject", "return") and not ref.names(party.body.name):
-            raise party.refuse(
+        if spec.decision and not ref.names(party.body.name):
+            raise _refuse(
+                machine,
+                party,
+                event,
                 f'Party "{party.id}" is in {party.state}, awaiting the decision of '
-                f'{party.body.name}; decision "{ref}" is by {ref.body}.'
+                f'{party.body.name}; decision "{ref}" is by {ref.body}.',
             )
         record["decision"] = str(ref)
-    if event == "sign":
+    if "signatory" in spec.requires:
         name = " ".join((evidence.signatory or "").split())
         if any(same_person(s.name, name) for s in party.signatures):
             others = party.signatures_required - len(party.signatures)
-            raise party.refuse(
+            raise _refuse(
+                machine,
+                party,
+                event,
                 f'Party "{party.id}" is {party.state}; {name} has already signed; '
-                f"{counted(others, 'other signatory', 'other signatories')} needed."
+                f"{counted(others, 'other signatory', 'other signatories')} needed.",
             )
         signature = Signature(name, " ".join((evidence.title or "").split()))
         changes["signatures"] = (*party.signatures, signature)
@@ -169,94 +176,104 @@ def decide(
             "signature": len(party.signatures) + 1,
             "of": party.signatures_required,
         }
-    if event == LEGAL_FORCE:
+    if spec.by == "time":
         if party.legal_force_from is None or today < party.legal_force_from:
-            raise party.refuse(
-                f'Party "{party.id}" awaits legal force until {party.legal_force_from}.'
+            raise _refuse(
+                machine,
+                party,
+                event,
+                f'Party "{party.id}" awaits legal force until {party.legal_force_from}.',
             )
         record["legal_force_from"] = party.legal_force_from.isoformat()
 
     dest = machine.fire(party.state, event, party.facts())
     if dest is None:  # every transition's conditions failed: the definition has no fallback
-        raise _refusal(party, event, allowed)
-    if event == "submit" or dest == "draft":
+        raise _refusal(machine, party, event)
+    target: Role = machine.role(dest)
+    if "preparing" in (source, target):  # the bodies start afresh, on the current text
         changes |= {"step": 0, "signatures": (), "legal_force_from": None}
-    if event == "approve":
-        if dest in ("board_review", "council_review"):
-            changes["step"] = party.step + 1
-        if dest == "legal_force_wait":
-            ref = parse_decision_ref(record["decision"])
-            final = legal_force_date(ref.decided, party.body.appeal_days, party.notice_days)
-            changes["legal_force_from"] = final
-            record["legal_force_from"] = final.isoformat()
+    if source == "review" and target == "review":
+        changes["step"] = party.step + 1
+    if target == "legal_force" and source != "legal_force":
+        if "decision" not in record:
+            raise _refuse(
+                machine,
+                party,
+                event,
+                f'"{event}" leads party "{party.id}" to wait for legal force, which runs from a '
+                "decision; give its reference",
+            )
+        decided = parse_decision_ref(record["decision"])
+        final = legal_force_date(decided.decided, party.body.appeal_days, party.notice_days)
+        changes["legal_force_from"] = final
+        record["legal_force_from"] = final.isoformat()
     return Decision(event, party.state, replace(party, state=dest, **changes), record)
 
 
-def _as_authorised(party: PartySnapshot, evidence: Evidence) -> Evidence:
+def _as_authorised(
+    machine: ProcessMachine, party: PartySnapshot, event: str, evidence: Evidence
+) -> Evidence:
     """A signature by one of the party's authorised signatories: their name as listed, and their
     listed title unless another is given. Anyone else is refused."""
     name = " ".join((evidence.signatory or "").split())
     if not name:
-        return evidence  # _check_options asks for --signatory
+        return evidence  # _check_options asks for the signatory
     listed = next((s for s in party.signatories if same_person(s.name, name)), None)
     if listed is None:
-        raise party.refuse(
+        raise _refuse(
+            machine,
+            party,
+            event,
             f'Party "{party.id}" is {party.state}; {name} is not one of its '
             f"authorised signatories ({', '.join(map(str, party.signatories))}); "
-            f"{party.signatures_required} of them sign."
+            f"{party.signatures_required} of them sign.",
         )
     title = (evidence.title or "").strip() or listed.title
     return replace(evidence, signatory=listed.name, title=title)
 
 
-def _check_options(event: str, evidence: Evidence) -> None:
-    required, optional = _NEEDS[event]
-    given = {k for k in _OPTION if (getattr(evidence, k) or "").strip()}
-    if missing := sorted(required - given):
-        needs = ", ".join(_OPTION[k] for k in missing)
-        example = {
-            "ref": "--ref 'Kunnanhallitus 04.12.2026 § 198'",
-            "reason": "--reason 'why'",
-            "signatory": "--signatory 'Name'",
-            "title": "--title 'Mayor'",
-        }[missing[0]]
-        raise InvalidInput(f'"{event}" needs {needs}, for example {example}')
-    if extra := sorted(given - required - optional):
+def _check_options(
+    event: str, required: tuple[str, ...], optional: tuple[str, ...], evidence: Evidence
+) -> None:
+    keys = sorted(_EXAMPLE)  # the order today's messages name them in
+    given = {k for k in keys if (getattr(evidence, k) or "").strip()}
+    if missing := [k for k in keys if k in required and k not in given]:
+        needs = ", ".join(f"{{opt.{k}}}" for k in missing)
         raise InvalidInput(
-            f'"{event}" does not take {", ".join(_OPTION[k] for k in extra)}; leave it out'
+            f'"{event}" needs {needs}, for example {_EXAMPLE[missing[0]]}', field=missing[0]
+        )
+    if extra := [k for k in keys if k in given and k not in required and k not in optional]:
+        raise InvalidInput(
+            f'"{event}" does not take {", ".join(f"{{opt.{k}}}" for k in extra)}; leave it out',
+            field=extra[0],
         )
 
 
-def _refusal(party: PartySnapshot, event: str, allowed: list[str]) -> TransitionRefused:
-    machine = machine_for(party.workflow, party.workflow_version)
-    where = [s for s in machine.definition.states if event in machine.allowed(s)]
-    now = ", ".join(f'"{e}"' for e in allowed) or "nothing (a final state)"
+def _refusal(machine: ProcessMachine, party: PartySnapshot, event: str) -> Exception:
+    definition = machine.definition
+    where = [s for s in definition.states if event in machine.allowed(s)]
+    now = ", ".join(f'"{e}"' for e in allowed(machine, party)) or "nothing (a final state)"
     hint = ""
-    if party.state == "legal_force_wait" and party.legal_force_from:
-        hint = f" It awaits legal force from {party.legal_force_from:%d.%m.%Y} (`ratify tick`)."
-    return party.refuse(
+    if machine.role(party.state) == "legal_force" and party.legal_force_from:
+        hint = f" It awaits legal force from {party.legal_force_from:%d.%m.%Y} ({{cmd.tick}})."
+    return _refuse(
+        machine,
+        party,
+        event,
         f'Party "{party.id}" is {party.state}; "{event}" is allowed only in '
-        f"{', '.join(where)}. Allowed now: {now}.{hint}"
+        f"{', '.join(where)}. Allowed now: {now}.{hint}",
     )
 
 
-def round_outcome(states: Iterable[str]) -> str | None:
-    """The round's new state once its parties are in ``states``: active, failed, or unchanged."""
-    states = list(states)
-    if "rejected" in states:
-        return "failed"
-    if states and all(s == "signed" for s in states):
-        return "active"
-    return None
-
-
-def had_approval(party: PartySnapshot) -> bool:
+def had_approval(machine: ProcessMachine, party: PartySnapshot) -> bool:
     """Whether a body of the party has approved the current text (or it has been signed)."""
-    if party.state in ("board_review", "council_review"):
+    role = machine.role(party.state)
+    if role == "review":
         return party.step > 0
-    return party.state not in ("draft", "rejected")
+    return role not in ("preparing", "failed")
 
 
-def reopened(party: PartySnapshot) -> PartySnapshot:
+def reopened(machine: ProcessMachine, party: PartySnapshot) -> PartySnapshot:
     """The party after the text it approved was amended: back to preparation."""
-    return replace(party, state="draft", step=0, signatures=(), legal_force_from=None)
+    initial = machine.definition.initial
+    return replace(party, state=initial, step=0, signatures=(), legal_force_from=None)

@@ -1,22 +1,30 @@
-"""Replaying a round's log through today's workflows, to rebuild (and so check) its state."""
+"""Replaying a round's log through its workflows, to rebuild (and so check) its state.
+
+Replay asks the same pure functions the runtime asked when the entries were written: the party's
+:func:`~engine.core.party.decide` with the machine of its workflow version, and the round's
+:func:`~engine.core.round.settle`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.core.evidence import Evidence, Signature
-from engine.core.party import EVENTS, PartySnapshot, decide, reopened, round_outcome
+from engine.core.party import PartySnapshot, decide, reopened
+from engine.core.round import settle
 from engine.errors import RatifyError, VerificationFailed
-from workflows import Body
+from workflows import Body, ProcessMachine
 
-__all__ = ["CHASES", "Replayed", "replay"]
+__all__ = ["CHASES", "Machines", "Replayed", "replay"]
 
 # Log events that record an email sent to chase a party; they never change a state.
 CHASES = ("remind", "escalate")
+# The machine of a workflow version, by name and version (a catalog's ``machine``).
+Machines = Callable[[str, int], ProcessMachine]
 
 
 @dataclass
@@ -32,28 +40,40 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def replay(entries: Sequence[dict[str, Any]]) -> Replayed:
+def replay(entries: Sequence[dict[str, Any]], machines: Machines) -> Replayed:
     """Rebuild the round from its entries; raise :class:`VerificationFailed` at the first that
-    today's workflows would not have produced."""
+    its workflows would not have produced."""
     result = Replayed()
     tz = ZoneInfo("Europe/Helsinki")
     for entry in entries:
         name = f"round {entry['round']} entry #{entry['seq']} ({entry['event']})"
         try:
-            tz = _replay_one(result, entry, tz)
+            tz = _replay_one(result, entry, tz, machines)
         except VerificationFailed as exc:
             raise VerificationFailed(f"{name}: {exc}") from None
-        except (RatifyError, KeyError, TypeError, ValueError) as exc:
+        except (RatifyError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # A forged entry (wrong types, a launch with no bodies…) is a failed verification.
             raise VerificationFailed(f"{name}: replaying it fails: {exc}") from None
-    outcome = round_outcome(p.state for p in result.parties.values())
-    if entries and outcome is not None and result.state == "open":
-        raise VerificationFailed(
-            f"round {entries[-1]['round']}: its parties make it {outcome}, but no entry says so"
-        )
+        except (ArithmeticError, OSError) as exc:  # dates beyond what a calendar can count
+            raise VerificationFailed(f"{name}: replaying it fails: {exc}") from None
+    if entries and result.state == "open" and result.parties:
+        last = _moment(entries[-1]["recorded_at"]).astimezone(tz)
+        outcome = settle(_roles(result, machines), last)
+        if outcome is not None:
+            raise VerificationFailed(
+                f"round {entries[-1]['round']}: its parties make it {outcome.state}, "
+                "but no entry says so"
+            )
     return result
 
 
-def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneInfo:
+def _roles(result: Replayed, machines: Machines) -> list[Any]:
+    return [machines(p.workflow, p.workflow_version).role(p.state) for p in result.parties.values()]
+
+
+def _replay_one(
+    result: Replayed, entry: dict[str, Any], tz: ZoneInfo, machines: Machines
+) -> ZoneInfo:
     event, evidence, party_id = entry["event"], entry["evidence"], entry["party"]
     if entry["seq"] > 1 and result.document_sha256 != entry["document_sha256"] and event != "amend":
         raise VerificationFailed("its document hash is not the round's text at that time")
@@ -64,11 +84,12 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
         result.document_sha256 = entry["document_sha256"]
         result.text_from = _moment(entry["recorded_at"]).astimezone(tz).date()
         for p in evidence["parties"]:
+            machine = machines(p["workflow"], p["workflow_version"])
             result.parties[p["id"]] = PartySnapshot(
                 id=p["id"],
                 workflow=p["workflow"],
                 workflow_version=p["workflow_version"],
-                state="draft",
+                state=machine.definition.initial,
                 bodies=tuple(Body(b["name"], b["kind"], b["appeal_days"]) for b in p["bodies"]),
                 step=0,
                 await_legal_force=p["await_legal_force"],
@@ -89,16 +110,17 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
         return tz
     if result.state != "open":
         raise VerificationFailed(f"the round was already {result.state}")
+    now = _moment(entry["recorded_at"]).astimezone(tz)
     if party_id is not None:
         party = result.parties[party_id]
+        machine = machines(party.workflow, party.workflow_version)
         if entry["from_state"] != party.state:
             raise VerificationFailed(
                 f"it leaves {entry['from_state']} but party {party_id} was in {party.state}"
             )
         if event == "amend":
-            after = reopened(party)
-        elif event in EVENTS:
-            now = _moment(entry["recorded_at"]).astimezone(tz)
+            after = reopened(machine, party)
+        elif event in machine.definition.events:
             given = Evidence(
                 ref=evidence.get("decision"),
                 reason=evidence.get("reason"),
@@ -106,7 +128,7 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
                 title=evidence.get("title"),
                 diary=evidence.get("diary"),
             )
-            after = decide(party, event, given, now, result.text_from).party
+            after = decide(machine, party, event, given, now, result.text_from).party
         else:
             raise VerificationFailed(f"unknown party event {event!r}")
         if after.state != entry["to_state"]:
@@ -115,17 +137,23 @@ def _replay_one(result: Replayed, entry: dict[str, Any], tz: ZoneInfo) -> ZoneIn
             )
         result.parties[party_id] = after
         return tz
-    states = [p.state for p in result.parties.values()]
     if event == "amend":
         result.document_sha256 = entry["document_sha256"]
-        result.text_from = _moment(entry["recorded_at"]).astimezone(tz).date()
+        result.text_from = now.date()
     elif event in ("activate", "fail"):
         expected = "active" if event == "activate" else "failed"
-        if round_outcome(states) != expected:
+        outcome = settle(_roles(result, machines), now)
+        if outcome is None or outcome.state != expected:
             raise VerificationFailed(f"the parties' states do not make the round {expected}")
-        result.state = expected
         if event == "activate":
-            result.effective_date = date.fromisoformat(evidence["effective_date"])
+            claimed = date.fromisoformat(evidence["effective_date"])
+            if claimed != outcome.effective_date:
+                raise VerificationFailed(
+                    f"it makes the round effective {claimed}, but the last party's signature "
+                    f"makes it {outcome.effective_date}"
+                )
+        result.state = outcome.state
+        result.effective_date = outcome.effective_date
     elif event == "cancel":
         result.state = "cancelled"
     else:

@@ -52,7 +52,7 @@ def _root(
 @app.command()
 def init() -> None:
     """Create the database schema, or check that the existing one is current."""
-    from engine.persistence.database import init_schema
+    from engine.runtime import init_schema
 
     out.print(init_schema(db_engine()))
 
@@ -65,17 +65,15 @@ def launch(
     as_json: Json = False,
 ) -> None:
     """Validate an agreement file and launch a round of it, every party in draft."""
-    from engine.agreement import load_agreement
-    from engine.runtime.rounds import launch as do_launch
+    from engine.runtime import launch as do_launch
 
-    agreement = load_agreement(file)
-    round_id = do_launch(db_engine(), agreement, clock_at(at), actor_for(by))
+    done = do_launch(db_engine(), file, clock_at(at), actor_for(by))
     if as_json:
-        print_json({"round": round_id})
+        print_json({"round": done.round})
         return
     out.print(
-        f"Launched round [bold]{round_id}[/]: {len(agreement.parties)} parties in draft; "
-        f"document sha256 {agreement.document_sha256}"
+        f"Launched round [bold]{done.round}[/]: {counted(done.parties, 'party', 'parties')} "
+        f"at their start; document sha256 {done.document_sha256}"
     )
 
 
@@ -88,9 +86,10 @@ def status(
 ) -> None:
     """Show a round's parties and their states (every round without ROUND)."""
     from engine.interfaces.render import status_table
-    from engine.runtime.rounds import status as get_status
+    from engine.runtime import jsonable
+    from engine.runtime import status as get_status
 
-    rounds = get_status(db_engine(), round_ref)
+    rounds = jsonable(get_status(db_engine(), round_ref))
     if as_json:
         print_json(rounds[0] if round_ref is not None else rounds)
         return
@@ -132,10 +131,10 @@ def record(
     as_json: Json = False,
 ) -> None:
     """Record an event for a party: checked against its workflow, written with its log entry."""
-    from engine.core.evidence import Evidence
-    from engine.runtime.events import record as do_record
+    from engine.runtime import Evidence, jsonable
+    from engine.runtime import record as do_record
 
-    result = do_record(
+    done = do_record(
         db_engine(),
         round_ref,
         party,
@@ -144,6 +143,7 @@ def record(
         clock_at(at),
         actor_for(by),
     )
+    result = jsonable(done)
     if as_json:
         print_json(result)
         return
@@ -166,9 +166,10 @@ def record(
 @app.command()
 def tick(at: At = None, as_json: Json = False) -> None:
     """Apply the timed transitions that are due (legal force)."""
-    from engine.runtime.events import tick as do_tick
+    from engine.runtime import jsonable
+    from engine.runtime import tick as do_tick
 
-    moved = do_tick(db_engine(), clock_at(at))
+    moved = jsonable(do_tick(db_engine(), clock_at(at)))
     if as_json:
         print_json(moved)
         return
@@ -187,9 +188,12 @@ def amend(
     as_json: Json = False,
 ) -> None:
     """Continue the round with a new text; approvals of the old text must be renewed."""
-    from engine.runtime.rounds import amend as do_amend
+    from engine.runtime import amend as do_amend
+    from engine.runtime import jsonable
 
-    result = do_amend(db_engine(), round_ref, document, reason, clock_at(at), actor_for(by))
+    result = jsonable(
+        do_amend(db_engine(), round_ref, document, reason, clock_at(at), actor_for(by))
+    )
     if as_json:
         print_json(result)
         return
@@ -208,7 +212,7 @@ def cancel(
     at: At = None,
 ) -> None:
     """End an open round."""
-    from engine.runtime.rounds import cancel as do_cancel
+    from engine.runtime import cancel as do_cancel
 
     cancelled = do_cancel(db_engine(), round_ref, reason, clock_at(at), actor_for(by))
     out.print(f"Round {cancelled} is cancelled.")
@@ -222,7 +226,7 @@ def demo(
     ] = None,
 ) -> None:
     """Play the Kanta-Häme round on a simulated clock in a temporary database."""
-    from engine.demo import run_demo
+    from engine.interfaces.demo import run_demo
 
     raise typer.Exit(run_demo(out, file))
 

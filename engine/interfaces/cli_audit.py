@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from engine.errors import InvalidInput, RatifyError, Words
+from engine.errors import InvalidInput
 from engine.interfaces.common import (
-    CLI_WORDS,
     Group,
     Json,
     RoundArg,
@@ -30,32 +27,12 @@ workflows_app = typer.Typer(
     cls=Group, help="The party workflows ratify knows.", no_args_is_help=True
 )
 
-# The audit use cases' markers that the shared CLI_WORDS does not word yet.
-_WORDS = Words(
-    options={**CLI_WORDS.options, "format": "--format", "expect_head": "--expect-head"},
-    commands={
-        **CLI_WORDS.commands,
-        "audit_head": "`ratify audit head`",
-        "audit_verify": "`ratify audit verify`",
-    },
-)
-
-
-@contextmanager
-def _worded() -> Iterator[None]:
-    """An audit use case's error, worded for the command line before the group prints it."""
-    try:
-        yield
-    except RatifyError as exc:
-        exc.template = exc.worded(_WORDS)
-        raise
-
 
 @audit_app.command("log")
 def audit_log(round_ref: RoundArg, as_json: Json = False) -> None:
     """The round's log entries, oldest first."""
     from engine.interfaces.render import log_table
-    from engine.runtime.audit import log_entries
+    from engine.runtime import log_entries
 
     entries = log_entries(db_engine(), round_ref)
     if as_json:
@@ -73,10 +50,9 @@ def audit_head(
 ) -> None:
     """Each round's head: its entries and the last one's hash. Keep it where the database's
     administrators cannot write; `ratify audit verify --expect-head` checks the log against it."""
-    from engine.runtime.audit import heads
+    from engine.runtime import heads
 
-    with _worded():
-        found = heads(db_engine(), round_ref)
+    found = heads(db_engine(), round_ref)
     if as_json:
         print_json([{"round": h.round, "entries": h.entries, "head": h.head} for h in found])
         return
@@ -108,15 +84,14 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the hash chain and replay the log; name the first bad entry (exit 1) if any."""
-    from engine.runtime.audit import verify, verify_file
+    from engine.runtime import verify, verify_file
 
     if file is not None and round_ref is not None:
         raise InvalidInput(f"give a ROUND or --file, not both: {file} is verified with no database")
-    with _worded():
-        if file is not None:
-            report = verify_file(file, expect_head=expect_head)
-        else:
-            report = verify(db_engine(), round_ref, expect_head=expect_head)
+    if file is not None:
+        report = verify_file(file, expect_head=expect_head)
+    else:
+        report = verify(db_engine(), round_ref, expect_head=expect_head)
     for r in report.chains:
         where = f"{report.file}: round {r.round}" if report.file else f"round {r.round}"
         intact = counted(r.entries, "entry", "entries")
@@ -145,10 +120,9 @@ def audit_export(
 ) -> None:
     """Export a round's log; `ratify audit verify --file` checks it with no database. In the csv,
     a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR) starts with a '."""
-    from engine.runtime.audit import export
+    from engine.runtime import export
 
-    with _worded():
-        text = export(db_engine(), round_ref, fmt)
+    text = export(db_engine(), round_ref, fmt)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -166,9 +140,9 @@ def workflows_list(as_json: Json = False) -> None:
     """The workflows, their versions and default bodies."""
     from rich.table import Table
 
-    from workflows import available_workflows
+    from engine.runtime import workflows
 
-    defs = available_workflows()
+    defs = workflows()
     if as_json:
         print_json(
             [
@@ -213,10 +187,9 @@ def workflows_show(
     ] = False,
 ) -> None:
     """A workflow's states, events and bodies."""
-    from workflows import load_definition, machine_for
+    from engine.runtime import workflow
 
-    d = load_definition(name, version)
-    machine = machine_for(d.name, d.version)
+    d, machine = workflow(name, version)
     if mermaid:
         sys.stdout.write(machine.mermaid() + "\n")
         return
@@ -228,10 +201,11 @@ def workflows_show(
     out.print(f"default: {', '.join(d.default_bodies)}; await legal force: {waits}")
     for state in d.states:
         final = " (final)" if state in d.final else ""
+        role = d.role(state)
         moves = [
             f"{t.event} → {t.dest or state}"
             + (f" [if {', '.join(t.conditions)}]" if t.conditions else "")
             for t in d.transitions
             if state in t.sources
         ]
-        out.print(f"  {state}{final}: " + ("; ".join(moves) or "—"), markup=False)
+        out.print(f"  {state} [{role}]{final}: " + ("; ".join(moves) or "—"), markup=False)

@@ -39,7 +39,7 @@ def worker(
 ) -> None:
     """Tick: timed transitions, reminders and escalations due, the outbox sent. SIGTERM stops it
     after the tick under way."""
-    from engine.runtime.worker import TickReport, run_worker, tick_once
+    from engine.runtime import TickReport, jsonable, run_worker, tick_once
     from notifications.mailer import Mailer
 
     settings = current_settings()
@@ -48,7 +48,7 @@ def worker(
     if once:
         done = tick_once(db_engine(), clock, mailer, settings.mail_from)
         if as_json:
-            print_json({"moved": done.moved, "queued": done.queued, "sent": done.sent})
+            print_json(jsonable(done))
         else:
             out.print(done.summary())
         return
@@ -57,7 +57,7 @@ def worker(
 
     def report(tick: TickReport) -> None:
         for moved in tick.moved:
-            out.print(f"{moved['round']} {moved['party']}: → {moved['to_state']}")
+            out.print(f"{moved.round} {moved.party}: → {moved.to_state}")
         if tick.queued or tick.sent:
             out.print(tick.summary())
 
@@ -79,9 +79,9 @@ def reminders(
     """Preview, without sending, what a tick at that time would send."""
     from rich.table import Table
 
-    from engine.runtime.notify import preview
+    from engine.runtime import jsonable, preview
 
-    items = preview(db_engine(), clock_at(at), round_ref)
+    items = jsonable(preview(db_engine(), clock_at(at), round_ref))
     if as_json:
         print_json(items)
         return
@@ -120,32 +120,9 @@ def outbox_list(
         return
     from rich.table import Table
 
-    from engine.persistence import outbox
-    from engine.persistence.database import ensure_schema, transaction
+    from engine.runtime import jsonable, outbox_messages
 
-    if state is not None and state not in outbox.STATES:
-        raise InvalidInput(f"--state {state!r}: use one of {', '.join(outbox.STATES)}")
-    engine = db_engine()
-    ensure_schema(engine)
-    with transaction(engine) as session:
-        rows: list[dict[str, Any]] = [
-            {
-                "id": r.id,
-                "round": r.round_id,
-                "party": r.party_id,
-                "kind": r.kind,
-                "recipients": r.recipients,
-                "subject": r.subject,
-                "state": r.state,
-                "attempts": r.attempts,
-                "next_attempt_at": r.next_attempt_at.isoformat(),
-                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
-                "last_error": r.last_error,
-                "refused": r.refused,
-                "message_id": r.message_id,
-            }
-            for r in outbox.messages(session, state)
-        ]
+    rows: list[dict[str, Any]] = jsonable(outbox_messages(db_engine(), state))
     if as_json:
         print_json(rows)
         return
@@ -182,15 +159,10 @@ def outbox_retry(
     at: At = None,
 ) -> None:
     """Send a failed message again at the next tick."""
-    from engine.clock import DEFAULT_ZONE
-    from engine.persistence import outbox
-    from engine.persistence.database import ensure_schema, transaction
+    from engine.runtime import retry_message
 
-    engine = db_engine()
-    ensure_schema(engine)
-    with transaction(engine) as session:
-        row = outbox.retry(session, message_id, clock_at(at).now(DEFAULT_ZONE))
-        out.print(f"message {row.id} ({row.kind} to {', '.join(row.recipients)}) is pending again.")
+    row = retry_message(db_engine(), message_id, clock_at(at))
+    out.print(f"message {row.id} ({row.kind} to {', '.join(row.recipients)}) is pending again.")
 
 
 @_commands.command("smtp-sink")

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from engine.errors import RatifyError, Words
+from engine.errors import InvalidInput, RatifyError, Words
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from engine.clock import Clock
+    from engine.runtime import Engine
     from engine.settings import Settings
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "db_engine",
     "err",
     "out",
+    "parse_at",
     "print_json",
     "state",
 ]
@@ -40,13 +41,28 @@ __all__ = [
 CLI_WORDS = Words(
     options={
         name: f"--{name}"
-        for name in ("ref", "reason", "signatory", "title", "diary", "at", "by", "file", "db")
-    },
+        for name in (
+            "ref",
+            "reason",
+            "signatory",
+            "title",
+            "diary",
+            "at",
+            "by",
+            "file",
+            "db",
+            "state",
+            "format",
+        )
+    }
+    | {"expect_head": "--expect-head"},
     commands={
         "tick": "`ratify tick`",
         "init": "`ratify init`",
         "outbox": "`ratify outbox`",
         "cancel": "`ratify cancel`",
+        "audit_head": "`ratify audit head`",
+        "audit_verify": "`ratify audit verify`",
     },
 )
 
@@ -95,7 +111,7 @@ RoundArg = Annotated[
 
 
 def db_engine() -> Engine:
-    from engine.persistence.database import connect
+    from engine.runtime import connect
 
     if state.engine is None:
         state.engine = connect(current_settings().database_url)
@@ -125,14 +141,14 @@ def current_settings() -> Settings:
 def clock_at(at: str | None) -> Clock:
     """The clock of a command: the system's, or the moment ``--at`` gives (an empty one is an
     error, not the system time)."""
-    from engine.clock import FixedClock, SystemClock, parse_at
+    from engine.clock import FixedClock, SystemClock
 
     return SystemClock() if at is None else FixedClock(parse_at(at))
 
 
 def actor_for(by: str | None) -> str:
     """Who records: ``--by`` (one line, bounded), else RATIFY_ACTOR, else the OS user."""
-    from engine.core.text import ACTOR_MAX, check_line
+    from engine.runtime import ACTOR_MAX, check_line
     from engine.settings import default_actor
 
     if by is not None and by.strip():
@@ -142,3 +158,40 @@ def actor_for(by: str | None) -> str:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def parse_at(text: str) -> datetime:
+    """Parse ``--at``: an ISO date (midnight) or date-time, local to the round unless offset."""
+    # Beyond these years time-zone arithmetic overflows (and no agreement is ratified there).
+    first, last = 1970, 9000
+    raw = text.strip()
+    if not raw:
+        raise InvalidInput(
+            "{opt.at} is empty; give a date or a date-time, like 2026-12-01 or 2026-12-01T14:30, "
+            "or leave {opt.at} out to run at the system time",
+            field="at",
+        )
+    shown = repr(text if len(text) <= 40 else text[:40] + "…")
+    out_of_range = InvalidInput(
+        f"{{opt.at}} {shown}: the year is outside the supported range ({first}\u2013{last}); "
+        "give a date within it",
+        field="at",
+    )
+    year = raw.lstrip("+-").partition("-")[0] if "-" in raw else ""
+    if year.isdigit() and len(year) >= 4 and not first <= int(year) <= last:
+        raise out_of_range
+    try:
+        moment = (
+            datetime.combine(date.fromisoformat(raw), time())
+            if len(raw) == 10
+            else datetime.fromisoformat(raw)
+        )
+    except ValueError:
+        raise InvalidInput(
+            f"{{opt.at}} {shown} is not an ISO date or date-time; "
+            "write it as 2026-12-01 or 2026-12-01T14:30 (local to the round's timezone)",
+            field="at",
+        ) from None
+    if not first <= moment.year <= last:
+        raise out_of_range
+    return moment

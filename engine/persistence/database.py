@@ -7,6 +7,7 @@ import functools
 import re
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -156,8 +157,21 @@ def init_schema(engine: Engine) -> str:
     return f"upgraded the schema from revision {before} to {head}"
 
 
+# The engines whose schema this process has found current: checked once per process, not in
+# every use case. (A schema changes only by `ratify init`, which a running process never meets.)
+_current: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Create the schema on an empty database; ask for `ratify init` on an older one."""
+    """Create the schema on an empty database; ask for `ratify init` on an older one. Once per
+    engine and process."""
+    if engine in _current:
+        return
+    _ensure(engine)
+    _current.add(engine)
+
+
+def _ensure(engine: Engine) -> None:
     revision = schema_revision(engine)
     if revision is None:
         init_schema(engine)
@@ -165,7 +179,7 @@ def ensure_schema(engine: Engine) -> None:
         _known(revision)
         raise InvalidInput(
             f"the database's schema (revision {revision}) is older than this ratify's; "
-            "upgrade it with `ratify init`"
+            "upgrade it with {cmd.init}"
         )
 
 

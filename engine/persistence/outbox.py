@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -24,7 +24,9 @@ from notifications.message import Attachment, OutgoingMessage
 __all__ = [
     "LEASE",
     "STATES",
+    "chase_history",
     "claim",
+    "counts",
     "enqueue",
     "mark_deferred",
     "mark_failed",
@@ -34,6 +36,7 @@ __all__ = [
     "messages",
     "outgoing",
     "retry",
+    "supersede",
 ]
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
@@ -78,10 +81,13 @@ def enqueue(
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        dialect.insert(OutboxRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(OutboxRow.id))
     )
-    result = session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # A row comes back only when it was inserted (rowcount is not reliable here on psycopg).
+    return session.execute(statement).first() is not None
 
 
 def outgoing(row: OutboxRow) -> OutgoingMessage:
@@ -203,7 +209,7 @@ def retry(session: Session, row_id: int, now: datetime) -> OutboxRow:
     """Send a failed (or skipped) message again at the next tick."""
     row = session.get(OutboxRow, row_id)
     if row is None:
-        raise NotFound(f"no outbox message {row_id}; `ratify outbox` lists them")
+        raise NotFound(f"no outbox message {row_id}; {{cmd.outbox}} lists them", field="id")
     if row.state not in ("failed", "skipped"):
         raise Refused(f"message {row_id} is {row.state}; only failed or skipped ones are retried")
     session.execute(
@@ -214,3 +220,50 @@ def retry(session: Session, row_id: int, now: datetime) -> OutboxRow:
     )
     session.refresh(row)
     return row
+
+
+def counts(session: Session, round_id: str) -> dict[str, int]:
+    """A round's messages by delivery state: a coordinator sees failures where they look."""
+    rows = session.exec(
+        select(OutboxRow.state, func.count())
+        .where(OutboxRow.round_id == round_id)
+        .group_by(col(OutboxRow.state))
+    ).all()
+    return {state: count for state, count in rows}
+
+
+def _stem(key: str) -> str:
+    """A chase's key, from the key of one of its rows (which adds the language or "coordinator",
+    never containing a colon, as the last part)."""
+    return key.rsplit(":", 1)[0]
+
+
+def chase_history(session: Session, round_id: str) -> tuple[set[str], dict[str, datetime]]:
+    """The chases (reminders, escalations) of a round already queued, and those sent, with when."""
+    rows = session.exec(
+        select(OutboxRow.key, OutboxRow.state, OutboxRow.sent_at).where(
+            OutboxRow.round_id == round_id,
+            col(OutboxRow.kind).in_(("reminder", "escalation")),
+        )
+    ).all()
+    queued = {_stem(key) for key, _, _ in rows}
+    sent = {_stem(key): at for key, state, at in rows if state == "sent" and at}
+    return queued, sent
+
+
+def supersede(session: Session, round_id: str, party_id: str, step: str, key: str) -> None:
+    """A newer reminder (``key``) of a step replaces any older one of the same step (its keys
+    begin with ``step``) still waiting to go out: the party gets the newer one only."""
+    session.execute(
+        update(OutboxRow)
+        .where(
+            col(OutboxRow.round_id) == round_id,
+            col(OutboxRow.party_id) == party_id,
+            col(OutboxRow.kind) == "reminder",
+            col(OutboxRow.state) == "pending",
+            col(OutboxRow.key).startswith(step),
+            ~col(OutboxRow.key).startswith(key + ":"),
+        )
+        .values(state="skipped", last_error=f"superseded by {key}")
+        .execution_options(synchronize_session=False)
+    )

@@ -22,7 +22,8 @@ from engine.errors import InvalidInput, VerificationFailed
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, LogRow, PartyRow, RoundRow
 from engine.runtime.journal import entry_dict, snapshot
-from engine.runtime.rounds import resolve_round
+from engine.runtime.lookup import resolve_round
+from workflows import default_catalog
 
 __all__ = [
     "HeadFound",
@@ -190,8 +191,11 @@ def _head_gone(head: str, reports: Sequence[ChainReport]) -> VerificationFailed:
 def _replayed(entries: Sequence[dict[str, Any]], where: str) -> Replayed:
     """Replay, with whatever a crafted log trips in it reported as the failure it is."""
     try:
-        return replay(entries)
-    except VerificationFailed:
+        return replay(entries, default_catalog().machine)
+    except VerificationFailed as exc:
+        prefix = where.partition(": round ")[0]  # the file's path, for an export
+        if prefix != where and not str(exc).startswith(prefix):
+            raise VerificationFailed(f"{prefix}: {exc}") from None
         raise
     except (
         ArithmeticError,  # a time at the edge of the calendar, moved to the round's timezone

@@ -13,23 +13,32 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.clock import DEFAULT_ZONE, Clock
 from engine.core.chain import format_time
+from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
-from engine.runtime.messages import bodies_of, by_language, policy_of, queue, to_coordinator
+from engine.persistence.tables import PartyRow, RoundRow
+from engine.runtime.journal import machine_of, snapshot
+from engine.runtime.lookup import now_in, resolve_round
+from engine.runtime.messages import (
+    by_language,
+    policy_of,
+    queue,
+    step_of,
+    to_coordinator,
+)
+from engine.runtime.results import ReminderPreview
 from notifications.policy import (
-    PENDING_STATES,
-    WorkCalendar,
     deadline_reminder_due,
     due_deadline_reminder,
     due_reminder,
     escalation_due,
     reminder_due,
 )
+from workflows import PENDING_ROLES
 
 __all__ = ["Chase", "enqueue_due", "preview"]
 
@@ -78,7 +87,7 @@ def _chases(
 ) -> list[Chase]:
     """What is due for each party at ``now``; ``sent``: the chases already sent, and when."""
     policy = policy_of(row)
-    calendar = WorkCalendar(policy)
+    calendar = policy.calendar()
     tz = ZoneInfo(row.timezone)
     local = now.astimezone(tz)
     if not calendar.is_working_day(local.date()) or local.time() < policy.send_time:
@@ -89,8 +98,8 @@ def _chases(
     days = due_deadline_reminder(policy, calendar, row.deadline, now, tz) if row.deadline else None
     for party in parties:
         step = f"{row.id}:{party.party_id}:{party.state}:{format_time(party.since)}"
-
-        if party.state in PENDING_STATES:
+        role = machine_of(party).role(party.state)
+        if role in PENDING_ROLES:
             number = due_reminder(policy, calendar, party.since, now, tz)
             if number is not None:
                 at = reminder_due(policy, calendar, party.since, number, tz)
@@ -106,7 +115,7 @@ def _chases(
                 due.append(
                     _chase(party, "escalation", policy.max_reminders, f"escalation:{step}", at)
                 )
-        if days is not None and party.state not in ("signed", "rejected"):
+        if days is not None and role not in ("done", "failed"):
             key = f"deadline:{row.id}:{party.party_id}:{days}"
             assert row.deadline is not None
             at = deadline_reminder_due(policy, calendar, row.deadline, days, tz)
@@ -125,38 +134,6 @@ def _open_rounds(session: Session) -> list[tuple[RoundRow, list[PartyRow]]]:
     return result
 
 
-def _stems(session: Session, round_id: str) -> tuple[set[str], dict[str, datetime]]:
-    """The chases of a round already queued, and those sent with when (a row's key is its
-    chase's key plus the language or "coordinator")."""
-    rows = session.exec(
-        select(OutboxRow.key, OutboxRow.state, OutboxRow.sent_at).where(
-            OutboxRow.round_id == round_id,
-            col(OutboxRow.kind).in_(("reminder", "escalation")),
-        )
-    ).all()
-    queued = {key.rsplit(":", 1)[0] for key, _, _ in rows}
-    sent = {key.rsplit(":", 1)[0]: at for key, state, at in rows if state == "sent" and at}
-    return queued, sent
-
-
-def _supersede(session: Session, chase: Chase) -> None:
-    """A newer reminder of the same step replaces an older one still waiting to go out (say,
-    through a long SMTP outage): the party gets the newer one only."""
-    session.execute(
-        update(OutboxRow)
-        .where(
-            OutboxRow.round_id == chase.round_id,  # type: ignore[arg-type]
-            OutboxRow.party_id == chase.party_id,  # type: ignore[arg-type]
-            OutboxRow.kind == "reminder",  # type: ignore[arg-type]
-            OutboxRow.state == "pending",  # type: ignore[arg-type]
-            col(OutboxRow.key).startswith(chase.step),
-            ~col(OutboxRow.key).startswith(chase.key + ":"),
-        )
-        .values(state="skipped", last_error=f"superseded by {chase.key}")
-        .execution_options(synchronize_session=False)
-    )
-
-
 def _queue_chase(
     session: Session,
     row: RoundRow,
@@ -164,20 +141,21 @@ def _queue_chase(
     chase: Chase,
     now: datetime,
     sent: dict[str, datetime],
-) -> None:
+) -> bool:
+    """Queue one chase; False when another writer had queued it already."""
     policy = policy_of(row)
     if chase.kind == "escalation":
         context = {
             "reason": "stalled",
-            "bodies": bodies_of(party),
-            "state": chase.state,
+            "step": step_of(machine_of(party), snapshot(party)),
             "since": chase.since,
             "timezone": row.timezone,
             "reminders_sent": _sent_reminders(sent, chase),
         }
-        to_coordinator(session, row, "escalation", chase.key, context, now, party, chase.chase())
-        return
-    _supersede(session, chase)
+        return to_coordinator(
+            session, row, "escalation", chase.key, context, now, party, chase.chase()
+        )
+    outbox.supersede(session, chase.round_id, chase.party_id, chase.step, chase.key)
     deadline_days = policy.before_deadline_days
     if chase.deadline_days is None:
         # The party is told how many reminders it has had, not the schedule's slot: after an
@@ -187,16 +165,16 @@ def _queue_chase(
     else:
         number, of = deadline_days.index(chase.deadline_days) + 1, len(deadline_days)
     context = {
-        "bodies": bodies_of(party),
-        "state": chase.state,
+        "step": step_of(machine_of(party), snapshot(party)),
         "since": chase.since,
         "timezone": row.timezone,
         "reminder_number": number,
         "max_reminders": of,
         "deadline": row.deadline,
     }
+    added = False
     for language, to in by_language(party).items():
-        queue(
+        added |= queue(
             session,
             row,
             party,
@@ -209,6 +187,7 @@ def _queue_chase(
             deadline=True,
             chase=chase.chase() | {"told": [number, of]},  # as the email words it: 1 of 3
         )
+    return added
 
 
 def _sent_reminders(sent: dict[str, datetime], chase: Chase) -> int:
@@ -223,29 +202,29 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
     queued: list[str] = []
     with transaction(engine) as session:
         for row, parties in _open_rounds(session):
-            now = clock.now(ZoneInfo(row.timezone))
-            already, sent = _stems(session, row.id)
+            now = now_in(clock, row.timezone)
+            already, sent = outbox.chase_history(session, row.id)
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
-                if chase.key not in already:
-                    _queue_chase(session, row, by_id[chase.party_id], chase, now, sent)
+                # Only what this tick added: another worker's rows are its own to report.
+                if chase.key not in already and _queue_chase(
+                    session, row, by_id[chase.party_id], chase, now, sent
+                ):
                     queued.append(chase.key)
     return queued
 
 
-def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[str, Any]]:
+def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[ReminderPreview]:
     """What a tick at the clock's time would send, without writing anything."""
-    from engine.runtime.rounds import resolve_round
-
     ensure_schema(engine)
-    result: list[dict[str, Any]] = []
+    result: list[ReminderPreview] = []
     with transaction(engine) as session:
         wanted = resolve_round(session, ref).id if ref else None
         for row, parties in _open_rounds(session):
             if wanted and row.id != wanted:
                 continue
-            now = clock.now(ZoneInfo(row.timezone))
-            already, sent = _stems(session, row.id)
+            now = now_in(clock, row.timezone)
+            already, sent = outbox.chase_history(session, row.id)
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
                 if chase.key in already:
@@ -260,34 +239,34 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[dict[s
                 if chase.kind == "reminder" and chase.deadline_days is None:
                     number = _sent_reminders(sent, chase) + 1  # as the email says
                 result.append(
-                    {
-                        "round": row.id,
-                        "party": chase.party_id,
-                        "kind": chase.kind,
-                        "number": number,
-                        "state": chase.state,
-                        "recipients": recipients,
-                        "due": chase.due.isoformat(timespec="minutes"),
-                        "queued": False,
-                    }
+                    ReminderPreview(
+                        round=row.id,
+                        party=chase.party_id,
+                        kind=chase.kind,
+                        number=number,
+                        state=chase.state,
+                        recipients=tuple(recipients),
+                        due=chase.due,
+                        queued=False,
+                    )
                 )
         zones = dict(session.exec(select(RoundRow.id, RoundRow.timezone)).all())
-        for item in session.exec(
-            select(OutboxRow).where(OutboxRow.state == "pending").order_by(col(OutboxRow.id))
-        ).all():
+        for item in outbox.messages(session, "pending"):
             zone = ZoneInfo(zones[item.round_id]) if item.round_id in zones else DEFAULT_ZONE
-            if (wanted and item.round_id != wanted) or item.next_attempt_at > clock.now(zone):
+            if (wanted and item.round_id != wanted) or item.next_attempt_at > now_in(
+                clock, zone.key
+            ):
                 continue
             result.append(
-                {
-                    "round": item.round_id,
-                    "party": item.party_id,
-                    "kind": item.kind,
-                    "number": None,
-                    "state": None,
-                    "recipients": item.recipients,
-                    "due": item.next_attempt_at.astimezone(zone).isoformat(timespec="minutes"),
-                    "queued": True,
-                }
+                ReminderPreview(
+                    round=item.round_id,
+                    party=item.party_id,
+                    kind=item.kind,
+                    number=None,
+                    state=None,
+                    recipients=tuple(item.recipients),
+                    due=item.next_attempt_at.astimezone(zone),
+                    queued=True,
+                )
             )
     return result

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.evidence import Evidence
-from engine.core.party import LEGAL_FORCE, Decision, decide, round_outcome
+from engine.core.party import Decision, decide
+from engine.core.round import settle
 from engine.core.text import check_evidence_text
 from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
-from engine.runtime import notify
-from engine.runtime.journal import Journal, lock_round, retrying, save_party, snapshot
-from engine.runtime.rounds import moves_forward, require_open, resolve_round
+from engine.runtime import messages
+from engine.runtime.journal import Journal, lock_round, machine_of, retrying, save_party, snapshot
+from engine.runtime.lookup import check_id, moves_forward, now_in, require_open, resolve_round
+from engine.runtime.results import RecordResult
+from engine.runtime.witness import witness_on_activation
 
 __all__ = ["record", "tick"]
 
@@ -30,17 +32,16 @@ def record(
     evidence: Evidence,
     clock: Clock,
     actor: str,
-) -> dict[str, Any]:
+) -> RecordResult:
     """Decide ``event`` for a party and write its new state and log entry in one transaction."""
     ensure_schema(engine)
-    if event == LEGAL_FORCE:
-        raise InvalidInput(f'"{LEGAL_FORCE}" is applied by `ratify tick` once the date has come')
     evidence = check_evidence_text(evidence)
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> RecordResult:
         row = resolve_round(session, ref, lock=True)
         require_open(row)
-        now = clock.now(ZoneInfo(row.timezone))
+        now = now_in(clock, row.timezone)
+        check_id(party_id, "party")
         party = session.get(PartyRow, (row.id, party_id))
         if party is None:
             ids = session.exec(
@@ -49,11 +50,18 @@ def record(
                 .order_by(col(PartyRow.position))
             ).all()
             raise NotFound(
-                f"round {row.id} has no party {party_id!r}; its parties: {', '.join(ids)}"
+                f"round {row.id} has no party {party_id!r}; its parties: {', '.join(ids)}",
+                field="party",
+            )
+        machine = machine_of(party)
+        spec = machine.definition.event(event)
+        if spec is not None and spec.by == "time":
+            raise InvalidInput(
+                f'"{event}" is applied by {{cmd.tick}} once the date has come', field="event"
             )
         text = session.get(DocumentRow, (row.id, row.document_version))
         text_from = text.recorded_at.astimezone(now.tzinfo).date() if text else None
-        decision = decide(snapshot(party), event, evidence, now, text_from)
+        decision = decide(machine, snapshot(party), event, evidence, now, text_from)
         moves_forward(row, now)  # after the input checks: a typo is reported as a typo
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
         return _apply(session, row, party, decision, journal)
@@ -63,7 +71,8 @@ def record(
 
 def _apply(
     session: Session, row: RoundRow, party: PartyRow, decision: Decision, journal: Journal
-) -> dict[str, Any]:
+) -> RecordResult:
+    before = snapshot(party)
     save_party(session, party, decision.party, journal.now)
     entry = journal.append(
         decision.event,
@@ -72,19 +81,22 @@ def _apply(
         to_state=decision.to_state,
         evidence=decision.evidence,
     )
-    notify.on_event(
-        session, row, party, entry, decision.to_state, len(decision.party.signatures), journal.now
-    )
-    changes: dict[str, Any] = {}
-    if decision.to_state in ("signed", "rejected"):
+    machine = machine_of(party)
+    messages.on_event(session, row, party, machine, entry, before, decision.party, journal.now)
+    role = machine.role(decision.to_state)
+    changes: dict[str, object] = {}
+    effective: date | None = None
+    if role in ("done", "failed"):  # the party has ended: the round may have too
         others = session.exec(
-            select(PartyRow.state).where(
+            select(PartyRow.workflow, PartyRow.workflow_version, PartyRow.state).where(
                 PartyRow.round_id == row.id, PartyRow.party_id != party.party_id
             )
         ).all()
-        outcome = round_outcome([*others, decision.to_state])
-        if outcome == "active":
-            effective = journal.now.date()
+        roles = [machine_of(name, version).role(state) for name, version, state in others]
+        outcome = settle([*roles, role], journal.now)
+        if outcome is not None and outcome.state == "active":
+            effective = outcome.effective_date
+            assert effective is not None  # an active outcome has its date
             journal.append(
                 "activate",
                 from_state="open",
@@ -92,8 +104,8 @@ def _apply(
                 evidence={"effective_date": effective.isoformat(), "last_party": party.party_id},
             )
             changes = {"state": "active", "effective_date": effective, "closed_at": journal.now}
-            notify.on_round(session, row, "active", journal.now, {"effective_date": effective})
-        elif outcome == "failed":
+            messages.on_round(session, row, "active", journal.now, {"effective_date": effective})
+        elif outcome is not None:
             journal.append(
                 "fail",
                 from_state="open",
@@ -106,67 +118,81 @@ def _apply(
                 "ref": decision.evidence.get("decision", ""),
                 "reason": decision.evidence.get("reason"),
             }
-            notify.on_round(session, row, "failed", journal.now, context)
+            messages.on_round(session, row, "failed", journal.now, context)
     journal.seal(**changes)
-    return {
-        "round": row.id,
-        "party": party.party_id,
-        "event": decision.event,
-        "from_state": decision.from_state,
-        "to_state": decision.to_state,
-        "seq": entry["seq"],
-        "hash": entry["hash"],
-        "round_state": changes.get("state", row.state),
-        "effective_date": changes["effective_date"].isoformat()
-        if "effective_date" in changes
-        else None,
-        "legal_force_from": (
-            decision.party.legal_force_from.isoformat() if decision.party.legal_force_from else None
-        ),
-        "signatures": len(decision.party.signatures),
-        "signatures_required": decision.party.signatures_required,
-    }
+    witness_on_activation(session, row, journal.now)  # after the seal: it reads the new head
+    return RecordResult(
+        round=row.id,
+        party=party.party_id,
+        event=decision.event,
+        from_state=decision.from_state,
+        to_state=decision.to_state,
+        role=role,
+        seq=entry["seq"],
+        hash=entry["hash"],
+        round_state=str(changes.get("state", row.state)),
+        effective_date=effective,
+        legal_force_from=decision.party.legal_force_from,
+        signatures=len(decision.party.signatures),
+        signatures_required=decision.party.signatures_required,
+    )
 
 
-def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[dict[str, Any]]:
-    """Move every party whose legal-force wait has ended to awaiting signature."""
+def _timed(session: Session) -> list[tuple[RoundRow, PartyRow, str]]:
+    """The parties of open rounds waiting for legal force, with the timed event that ends it."""
+    rows = session.exec(
+        select(RoundRow, PartyRow)
+        .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
+        .where(RoundRow.state == "open", col(PartyRow.legal_force_from).is_not(None))
+        .order_by(col(PartyRow.round_id), col(PartyRow.position))
+    ).all()
+    waiting = []
+    for row, party in rows:
+        machine = machine_of(party)
+        if machine.role(party.state) != "legal_force":
+            continue
+        timed = [
+            e
+            for e in machine.allowed(party.state)
+            if (spec := machine.definition.event(e)) is not None and spec.by == "time"
+        ]
+        if timed:
+            waiting.append((row, party, timed[0]))
+    return waiting
+
+
+def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[RecordResult]:
+    """Apply every timed event whose date has come (a decision has become legally final)."""
     ensure_schema(engine)
     with transaction(engine) as session:
-        waiting = session.exec(
-            select(RoundRow, PartyRow)
-            .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
-            .where(RoundRow.state == "open", PartyRow.state == "legal_force_wait")
-            .order_by(col(PartyRow.round_id), col(PartyRow.position))
-        ).all()
+        waiting = _timed(session)
         if clock.source == "at":
             # A tick at a time given by hand that would have to skip a due party, because its
             # round's log is already past that time, is refused before anything is written.
-            for row, party in waiting:
-                now = clock.now(ZoneInfo(row.timezone))
+            for row, party, _ in waiting:
+                now = now_in(clock, row.timezone)
                 if party.legal_force_from is not None and party.legal_force_from <= now.date():
                     moves_forward(row, now)
-        due = [(row.id, party.party_id) for row, party in waiting]
+        due = [(row.id, party.party_id, event) for row, party, event in waiting]
     moved = []
-    for round_id, party_id in due:
+    for round_id, party_id, event in due:
 
         def work(
-            session: Session, round_id: str = round_id, party_id: str = party_id
-        ) -> dict[str, Any] | None:
+            session: Session, round_id: str = round_id, party_id: str = party_id, event: str = event
+        ) -> RecordResult | None:
             row = lock_round(session, round_id)
             party = session.get(PartyRow, (round_id, party_id))
-            if (
-                row is None
-                or party is None
-                or row.state != "open"
-                or party.state != "legal_force_wait"
-            ):
+            if row is None or party is None or row.state != "open":
                 return None  # someone else moved it meanwhile
-            now = clock.now(ZoneInfo(row.timezone))
+            machine = machine_of(party)
+            if event not in machine.allowed(party.state):
+                return None
+            now = now_in(clock, row.timezone)
             if party.legal_force_from is None or now.date() < party.legal_force_from:
                 return None
             if now < row.last_entry_at:  # the round's log is already past this moment
                 return None
-            decision = decide(snapshot(party), LEGAL_FORCE, Evidence(), now)
+            decision = decide(machine, snapshot(party), event, Evidence(), now)
             journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
             return _apply(session, row, party, decision, journal)
 

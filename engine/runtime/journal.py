@@ -19,9 +19,17 @@ from engine.core.party import PartySnapshot
 from engine.errors import ConcurrentUpdate, NotFound
 from engine.persistence.database import transaction
 from engine.persistence.tables import LogRow, PartyRow, RoundRow
-from workflows import Body
+from workflows import Body, ProcessMachine, default_catalog
 
-__all__ = ["Journal", "entry_dict", "lock_round", "retrying", "save_party", "snapshot"]
+__all__ = [
+    "Journal",
+    "entry_dict",
+    "lock_round",
+    "machine_of",
+    "retrying",
+    "save_party",
+    "snapshot",
+]
 
 T = TypeVar("T")
 ATTEMPTS = 8  # a writer that loses a race decides again from the new state, at most this often
@@ -44,6 +52,15 @@ def lock_round(session: Session, round_id: str) -> RoundRow:
     if row is None:
         raise NotFound(f"no round {round_id!r}")
     return row
+
+
+def machine_of(party: PartyRow | str, version: int | None = None) -> ProcessMachine:
+    """The machine of a party's workflow version (or of a name and version), from the catalog:
+    the shell looks it up; the pure core is given it."""
+    if isinstance(party, PartyRow):
+        return default_catalog().machine(party.workflow, party.workflow_version)
+    assert version is not None
+    return default_catalog().machine(party, version)
 
 
 def snapshot(row: PartyRow) -> PartySnapshot:

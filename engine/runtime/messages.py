@@ -15,10 +15,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine.core.party import PartySnapshot
 from engine.persistence import outbox
 from engine.persistence.tables import PartyRow, RoundRow
+from engine.runtime.journal import machine_of, snapshot
 from notifications.policy import ReminderPolicy
 from notifications.render import message
+from workflows import ProcessMachine, Role
 
 __all__ = [
     "bodies_of",
@@ -28,18 +31,33 @@ __all__ = [
     "on_round",
     "policy_of",
     "queue",
+    "step_of",
     "to_coordinator",
 ]
 
-# The states a party passes through, for the invitation's list of steps.
-_STEPS = (
-    "draft",
-    "board_review",
-    "council_review",
-    "legal_force_wait",
-    "awaiting_signature",
-    "signed",
-)
+
+def step_of(
+    machine: ProcessMachine, party: PartySnapshot, state: str | None = None
+) -> dict[str, Any]:
+    """A state as the templates word it: its role, and the body it concerns (the next to decide
+    while preparing, the deciding one in review)."""
+    state = state or party.state
+    role = machine.role(state)
+    body = party.body.name if role in ("preparing", "review") else None
+    return {"role": role, "body": body or party.body.name, "state": state}
+
+
+def _steps(machine: ProcessMachine, party: PartySnapshot) -> list[dict[str, Any]]:
+    """The steps ahead of a party from its start, derived from its roles and bodies: preparing,
+    each body's review, the wait for legal force if it waits, the signatures, and done."""
+    roles = {role for _, role in machine.definition.roles}
+    steps: list[dict[str, Any]] = [{"role": "preparing", "body": party.bodies[0].name}]
+    steps += [{"role": "review", "body": b.name} for b in party.bodies if "review" in roles]
+    order: tuple[Role, ...] = ("legal_force", "signing", "done")
+    for role in order:
+        if role in roles and (role != "legal_force" or party.await_legal_force):
+            steps.append({"role": role, "body": party.bodies[-1].name})
+    return steps
 
 
 def policy_of(row: RoundRow) -> ReminderPolicy:
@@ -162,9 +180,7 @@ def to_coordinator(
 def on_launch(session: Session, row: RoundRow, parties: Sequence[PartyRow], now: datetime) -> None:
     """Invite every party: what is asked of it, by when, and the text's hash."""
     for party in parties:
-        steps = [s for s in _STEPS if s != "council_review" or len(party.bodies) > 1]
-        if not party.await_legal_force:
-            steps.remove("legal_force_wait")
+        steps = _steps(machine_of(party), snapshot(party))
         context = {
             "bodies": bodies_of(party),
             "signatures_required": party.signatures_required,
@@ -181,12 +197,13 @@ def on_event(
     session: Session,
     row: RoundRow,
     party: PartyRow,
+    machine: ProcessMachine,
     entry: dict[str, Any],
-    to_state: str,
-    signatures: int,
+    before: PartySnapshot,
+    after: PartySnapshot,
     now: datetime,
 ) -> None:
-    """A receipt to the party for an event recorded for it."""
+    """A receipt to the party for an event recorded for it (``before`` and ``after`` it)."""
     evidence = entry["evidence"]
     given = {
         "ref": evidence.get("decision"),
@@ -196,14 +213,13 @@ def on_event(
         "diary": evidence.get("diary"),
     }
     context = {
-        "bodies": bodies_of(party),
         "event": entry["event"],
-        "from_state": entry["from_state"],
-        "to_state": to_state,
+        "from_step": step_of(machine, before),
+        "to_step": step_of(machine, after),
         "evidence": {k: str(v) for k, v in given.items() if v},
         "recorded_at": now,
         "timezone": row.timezone,
-        "signatures_given": signatures,
+        "signatures_given": len(after.signatures),
         "signatures_required": party.signatures_required,
     }
     _to_parties(session, row, [party], "receipt", f"receipt:{row.id}:{entry['seq']}", context, now)
@@ -215,12 +231,13 @@ def on_round(
     kind: str,
     now: datetime,
     context: dict[str, Any],
-    key: str | None = None,
+    version: int | None = None,
 ) -> None:
-    """A notice about the round (active, failed, cancelled, amended) to everyone."""
+    """A notice about the round (active, failed, cancelled, amended: of text ``version``) to
+    everyone."""
     parties = session.exec(
         select(PartyRow).where(PartyRow.round_id == row.id).order_by(col(PartyRow.position))
     ).all()
-    key = key or f"{kind}:{row.id}"
+    key = f"{kind}:{row.id}" if version is None else f"{kind}:{row.id}:{version}"
     _to_parties(session, row, parties, kind, key, context, now)
     to_coordinator(session, row, kind, key, context, now)

@@ -3,99 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.agreement import Agreement, read_document, sha256_text
+from engine.agreement import Agreement, load_agreement, read_document, sha256_text
 from engine.clock import Clock
 from engine.core.chain import GENESIS
-from engine.core.party import had_approval, reopened
-from engine.errors import (
-    AgreementFileError,
-    InvalidInput,
-    NotFound,
-    RatifyError,
-    Refused,
-    RoundClosed,
-)
+from engine.core.evidence import Evidence
+from engine.core.party import allowed, body_in_charge, had_approval, reopened
+from engine.core.text import check_evidence_text
+from engine.errors import AgreementFileError, InvalidInput, RatifyError, Refused
+from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
-from engine.runtime import notify
-from engine.runtime.journal import Journal, lock_round, retrying, save_party, snapshot
+from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
+from engine.runtime import messages
+from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
+from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
+from engine.runtime.results import AmendResult, LaunchResult, PartyStatus, RoundStatus, Signatory
 
-__all__ = [
-    "amend",
-    "cancel",
-    "launch",
-    "local_now",
-    "moves_forward",
-    "require_open",
-    "resolve_round",
-    "status",
-]
+__all__ = ["amend", "cancel", "launch", "status"]
 
 
-def resolve_round(session: Session, ref: str, *, lock: bool = False) -> RoundRow:
-    """A round by its id (``agreement/n``), or an agreement id's latest round. ``lock``: hold its
-    row until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's write lock is already
-    held), so that writers to one round take turns instead of failing on its version."""
-    row = session.get(RoundRow, ref)
-    if row is None and "/" not in ref:
-        row = session.exec(
-            select(RoundRow)
-            .where(RoundRow.agreement_id == ref)
-            .order_by(col(RoundRow.number).desc())
-            .limit(1)
-        ).first()
-    if row is None:
-        known = session.exec(select(RoundRow.id).order_by(RoundRow.id)).all()
-        hint = f"; rounds: {', '.join(known)}" if known else "; no round has been launched yet"
-        raise NotFound(f"no round {ref!r}{hint}")
-    if lock:
-        return lock_round(session, row.id)
-    return row
-
-
-def require_open(row: RoundRow) -> None:
-    if row.state != "open":
-        when = f" since {row.effective_date:%d.%m.%Y}" if row.effective_date else ""
-        raise RoundClosed(
-            f"round {row.id} is {row.state}{when}; nothing more can be recorded on it"
-        )
-
-
-def local_now(row: RoundRow, clock: Clock) -> datetime:
-    """The clock's time in the round's zone, refused if it goes back before the latest entry."""
-    now = clock.now(ZoneInfo(row.timezone))
-    moves_forward(row, now)
-    return now
-
-
-def moves_forward(row: RoundRow, now: datetime) -> None:
-    """Refuse ``now`` if it is before the round's latest entry: the log only moves forward."""
-    latest = _aware(row.last_entry_at)
-    if now < latest:
-        raise InvalidInput(
-            f"{now:%Y-%m-%d %H:%M} is before round {row.id}'s latest entry "
-            f"({latest.astimezone(now.tzinfo):%Y-%m-%d %H:%M}); the log only moves forward: "
-            "give --at a later time"
-        )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def launch(engine: Engine, agreement: Agreement, clock: Clock, actor: str) -> str:
-    """Create a round of ``agreement`` with every party in draft; return its id."""
+def launch(engine: Engine, agreement: Agreement | Path, clock: Clock, actor: str) -> LaunchResult:
+    """Create a round of ``agreement`` (or of the agreement file at that path), every party at its
+    workflow's start."""
+    if isinstance(agreement, Path):
+        agreement = load_agreement(agreement)
     ensure_schema(engine)
-    now = clock.now(ZoneInfo(agreement.timezone))
+    now = now_in(clock, agreement.timezone)
     if agreement.deadline is not None and agreement.deadline < now.date():
         raise AgreementFileError(
             str(agreement.path),
@@ -107,7 +47,8 @@ def launch(engine: Engine, agreement: Agreement, clock: Clock, actor: str) -> st
     for attempt in range(3):
         try:
             with transaction(engine) as session:
-                return _launch(session, agreement, now, clock.source, actor)
+                round_id = _launch(session, agreement, now, clock.source, actor)
+                return LaunchResult(round_id, len(agreement.parties), agreement.document_sha256)
         except IntegrityError as exc:
             # Another launch of the same agreement won the race: look again (and be refused).
             if attempt == 2:
@@ -122,7 +63,7 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
     if open_round is not None:
         raise Refused(
             f"round {open_round.id} of {agreement.id} is still open; finish it, or end it with "
-            f"`ratify cancel {open_round.id} --reason ...`, before launching another"
+            f"{{cmd.cancel}} ({open_round.id}), before launching another"
         )
     number = (
         session.scalar(
@@ -177,7 +118,7 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
                 notice_days=plan.notice_days,
                 signatures_required=plan.signatures_required,
                 contacts=[asdict(c) for c in plan.contacts],
-                state="draft",
+                state=machine_of(plan.workflow, plan.workflow_version).definition.initial,
                 signatures=[],
                 signatories=[asdict(s) for s in plan.signatories],
                 since=now,
@@ -204,7 +145,7 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
         )
     session.add_all(rows)
     session.flush()
-    notify.on_launch(session, row, rows, now)
+    messages.on_launch(session, row, rows, now)
     journal = Journal(session, row, actor=actor, now=now, clock=source)
     journal.append(
         "launch",
@@ -224,15 +165,12 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
 
 def amend(
     engine: Engine, ref: str, document: Path, reason: str | None, clock: Clock, actor: str
-) -> dict[str, Any]:
+) -> AmendResult:
     """Go on with a new text: every party that approved or signed the old one goes to draft."""
     ensure_schema(engine)
-    try:
-        text = read_document(document)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            f"{document}: cannot read the new text ({exc}); give a UTF-8 file"
-        ) from None
+    if reason is not None:
+        reason = check_evidence_text(Evidence(reason=reason)).reason
+    text = read_document(document)  # a regular UTF-8 file under the size limit, or InvalidInput
     new_sha = sha256_text(text)
     return retrying(
         engine, lambda session: _amend(session, ref, document, text, new_sha, reason, clock, actor)
@@ -248,7 +186,7 @@ def _amend(
     reason: str | None,
     clock: Clock,
     actor: str,
-) -> dict[str, Any]:
+) -> AmendResult:
     row = resolve_round(session, ref, lock=True)
     require_open(row)
     now = local_now(row, clock)
@@ -277,9 +215,10 @@ def _amend(
     reopened_ids = []
     for party in _parties(session, row.id):
         before = snapshot(party)
-        if not had_approval(before):
+        machine = machine_of(party)
+        if not had_approval(machine, before):
             continue
-        after = reopened(before)
+        after = reopened(machine, before)
         save_party(session, party, after, now)
         journal.append(
             "amend",
@@ -299,20 +238,17 @@ def _amend(
         "previous_sha256": old_sha,
         "reason": why or "",
     }
-    notify.on_round(session, row, "amended", now, context, key=f"amended:{row.id}:{version}")
+    messages.on_round(session, row, "amended", now, context, version=version)
     journal.seal(document_sha256=new_sha, document_version=version)
-    return {
-        "round": row.id,
-        "document_sha256": new_sha,
-        "version": version,
-        "reopened": reopened_ids,
-    }
+    return AmendResult(row.id, new_sha, version, tuple(reopened_ids))
 
 
 def cancel(engine: Engine, ref: str, reason: str, clock: Clock, actor: str) -> str:
+    """End an open round; its id."""
     ensure_schema(engine)
     if not reason.strip():
-        raise InvalidInput("cancel needs --reason 'why the round ends'")
+        raise InvalidInput("cancel needs {opt.reason} 'why the round ends'", field="reason")
+    reason = check_evidence_text(Evidence(reason=reason)).reason or reason
     return retrying(engine, lambda session: _cancel(session, ref, reason, clock, actor))
 
 
@@ -324,7 +260,7 @@ def _cancel(session: Session, ref: str, reason: str, clock: Clock, actor: str) -
     journal.append(
         "cancel", from_state="open", to_state="cancelled", evidence={"reason": reason.strip()}
     )
-    notify.on_round(session, row, "cancelled", now, {"reason": reason.strip()})
+    messages.on_round(session, row, "cancelled", now, {"reason": reason.strip()})
     journal.seal(state="cancelled", closed_at=now)
     return row.id
 
@@ -337,8 +273,8 @@ def _parties(session: Session, round_id: str) -> list[PartyRow]:
     )
 
 
-def status(engine: Engine, ref: str | None) -> list[dict[str, Any]]:
-    """Every round (or one), with its parties, as plain data for tables and ``--json``."""
+def status(engine: Engine, ref: str | None) -> list[RoundStatus]:
+    """Every round (or one), with its parties."""
     ensure_schema(engine)
     with transaction(engine) as session:
         if ref is not None:
@@ -348,54 +284,43 @@ def status(engine: Engine, ref: str | None) -> list[dict[str, Any]]:
         return [_round_status(session, row) for row in rows]
 
 
-def _outbox_counts(session: Session, round_id: str) -> dict[str, int]:
-    """The round's messages by delivery state: a coordinator sees failures where they look."""
-    rows = session.exec(
-        select(OutboxRow.state, func.count())
-        .where(OutboxRow.round_id == round_id)
-        .group_by(col(OutboxRow.state))
-    ).all()
-    return {state: count for state, count in rows}
+def _party_status(row: RoundRow, party: PartyRow, tz: ZoneInfo) -> PartyStatus:
+    snap = snapshot(party)
+    machine = machine_of(party)
+    body = body_in_charge(machine, snap)
+    return PartyStatus(
+        id=party.party_id,
+        name=party.name,
+        state=party.state,
+        role=machine.role(party.state),
+        since=aware(party.since).astimezone(tz),
+        workflow=f"{party.workflow}@{party.workflow_version}",
+        bodies=tuple(b["name"] for b in party.bodies),
+        body=body.name if body else None,
+        legal_force_from=party.legal_force_from,
+        signatures=len(party.signatures),
+        signatures_required=party.signatures_required,
+        signatories=tuple(s["name"] for s in party.signatures),
+        may_sign=tuple(Signatory(s["name"], s["title"]) for s in party.signatories),
+        allowed=tuple(allowed(machine, snap)) if row.state == "open" else (),
+    )
 
 
-def _round_status(session: Session, row: RoundRow) -> dict[str, Any]:
+def _round_status(session: Session, row: RoundRow) -> RoundStatus:
     tz = ZoneInfo(row.timezone)
-    parties = []
-    for party in _parties(session, row.id):
-        snap = snapshot(party)
-        parties.append(
-            {
-                "id": party.party_id,
-                "name": party.name,
-                "state": party.state,
-                "since": _aware(party.since).astimezone(tz).isoformat(timespec="minutes"),
-                "workflow": f"{party.workflow}@{party.workflow_version}",
-                "bodies": [b["name"] for b in party.bodies],
-                "body": snap.body.name
-                if party.state in ("draft", "board_review", "council_review")
-                else None,
-                "legal_force_from": party.legal_force_from.isoformat()
-                if party.legal_force_from
-                else None,
-                "signatures": len(party.signatures),
-                "signatures_required": party.signatures_required,
-                "signatories": [s["name"] for s in party.signatures],
-                "may_sign": [{"name": s["name"], "title": s["title"]} for s in party.signatories],
-                "allowed": snap.allowed() if row.state == "open" else [],
-            }
-        )
-    return {
-        "round": row.id,
-        "agreement": row.agreement_id,
-        "title": row.title,
-        "state": row.state,
-        "effective_date": row.effective_date.isoformat() if row.effective_date else None,
-        "document_sha256": row.document_sha256,
-        "document_version": row.document_version,
-        "deadline": row.deadline.isoformat() if row.deadline else None,
-        "launched_at": _aware(row.launched_at).astimezone(tz).isoformat(timespec="minutes"),
-        "log_entries": row.log_length,
-        "outbox": _outbox_counts(session, row.id),
-        "signed": sum(p["state"] == "signed" for p in parties),
-        "parties": parties,
-    }
+    parties = tuple(_party_status(row, p, tz) for p in _parties(session, row.id))
+    return RoundStatus(
+        round=row.id,
+        agreement=row.agreement_id,
+        title=row.title,
+        state=row.state,
+        effective_date=row.effective_date,
+        document_sha256=row.document_sha256,
+        document_version=row.document_version,
+        deadline=row.deadline,
+        launched_at=aware(row.launched_at).astimezone(tz),
+        log_entries=row.log_length,
+        outbox=outbox.counts(session, row.id),
+        signed=sum(p.role == "done" for p in parties),
+        parties=parties,
+    )

@@ -18,9 +18,10 @@ from engine.core.chain import format_time
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
-from engine.runtime.journal import Journal, lock_round, retrying
+from engine.runtime.journal import Journal, lock_round, machine_of, retrying
+from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, to_coordinator
-from notifications.policy import WorkCalendar
+from engine.runtime.results import DeliveryResult
 from notifications.render import to_email
 
 if TYPE_CHECKING:
@@ -31,17 +32,17 @@ __all__ = ["send_due"]
 BATCH = 50
 
 
-def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> list[dict[str, Any]]:
+def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> list[DeliveryResult]:
     """Claim what is due in the outbox, deliver it, and record what became of each message."""
     ensure_schema(engine)
     with transaction(engine) as session:
         zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
     # A claim outlives the slowest batch: every message timing out, plus a margin.
     lease = timedelta(seconds=BATCH * mailer.timeout * 2 + 60)
-    results: list[dict[str, Any]] = []
+    results: list[DeliveryResult] = []
     for zone in zones:  # the clock's "now" in each round's own zone
         while True:
-            now = clock.now(ZoneInfo(zone))
+            now = now_in(clock, zone)
             batch = _claim(engine, now, zone, lease, mail_from, results)
             if batch is None:
                 break
@@ -51,7 +52,7 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
     return results
 
 
-def _record(engine: Engine, clock: Clock, delivery: Delivery) -> dict[str, Any]:
+def _record(engine: Engine, clock: Clock, delivery: Delivery) -> DeliveryResult:
     """Settle one message the moment its outcome is known, before the mailer sends the next: a
     worker killed mid-batch then resends at most the message that was in flight. Each message is
     settled on its own, in its own transaction; one that cannot be written stops the batch (the
@@ -69,7 +70,7 @@ def _claim(
     zone: str,
     lease: timedelta,
     mail_from: str,
-    results: list[dict[str, Any]],
+    results: list[DeliveryResult],
 ) -> list[tuple[object, Any]] | None:
     """A batch to deliver: claimed rows still worth sending now, as MIME. None: nothing is due."""
     while True:
@@ -104,7 +105,7 @@ def _outside_hours(session: Session, item: OutboxRow, now: datetime) -> datetime
     if row is None:
         return None
     policy = policy_of(row)
-    calendar = WorkCalendar(policy)
+    calendar = policy.calendar()
     local = now.astimezone(ZoneInfo(row.timezone))
     if calendar.is_working_day(local.date()) and local.time() >= policy.send_time:
         return None
@@ -124,7 +125,8 @@ def _still_due(session: Session, item: OutboxRow) -> str | None:
     if party is None:
         return "the party is gone"
     if item.chase.get("deadline_days") is not None:
-        return "the party has signed" if party.state in ("signed", "rejected") else None
+        ended = machine_of(party).role(party.state) in ("done", "failed")
+        return "the party has signed" if ended else None
     if party.state != item.chase["state"] or format_time(party.since) != item.chase["since"]:
         return f"the party has moved on to {party.state}"
     return None
@@ -132,19 +134,20 @@ def _still_due(session: Session, item: OutboxRow) -> str | None:
 
 def _result(
     item: OutboxRow, outcome: str, error: str | None, refused: dict[str, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "key": item.key,
-        "kind": item.kind,
-        "round": item.round_id,
-        "party": item.party_id,
-        "recipients": list(item.recipients),
-        "chase": item.chase,
-        "outcome": outcome,
-        "error": error,
-        "refused": refused or {},
-    }
+) -> DeliveryResult:
+    assert item.id is not None  # a claimed row is stored
+    return DeliveryResult(
+        id=item.id,
+        key=item.key,
+        kind=item.kind,
+        round=item.round_id,
+        party=item.party_id,
+        recipients=tuple(item.recipients),
+        chase=item.chase,
+        outcome=outcome,
+        error=error,
+        refused=refused or {},
+    )
 
 
 def _settle(
@@ -161,7 +164,7 @@ def _settle(
 
     def work(session: Session) -> bool:
         row = lock_round(session, item.round_id)
-        now = clock.now(ZoneInfo(row.timezone))
+        now = now_in(clock, row.timezone)
         if outcome == "sent":
             if not outbox.mark_sent(session, item, now, refused):
                 return False

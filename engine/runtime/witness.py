@@ -21,7 +21,6 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -34,6 +33,7 @@ from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow, RoundRow
 from engine.runtime.audit import HeadReport, round_heads
+from engine.runtime.lookup import now_in
 from engine.settings import load_settings
 from notifications.message import Attachment
 from notifications.render import message
@@ -91,7 +91,7 @@ def queue_daily(engine: Engine, clock: Clock) -> list[str]:
         ).first()
         if latest is None:
             return []  # nothing to witness yet
-        now = clock.now(ZoneInfo(latest.timezone))
+        now = now_in(clock, latest.timezone)
         key = f"{KIND}:{now.date().isoformat()}"
         if _queued(session, key):
             return []  # today's is queued already

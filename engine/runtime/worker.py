@@ -11,13 +11,14 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
 
 from sqlalchemy import Engine
 
 from engine.clock import Clock
+from engine.runtime.chasing import enqueue_due
 from engine.runtime.events import tick as apply_timed
-from engine.runtime.notify import enqueue_due, send_due
+from engine.runtime.results import DeliveryResult, RecordResult
+from engine.runtime.sending import send_due
 from engine.runtime.witness import queue_daily
 from engine.wording import counted
 from notifications.mailer import Mailer
@@ -27,14 +28,14 @@ __all__ = ["TickReport", "run_worker", "tick_once"]
 
 @dataclass
 class TickReport:
-    moved: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[RecordResult] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[DeliveryResult] = field(default_factory=list)
 
     def summary(self) -> str:
         outcomes: dict[str, int] = {}
         for s in self.sent:
-            outcomes[s["outcome"]] = outcomes.get(s["outcome"], 0) + 1
+            outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
         delivered = (
             ", ".join(f"{n} {_OUTCOMES.get(k, k)}" for k, n in sorted(outcomes.items())) or "0 sent"
         )

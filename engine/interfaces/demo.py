@@ -12,30 +12,40 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from importlib import resources
 from itertools import count, cycle
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
-from sqlalchemy import Engine
 
-from engine.agreement import load_agreement
 from engine.clock import FakeClock
-from engine.core.calendar import next_working_day
-from engine.core.evidence import Evidence
 from engine.interfaces.render import status_table
-from engine.persistence.database import connect, init_schema
-from engine.runtime.audit import verify_database
-from engine.runtime.events import record
-from engine.runtime.rounds import launch, status
-from engine.runtime.worker import tick_once
+from engine.runtime import (
+    Evidence,
+    connect,
+    init_schema,
+    jsonable,
+    launch,
+    load_agreement,
+    next_working_day,
+    record,
+    status,
+    tick_once,
+    verify_database,
+)
 from engine.wording import counted
 from notifications.mailer import Mailer
 from notifications.sink import MailSink
 
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
 __all__ = ["EXAMPLE", "run_demo"]
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kanta-hame" / "agreement.toml"
+# Shipped inside the package (``ratify_examples``, the repository's examples/ folder).
+EXAMPLE = Path(str(resources.files("ratify_examples") / "kanta-hame" / "agreement.toml"))
 WEEKDAYS = ("ma", "ti", "ke", "to", "pe", "la", "su")
 START = date(2026, 12, 1)
 # Invented signatories, handed out in turn.
@@ -93,11 +103,11 @@ class Play:
         detail = evidence.ref or evidence.reason or ""
         if step.signatory:
             detail = f"{step.signatory[0]}, {step.signatory[1]} "
-            detail += f"({result['signatures']}/{result['signatures_required']})"
-        if result["to_state"] == "legal_force_wait":
-            detail += f"; final from {date.fromisoformat(result['legal_force_from']):%d.%m.%Y}"
-        self.line(step.party, step.event, result["to_state"], detail)
-        return str(result["round_state"])
+            detail += f"({result.signatures}/{result.signatures_required})"
+        if result.role == "legal_force" and result.legal_force_from:
+            detail += f"; final from {result.legal_force_from:%d.%m.%Y}"
+        self.line(step.party, step.event, result.to_state, detail)
+        return result.round_state
 
     def line(self, party: str, event: str, state: str, detail: str = "") -> None:
         moment = self.clock.moment
@@ -114,38 +124,39 @@ class Play:
         """The worker's tick: legal force, then reminders due, then the outbox sent."""
         report = tick_once(self.engine, self.clock, self.mailer, "ratify <ratify@example.invalid>")
         for moved in report.moved:
-            self.line(moved["party"], "legal-force", moved["to_state"], "the decision is final")
+            self.line(moved.party, moved.event, moved.to_state, "the decision is final")
         shown: set[tuple[str, str]] = set()
         for s in report.sent:
-            if s["outcome"] != "sent":
+            if s.outcome != "sent":
                 continue
-            self.sent[s["kind"]] += 1
-            chase = s["chase"] or {}
+            self.sent[s.kind] += 1
+            chase = s.chase or {}
             told = chase.get("told")
-            what = s["kind"] + (f" {told[0]}/{told[1]}" if told else "")
-            if s["kind"] == "escalation":
+            what = s.kind + (f" {told[0]}/{told[1]}" if told else "")
+            if s.kind == "escalation":
                 what += " to the coordinator"
-            if s["kind"] in ("reminder", "escalation") and (s["party"], what) not in shown:
-                shown.add((s["party"], what))  # one line, whatever the languages
-                self.line(s["party"] or "(everyone)", f"✉ {what}", "", "")
+            who = s.party or "(everyone)"
+            if s.kind in ("reminder", "escalation") and (who, what) not in shown:
+                shown.add((who, what))  # one line, whatever the languages
+                self.line(who, f"✉ {what}", "", "")
         for kind in ("invitation", "active", "failed", "cancelled", "amended"):
-            count = sum(s["kind"] == kind and s["outcome"] == "sent" for s in report.sent)
+            count = sum(s.kind == kind and s.outcome == "sent" for s in report.sent)
             if count:
                 self.line("(everyone)", f"✉ {kind}", "", f"{count} messages")
 
     def schedule_signatures(self, day: date) -> None:
         """A party newly awaiting signature is signed on the next working days, one a day."""
         pending = {s.party for steps in self.plan.values() for s in steps if s.event == "sign"}
-        for party in status(self.engine, self.round_id)[0]["parties"]:
-            if party["state"] != "awaiting_signature" or party["id"] in pending:
+        for party in status(self.engine, self.round_id)[0].parties:
+            if party.role != "signing" or party.id in pending:
                 continue
             when = day
             # The party's authorised signatories where it lists them, else invented ones.
-            listed = iter((s["name"], s["title"]) for s in party["may_sign"])
-            for _ in range(party["signatures_required"] - party["signatures"]):
+            listed = iter((s.name, s.title) for s in party.may_sign)
+            for _ in range(party.signatures_required - party.signatures):
                 when = next_working_day(when + timedelta(days=1))
                 signer = next(listed, None) or next(self.signers)
-                self.on(when, Step(party["id"], "sign", signatory=signer))
+                self.on(when, Step(party.id, "sign", signatory=signer))
 
 
 def _script(play: Play) -> None:
@@ -188,7 +199,7 @@ def run_demo(console: Console, file: Path | None = None) -> int:
                 f"{len(agreement.parties)} parties, a simulated clock from {START:%d.%m.%Y}, "
                 f"a temporary SQLite database, and an SMTP sink on port {port}.\n"
             )
-            round_id = launch(engine, agreement, clock, "koordinaattori")
+            round_id = launch(engine, agreement, clock, "koordinaattori").round
             bodies = {p.id: [b.name for b in p.bodies] for p in agreement.parties}
             play = Play(engine, round_id, clock, console, bodies, Mailer("127.0.0.1", port))
             play.line("(round)", "launch", "open", round_id)
@@ -201,10 +212,12 @@ def run_demo(console: Console, file: Path | None = None) -> int:
                         play.on(START + timedelta(days=7 * (i + 1)), Step(party, "approve", body=i))
             state = _play(play, tz)
             console.print()
-            console.print(status_table(status(engine, round_id)[0]))
-            if state == "active":
-                effective = status(engine, round_id)[0]["effective_date"]
-                console.print(f"\n[bold green]Agreement in force from {effective}.[/]")
+            final = status(engine, round_id)[0]
+            console.print(status_table(jsonable(final)))
+            if state == "active" and final.effective_date:
+                console.print(
+                    f"\n[bold green]Agreement in force from {final.effective_date.isoformat()}.[/]"
+                )
             _mail_summary(console, sink, play.sent)
             reports = verify_database(engine, round_id)
             console.print(

@@ -1,0 +1,163 @@
+"""What the use cases return: typed, frozen values that the CLI renders today and the web and
+JSON API will return tomorrow. :func:`jsonable` gives the JSON form the CLI prints with --json
+(dates as ISO dates, moments as ISO date-times to the minute in the round's zone)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from workflows import Role
+
+__all__ = [
+    "AmendResult",
+    "DeliveryResult",
+    "LaunchResult",
+    "OutboxMessage",
+    "PartyStatus",
+    "RecordResult",
+    "ReminderPreview",
+    "RoundStatus",
+    "Signatory",
+    "jsonable",
+]
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    round: str
+    parties: int
+    document_sha256: str
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """An event recorded for a party (by hand, or by a tick), and what became of the round."""
+
+    round: str
+    party: str
+    event: str
+    from_state: str
+    to_state: str
+    role: Role  # the role of to_state
+    seq: int
+    hash: str
+    round_state: str
+    effective_date: date | None
+    legal_force_from: date | None
+    signatures: int
+    signatures_required: int
+
+
+@dataclass(frozen=True)
+class AmendResult:
+    round: str
+    document_sha256: str
+    version: int
+    reopened: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Signatory:
+    name: str
+    title: str
+
+
+@dataclass(frozen=True)
+class PartyStatus:
+    id: str
+    name: str
+    state: str
+    role: Role
+    since: datetime  # in the round's zone
+    workflow: str  # name@version
+    bodies: tuple[str, ...]
+    body: str | None  # the body the step waits on (preparing, review), else None
+    legal_force_from: date | None
+    signatures: int
+    signatures_required: int
+    signatories: tuple[str, ...]  # who has signed
+    may_sign: tuple[Signatory, ...]  # who is authorised to (empty: anyone the party names)
+    allowed: tuple[str, ...]  # the events a person may record now
+
+
+@dataclass(frozen=True)
+class RoundStatus:
+    round: str
+    agreement: str
+    title: str
+    state: str
+    effective_date: date | None
+    document_sha256: str
+    document_version: int
+    deadline: date | None
+    launched_at: datetime  # in the round's zone
+    log_entries: int
+    outbox: Mapping[str, int]  # messages by delivery state
+    signed: int  # parties done
+    parties: tuple[PartyStatus, ...]
+
+
+@dataclass(frozen=True)
+class ReminderPreview:
+    """A reminder or escalation a tick at that time would queue, or a message already queued."""
+
+    round: str | None
+    party: str | None
+    kind: str
+    number: int | None
+    state: str | None
+    recipients: tuple[str, ...]
+    due: datetime
+    queued: bool
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    round: str
+    party: str | None
+    kind: str
+    recipients: tuple[str, ...]
+    subject: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    refused: Mapping[str, str]
+    message_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What became of one message a tick tried to send."""
+
+    id: int
+    key: str
+    kind: str
+    round: str
+    party: str | None
+    recipients: tuple[str, ...]
+    chase: Mapping[str, Any] | None
+    outcome: str  # sent, temporary, permanent, skipped, claim lost
+    error: str | None
+    refused: Mapping[str, str]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON data: dataclasses as objects, tuples as lists, dates as ISO text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
