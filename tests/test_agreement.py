@@ -599,6 +599,17 @@ def test_a_deadline_already_passed_at_launch_is_refused(
     assert cli("launch", str(path), "--at", "2020-03-31T23:00").exit_code == 0
 
 
+def test_a_passed_deadline_is_reported_with_the_files_other_problems(
+    cli: CLI, agreement_file: Callable[..., Path]
+) -> None:
+    path = agreement_file(agreement={"id": "Bad_ID", "deadline": date(2020, 3, 31)})
+    ran = cli("launch", str(path), "--at", "2026-12-01T09:00")
+    assert ran.exit_code == 2
+    assert "agreement.deadline: 31.03.2020 has passed at launch" in ran.stderr
+    assert "agreement.id: 'Bad_ID' is not a valid id" in ran.stderr  # in the same pass
+    assert cli("status", "--json").json() == []
+
+
 def test_second_launch_while_open_is_refused_until_cancelled(
     cli: CLI, agreement_file: Callable[..., Path]
 ) -> None:

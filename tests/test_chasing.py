@@ -7,9 +7,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from engine.clock import FakeClock
+from engine.persistence import outbox
+from engine.runtime.chasing import enqueue_due
 from tests.smtp import SmtpServer, unused_port
 from tests.test_reminders import at, of_kind, party, policy, start, tick
 
@@ -65,3 +68,26 @@ def test_a_newer_reminder_replaces_one_still_waiting(
     # Slot 2 replaced slot 1 before it went out: the party's first reminder, of two in all.
     assert reminders == [reminders[0]]
     assert reminders[0].startswith("Muistutus (1/2)")
+
+
+def test_a_worker_reports_only_the_reminders_it_queued_itself(
+    db: Engine,
+    clock: FakeClock,
+    agreement_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two workers on PostgreSQL read the outbox before either commits: both find the reminder
+    # due and not queued, both insert it, and the database keeps one. The one whose insert found
+    # the row there must not report it as its own. Played here by the second tick reading an
+    # outbox from before the first tick's rows.
+    path = agreement_file(
+        [party("alpha", "kim@alpha.example.invalid"), party("beta", "bea@beta.example.invalid")],
+        extra=policy(first_after_days=1, every_days=1, max_reminders=2),
+    )
+    start(db, clock, path)
+    clock.set(at(2026, 12, 2))
+    first = enqueue_due(db, clock)
+    assert len(first) == 2  # one reminder for each party
+    monkeypatch.setattr(outbox, "chase_history", lambda session, round_id: (set(), {}))
+    assert enqueue_due(db, clock) == []
+    assert len(of_kind(db, "reminder")) == 2

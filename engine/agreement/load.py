@@ -8,9 +8,13 @@ import hashlib
 import os
 import stat
 import tomllib
+from datetime import date
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.agreement.schema import Agreement, build, document_key
+from engine.clock import DEFAULT_ZONE, Clock, NonexistentTime
 from engine.core.text import line_problem
 from engine.errors import AgreementFileError, InvalidInput
 
@@ -135,8 +139,10 @@ def read_document(path: Path, *, folder: Path | None = None) -> str:
         ) from None
 
 
-def load_agreement(path: str | Path) -> Agreement:
-    """Read and check an agreement file; raise :class:`AgreementFileError` listing every problem."""
+def load_agreement(path: str | Path, *, launch_at: Clock | None = None) -> Agreement:
+    """Read and check an agreement file; raise :class:`AgreementFileError` listing every problem.
+    ``launch_at``: the clock of a launch, so that a deadline already passed is one more problem of
+    the same list."""
     path = Path(path)
     where = _shown(path)
     try:
@@ -152,6 +158,8 @@ def load_agreement(path: str | Path) -> Agreement:
             where, ["cannot be parsed: its arrays or tables nest too deeply; flatten them"]
         ) from None
     problems: list[str] = []
+    if launch_at is not None and (late := _deadline_passed(raw, launch_at)):
+        problems.append(late)
     document = ""
     written = document_key(raw)
     document_path = path.parent / (written or "")
@@ -178,6 +186,27 @@ def load_agreement(path: str | Path) -> Agreement:
         raise AgreementFileError(
             where, ["(top level): its arrays or tables nest too deeply; flatten them"]
         ) from None
+
+
+def _deadline_passed(raw: dict[str, Any], clock: Clock) -> str | None:
+    table = raw.get("agreement")
+    if not isinstance(table, dict) or not isinstance(table.get("deadline"), date):
+        return None
+    deadline: date = table["deadline"]
+    try:
+        zone = ZoneInfo(str(table.get("timezone", "Europe/Helsinki")))
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = DEFAULT_ZONE  # the bad zone is a problem of its own
+    try:
+        today = clock.now(zone).date()
+    except NonexistentTime:
+        return None  # the launch reports the time given
+    if deadline >= today:
+        return None
+    return (
+        f"agreement.deadline: {deadline:%d.%m.%Y} has passed at launch ({today:%d.%m.%Y}); "
+        "give a later date, or leave the deadline out"
+    )
 
 
 def _shown(path: str | Path) -> str:

@@ -11,13 +11,14 @@ from rich.table import Table
 
 __all__ = ["log_table", "status_table"]
 
-_STATE_STYLE = {
-    "signed": "green",
-    "rejected": "red",
-    "awaiting_signature": "cyan",
-    "legal_force_wait": "yellow",
-    "appeal_pending": "magenta",
-    "draft": "dim",
+# By a state's role, whatever the workflow calls the state.
+_ROLE_STYLE = {
+    "done": "green",
+    "failed": "red",
+    "signing": "cyan",
+    "legal_force": "yellow",
+    "on_hold": "magenta",
+    "preparing": "dim",
 }
 
 
@@ -33,12 +34,12 @@ def status_table(status: dict[str, Any]) -> Table:
         table.add_column(column)
     for p in status["parties"]:
         step = p["body"] or ""
-        if p["legal_force_from"] and p["state"] == "legal_force_wait":
+        if p["legal_force_from"] and p["role"] == "legal_force":
             step = f"final from {p['legal_force_from']}"
-        if p["state"] == "awaiting_signature" and p.get("may_sign"):
+        if p["role"] == "signing" and p.get("may_sign"):
             waiting = [s["name"] for s in p["may_sign"] if s["name"] not in p["signatories"]]
             step = "may sign: " + ", ".join(waiting)
-        style = _STATE_STYLE.get(p["state"], "")
+        style = _ROLE_STYLE.get(p["role"], "")
         table.add_row(
             escape(p["id"]),
             f"[{style}]{p['state']}[/]" if style else p["state"],

@@ -128,7 +128,7 @@ def schema_revision(engine: Engine) -> str | None:
     except OperationalError as exc:
         raise InvalidInput(
             f"cannot reach the database ({_shown(str(exc.orig))}); "
-            "check RATIFY_DATABASE_URL or --db"
+            "check RATIFY_DATABASE_URL or {opt.db}"
         ) from None
     except DatabaseError as exc:
         raise InvalidInput(f"not a database ratify can use ({_shown(str(exc.orig))})") from None

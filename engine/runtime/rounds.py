@@ -32,8 +32,8 @@ __all__ = ["amend", "cancel", "launch", "status"]
 def launch(engine: Engine, agreement: Agreement | Path, clock: Clock, actor: str) -> LaunchResult:
     """Create a round of ``agreement`` (or of the agreement file at that path), every party at its
     workflow's start."""
-    if isinstance(agreement, Path):
-        agreement = load_agreement(agreement)
+    if isinstance(agreement, Path):  # a deadline passed is one more problem of the file's
+        agreement = load_agreement(agreement, launch_at=clock)
     ensure_schema(engine)
     now = now_in(clock, agreement.timezone)
     if agreement.deadline is not None and agreement.deadline < now.date():
