@@ -64,7 +64,7 @@ def launch(
     by: By = None,
     as_json: Json = False,
 ) -> None:
-    """Validate an agreement file and launch a round of it, every party in draft."""
+    """Validate an agreement file and launch a round of it, every party at its workflow's start."""
     from engine.runtime import launch as do_launch
 
     done = do_launch(db_engine(), file, clock_at(at), actor_for(by))
@@ -73,7 +73,7 @@ def launch(
         return
     out.print(
         f"Launched round [bold]{done.round}[/]: {counted(done.parties, 'party', 'parties')} "
-        f"at their start; document sha256 {done.document_sha256}"
+        f"invited; document sha256 {done.document_sha256}"
     )
 
 
