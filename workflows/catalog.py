@@ -61,7 +61,10 @@ class Catalog:
         versions = self.definitions.get(name)
         if not versions:
             known = ", ".join(sorted(self.definitions))
-            raise NotFound(f"unknown workflow {name!r}; known workflows: {known}")
+            raise NotFound(
+                f"unknown workflow {name!r}; known workflows: {known} (a workflow of your own: "
+                "put its NAME.vN.toml in a folder named by RATIFY_WORKFLOWS)"
+            )
         if version is None:
             return versions[max(versions)]
         if version not in versions:

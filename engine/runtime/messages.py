@@ -36,15 +36,10 @@ __all__ = [
 ]
 
 
-def step_of(
-    machine: ProcessMachine, party: PartySnapshot, state: str | None = None
-) -> dict[str, Any]:
-    """A state as the templates word it: its role, and the body it concerns (the next to decide
-    while preparing, the deciding one in review)."""
-    state = state or party.state
-    role = machine.role(state)
-    body = party.body.name if role in ("preparing", "review") else None
-    return {"role": role, "body": body or party.body.name, "state": state}
+def step_of(machine: ProcessMachine, party: PartySnapshot) -> dict[str, Any]:
+    """The party's state as the templates word it: its role, and the body it concerns (the next
+    to decide while preparing, the deciding one in review, the last to have decided after)."""
+    return {"role": machine.role(party.state), "body": party.body.name, "state": party.state}
 
 
 def _steps(machine: ProcessMachine, party: PartySnapshot) -> list[dict[str, Any]]:
