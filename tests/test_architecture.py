@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,43 @@ def test_all_is_exactly_the_public_names(package: str) -> None:
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     } - {"annotations"}
     assert set(module.__all__) == public
+
+
+def test_the_runtime_modules_import_one_another_without_cycles() -> None:
+    folder = ROOT / "engine" / "runtime"
+    names = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    graph = {
+        name: {
+            imported.split(".")[2]
+            for imported in _imports(folder / f"{name}.py")
+            if imported.startswith("engine.runtime.") and imported.split(".")[2] in names
+        }
+        for name in names
+    }
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise AssertionError(" → ".join((*path[path.index(name) :], name)))
+        if name in done:
+            return
+        for nxt in sorted(graph[name]):
+            visit(nxt, (*path, name))
+        done.add(name)
+
+    for name in sorted(names):
+        visit(name, ())
+    assert {"rounds", "chasing", "messages"} <= set(graph)
+
+
+def test_the_outbox_is_queried_only_by_its_store() -> None:
+    # Other modules may hold its rows (a claimed message is one), never query or update them.
+    store = ROOT / "engine" / "persistence" / "outbox.py"
+    queried = re.compile(r"(select|update|delete|insert)\(\s*(col\()?OutboxRow")
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _modules()
+        if p != store and queried.search(p.read_text("utf-8"))
+    ]
+    assert offenders == []
+    assert queried.search(store.read_text("utf-8"))

@@ -28,6 +28,8 @@ __all__ = [
     "claim",
     "counts",
     "enqueue",
+    "exists",
+    "latest",
     "mark_deferred",
     "mark_failed",
     "mark_retry",
@@ -267,3 +269,15 @@ def supersede(session: Session, round_id: str, party_id: str, step: str, key: st
         .values(state="skipped", last_error=f"superseded by {key}")
         .execution_options(synchronize_session=False)
     )
+
+
+def exists(session: Session, key: str) -> bool:
+    """Whether a message with ``key`` was ever queued."""
+    return session.exec(select(OutboxRow.id).where(OutboxRow.key == key)).first() is not None
+
+
+def latest(session: Session, kind: str) -> OutboxRow | None:
+    """The last message of ``kind`` queued, whatever became of it."""
+    return session.exec(
+        select(OutboxRow).where(OutboxRow.kind == kind).order_by(col(OutboxRow.id).desc())
+    ).first()

@@ -96,9 +96,7 @@ def queue_daily(engine: Engine, clock: Clock) -> list[str]:
         if _queued(session, key):
             return []  # today's is queued already
         heads = round_heads(session)
-        last = session.exec(
-            select(OutboxRow).where(OutboxRow.kind == KIND).order_by(col(OutboxRow.id).desc())
-        ).first()
+        last = outbox.latest(session, KIND)
         if last is not None and _recorded(last) == ((address,), heads):
             return []  # nothing changed since the last one
         _queue(session, latest, "daily", key, address, heads, now)
@@ -106,8 +104,7 @@ def queue_daily(engine: Engine, clock: Clock) -> list[str]:
 
 
 def _queued(session: Session, key: str) -> bool:
-    # Asked first, not told by outbox.enqueue: on PostgreSQL its answer is True either way.
-    return session.exec(select(OutboxRow.id).where(OutboxRow.key == key)).first() is not None
+    return outbox.exists(session, key)
 
 
 def _queue(
