@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from notifications.message import Attachment, OutgoingMessage
 __all__ = [
     "LEASE",
     "STATES",
+    "Key",
     "chase_history",
     "claim",
     "counts",
@@ -42,6 +44,31 @@ __all__ = [
 ]
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a message is about: its kind, then the round and what makes it unique in the round
+    (the party, the step, the reminder's number…). Each of its rows adds whom it is for (a
+    language, or ``coordinator``: :meth:`row`), so the rows of one message share the key as a
+    stem. Stored as text, the parts joined by colons; the last part (the recipient) never holds
+    one, so :func:`chase_history` can read a row's stem back."""
+
+    kind: str
+    about: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return ":".join((self.kind, *self.about))
+
+    def then(self, *more: str) -> Key:
+        """This key, narrowed by more parts (a party, a reminder's number)."""
+        return Key(self.kind, (*self.about, *more))
+
+    def row(self, recipient: str) -> str:
+        """The stored key of the row for ``recipient``."""
+        return f"{self}:{recipient}"
+
+
 LEASE = timedelta(minutes=5)
 
 

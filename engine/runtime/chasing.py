@@ -55,13 +55,14 @@ class Chase:
     since: datetime
     number: int  # the reminder's number; for a deadline reminder, working days before it
     deadline_days: int | None
-    key: str  # the stem of its outbox rows' keys (they add the language, or "coordinator")
+    key: outbox.Key  # its rows add the language, or "coordinator"
     due: datetime
 
     @property
     def step(self) -> str:
-        """The prefix every reminder of the same step (or deadline) shares."""
-        return self.key.rsplit(":", 1)[0] + ":"
+        """The prefix every reminder of the same step (or deadline) shares: the key but for its
+        number."""
+        return str(outbox.Key(self.key.kind, self.key.about[:-1])) + ":"
 
     def chase(self) -> dict[str, Any]:
         return {
@@ -74,7 +75,7 @@ class Chase:
 
 
 def _chase(
-    party: PartyRow, kind: str, number: int, key: str, at: datetime, days: int | None = None
+    party: PartyRow, kind: str, number: int, key: outbox.Key, at: datetime, days: int | None = None
 ) -> Chase:
     event = "escalate" if kind == "escalation" else "remind"
     return Chase(
@@ -97,26 +98,26 @@ def _chases(
     due: list[Chase] = []
     days = due_deadline_reminder(policy, calendar, row.deadline, now, tz) if row.deadline else None
     for party in parties:
-        step = f"{row.id}:{party.party_id}:{party.state}:{format_time(party.since)}"
+        step = (row.id, party.party_id, party.state, format_time(party.since))
         role = machine_of(party).role(party.state)
         if role in PENDING_ROLES:
             number = due_reminder(policy, calendar, party.since, now, tz)
             if number is not None:
                 at = reminder_due(policy, calendar, party.since, number, tz)
-                due.append(_chase(party, "reminder", number, f"reminder:{step}:{number}", at))
+                key = outbox.Key("reminder", (*step, str(number)))
+                due.append(_chase(party, "reminder", number, key, at))
             # The escalation follows the last reminder once that one has gone out, so that it
             # can say how many did, even after a worker was down for weeks.
             at = escalation_due(policy, calendar, party.since, tz)
-            last = sent.get(f"reminder:{step}:{policy.max_reminders}")
+            last = sent.get(str(outbox.Key("reminder", (*step, str(policy.max_reminders)))))
             if last is not None:  # one interval after the last reminder actually went out
                 day = calendar.add_working_days(last.astimezone(tz).date(), policy.every_days)
                 at = max(at, datetime.combine(day, policy.send_time, tz))
             if now >= at and (policy.max_reminders == 0 or last is not None):
-                due.append(
-                    _chase(party, "escalation", policy.max_reminders, f"escalation:{step}", at)
-                )
+                key = outbox.Key("escalation", step)
+                due.append(_chase(party, "escalation", policy.max_reminders, key, at))
         if days is not None and role not in ("done", "failed"):
-            key = f"deadline:{row.id}:{party.party_id}:{days}"
+            key = outbox.Key("deadline", (row.id, party.party_id, str(days)))
             assert row.deadline is not None
             at = deadline_reminder_due(policy, calendar, row.deadline, days, tz)
             due.append(_chase(party, "reminder", days, key, at, days))
@@ -155,7 +156,7 @@ def _queue_chase(
         return to_coordinator(
             session, row, "escalation", chase.key, context, now, party, chase.chase()
         )
-    outbox.supersede(session, chase.round_id, chase.party_id, chase.step, chase.key)
+    outbox.supersede(session, chase.round_id, chase.party_id, chase.step, str(chase.key))
     deadline_days = policy.before_deadline_days
     if chase.deadline_days is None:
         # The party is told how many reminders it has had, not the schedule's slot: after an
@@ -179,7 +180,7 @@ def _queue_chase(
             row,
             party,
             "reminder",
-            f"{chase.key}:{language}",
+            chase.key.row(language),
             to,
             language,
             context,
@@ -192,7 +193,8 @@ def _queue_chase(
 
 def _sent_reminders(sent: dict[str, datetime], chase: Chase) -> int:
     """How many reminders of ``chase``'s step went out, from the round's sent chases (_stems)."""
-    prefix = f"reminder:{chase.round_id}:{chase.party_id}:{chase.state}:{format_time(chase.since)}:"
+    step = (chase.round_id, chase.party_id, chase.state, format_time(chase.since))
+    prefix = str(outbox.Key("reminder", step)) + ":"
     return sum(key.startswith(prefix) for key in sent)
 
 
@@ -207,10 +209,10 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
                 # Only what this tick added: another worker's rows are its own to report.
-                if chase.key not in already and _queue_chase(
+                if str(chase.key) not in already and _queue_chase(
                     session, row, by_id[chase.party_id], chase, now, sent
                 ):
-                    queued.append(chase.key)
+                    queued.append(str(chase.key))
     return queued
 
 
@@ -227,7 +229,7 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[Remind
             already, sent = outbox.chase_history(session, row.id)
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
-                if chase.key in already:
+                if str(chase.key) in already:
                     continue
                 party = by_id[chase.party_id]
                 recipients = (

@@ -92,7 +92,7 @@ def queue(
     row: RoundRow,
     party: PartyRow | None,
     kind: str,
-    key: str,
+    key: str,  # the row's: outbox.Key(…).row(recipient)
     to: Sequence[str],
     language: str,
     context: dict[str, Any],
@@ -126,7 +126,7 @@ def _to_parties(
     row: RoundRow,
     parties: Iterable[PartyRow],
     kind: str,
-    key: str,
+    key: outbox.Key,
     context: dict[str, Any],
     now: datetime,
     *,
@@ -139,7 +139,7 @@ def _to_parties(
                 row,
                 party,
                 kind,
-                f"{key}:{party.party_id}:{language}",
+                key.then(party.party_id).row(language),
                 to,
                 language,
                 context,
@@ -152,7 +152,7 @@ def to_coordinator(
     session: Session,
     row: RoundRow,
     kind: str,
-    key: str,
+    key: outbox.Key,
     context: dict[str, Any],
     now: datetime,
     party: PartyRow | None = None,
@@ -163,7 +163,7 @@ def to_coordinator(
         row,
         party,
         kind,
-        f"{key}:coordinator",
+        key.row("coordinator"),
         [row.coordinator["email"]],
         row.language,
         context,
@@ -184,7 +184,14 @@ def on_launch(session: Session, row: RoundRow, parties: Sequence[PartyRow], now:
             "deadline": row.deadline,
         }
         _to_parties(
-            session, row, [party], "invitation", f"invitation:{row.id}", context, now, deadline=True
+            session,
+            row,
+            [party],
+            "invitation",
+            outbox.Key("invitation", (row.id,)),
+            context,
+            now,
+            deadline=True,
         )
 
 
@@ -217,7 +224,8 @@ def on_event(
         "signatures_given": len(after.signatures),
         "signatures_required": party.signatures_required,
     }
-    _to_parties(session, row, [party], "receipt", f"receipt:{row.id}:{entry['seq']}", context, now)
+    key = outbox.Key("receipt", (row.id, str(entry["seq"])))
+    _to_parties(session, row, [party], "receipt", key, context, now)
 
 
 def on_round(
@@ -233,6 +241,6 @@ def on_round(
     parties = session.exec(
         select(PartyRow).where(PartyRow.round_id == row.id).order_by(col(PartyRow.position))
     ).all()
-    key = f"{kind}:{row.id}" if version is None else f"{kind}:{row.id}:{version}"
+    key = outbox.Key(kind, (row.id,) if version is None else (row.id, str(version)))
     _to_parties(session, row, parties, kind, key, context, now)
     to_coordinator(session, row, kind, key, context, now)

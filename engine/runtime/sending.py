@@ -214,4 +214,5 @@ def _bounced(session: Session, row: RoundRow, item: OutboxRow, error: str, now: 
     party = session.get(PartyRow, (row.id, item.party_id)) if item.party_id else None
     context = {"reason": "bounced", "recipients": list(item.recipients), "error": error}
     chase = {"event": "escalate", "bounced": True, "message": item.message_id}
-    to_coordinator(session, row, "escalation", f"bounced:{item.key}", context, now, party, chase)
+    key = outbox.Key("bounced", (item.key,))
+    to_coordinator(session, row, "escalation", key, context, now, party, chase)

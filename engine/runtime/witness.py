@@ -69,7 +69,7 @@ def witness_on_activation(session: Session, row: RoundRow, now: datetime) -> boo
     state = session.exec(select(RoundRow.state).where(RoundRow.id == row.id)).first()
     if state != "active":
         return False
-    key = f"{KIND}:activate:{row.id}"
+    key = str(outbox.Key(KIND, ("activate", row.id)))
     if _queued(session, key):
         return False
     _queue(session, row, "activation", key, address, round_heads(session), now)
@@ -92,7 +92,7 @@ def queue_daily(engine: Engine, clock: Clock) -> list[str]:
         if latest is None:
             return []  # nothing to witness yet
         now = now_in(clock, latest.timezone)
-        key = f"{KIND}:{now.date().isoformat()}"
+        key = str(outbox.Key(KIND, (now.date().isoformat(),)))
         if _queued(session, key):
             return []  # today's is queued already
         heads = round_heads(session)
