@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -66,7 +66,7 @@ def race(first: Callable[[], T], second: Callable[[], T]) -> list[T | BaseExcept
         return [f.result(timeout=BARRIER_TIMEOUT * 2) for f in futures]
 
 
-def assert_contiguous(entries: list[dict[str, Any]]) -> None:
+def assert_contiguous(entries: Sequence[Mapping[str, Any]]) -> None:
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
     for before, after in itertools.pairwise(entries):
         assert after["prev_hash"] == before["hash"]
@@ -120,7 +120,7 @@ def test_last_two_signatures_at_once_activate_the_round_exactly_once(
             assert [e["event"] for e in entries].count("activate") == 1
             assert entries[-1]["event"] == "activate"
             assert entries[-2]["event"] == "sign"
-            assert sorted(e["party"] for e in entries if e["event"] == "sign") == sorted(ids)
+            assert sorted(str(e["party"]) for e in entries if e["event"] == "sign") == sorted(ids)
             assert status["log_entries"] == len(entries)
     reports = verify_database(db)
     assert len(reports) == ROUNDS

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock
+from engine.core.chain import Entry
 from engine.core.evidence import Evidence
 from engine.errors import InvalidInput, NotFound, RoundClosed, TransitionRefused
 from engine.interfaces.common import parse_at
@@ -24,7 +25,7 @@ from engine.runtime import events, jsonable, rounds
 from engine.runtime.audit import log_entries, verify_database
 from tests.conftest import CLI, Ran
 
-Trace = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+Trace = tuple[list[Entry], list[dict[str, Any]]]
 MakeAgreement = Callable[..., Path]
 
 LAUNCH_AT = "2026-12-01T09:00"
@@ -913,7 +914,7 @@ def test_legal_force_moves_past_weekends_and_holidays(
         ok(cli, "tick", "--at", at)
         new = log_entries(db, round_id)[before:]
         assert all(e["event"] == "legal-force" for e in new)
-        return sorted(e["party"] for e in new)
+        return sorted(str(e["party"]) for e in new)
 
     assert tick_moves("2026-12-28T23:59") == []
     assert tick_moves("2026-12-29T00:00") == ["christmas"]
@@ -1015,7 +1016,7 @@ def test_amend_reopens_exactly_the_parties_that_had_approved(
         if p["id"] in reopened:
             assert (p["signatures"], p["legal_force_from"]) == (0, None), p
     new_entries = log_entries(db, round_id)[len(before) :]
-    amend_by_party: dict[str, list[dict[str, Any]]] = {}
+    amend_by_party: dict[str, list[Entry]] = {}
     for e in new_entries:
         assert e["event"] == "amend"
         if e["party"] is not None:

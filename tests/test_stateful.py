@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock
-from engine.core.chain import check_chain
+from engine.core.chain import Entry, check_chain
 from engine.core.evidence import Evidence
 from engine.core.replay import replay
 from engine.errors import RatifyError
@@ -307,7 +307,7 @@ class RoundMachine(RuleBasedStateMachine):
 
     # --- invariants --------------------------------------------------------------------------
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[Entry]:
         with self.session() as s:
             rows = s.exec(
                 select(LogRow).where(LogRow.round_id == self.round).order_by(col(LogRow.seq))

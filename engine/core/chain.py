@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from engine.errors import InvalidInput
 
@@ -24,6 +24,7 @@ __all__ = [
     "FIELDS",
     "GENESIS",
     "ChainReport",
+    "Entry",
     "canonical",
     "check_chain",
     "entry_hash",
@@ -33,6 +34,26 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+
+
+class Entry(TypedDict):
+    """One entry of a round's log, as it is hashed, exported and returned by `audit log`."""
+
+    seq: int
+    round: str
+    party: str | None
+    event: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    recorded_at: str  # UTC, microseconds, "Z" (format_time)
+    clock: str  # system, or at (a time given by hand)
+    evidence: dict[str, Any]
+    document_sha256: str
+    prev_hash: str
+    hash: str
+
+
 FIELDS = (
     "seq",
     "round",
@@ -67,7 +88,7 @@ def parse_head(text: str) -> str:
     return value
 
 
-def position_of(entries: Sequence[dict[str, Any]], head: str) -> int | None:
+def position_of(entries: Sequence[Mapping[str, Any]], head: str) -> int | None:
     """The seq of the entry whose hash is ``head`` (1 for the first), or None: no entry has it."""
     for entry in entries:
         if entry.get("hash") == head:
@@ -83,12 +104,12 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical(entry: dict[str, Any]) -> bytes:
+def canonical(entry: Mapping[str, Any]) -> bytes:
     body = {k: entry[k] for k in FIELDS if k != "hash"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
+def entry_hash(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
@@ -104,14 +125,14 @@ class ChainReport:
         return self.problem is None
 
 
-def _name(entry: dict[str, Any]) -> str:
+def _name(entry: Mapping[str, Any]) -> str:
     who = f" for {entry['party']}" if entry.get("party") else ""
     return f"entry #{entry.get('seq')} ({entry.get('event')}{who})"
 
 
 def check_chain(
     round_id: str,
-    entries: Sequence[dict[str, Any]],
+    entries: Sequence[Mapping[str, Any]],
     *,
     expected_length: int | None = None,
     expected_head: str | None = None,

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.core.chain import FIELDS
@@ -33,7 +33,7 @@ _SEQ = re.compile(r"0|[1-9][0-9]{0,17}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def to_jsonl(entries: Iterable[dict[str, Any]]) -> str:
+def to_jsonl(entries: Iterable[Mapping[str, Any]]) -> str:
     return "".join(
         json.dumps({k: e[k] for k in FIELDS}, ensure_ascii=False, sort_keys=False) + "\n"
         for e in entries
@@ -90,7 +90,7 @@ def _cell(value: Any) -> str:
     return _neutralised(str(value))
 
 
-def to_csv(entries: Iterable[dict[str, Any]]) -> str:
+def to_csv(entries: Iterable[Mapping[str, Any]]) -> str:
     out = io.StringIO(newline="")
     # CRLF ends a row (RFC 4180). The csv module quotes a cell only for the characters of the line
     # terminator: with "\n" alone, a "\r" inside a cell went out bare and cut the row in two.

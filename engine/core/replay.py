@@ -7,7 +7,7 @@ Replay asks the same pure functions the runtime asked when the entries were writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,7 +40,7 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def replay(entries: Sequence[dict[str, Any]], machines: Machines) -> Replayed:
+def replay(entries: Sequence[Mapping[str, Any]], machines: Machines) -> Replayed:
     """Rebuild the round from its entries; raise :class:`VerificationFailed` at the first that
     its workflows would not have produced."""
     result = Replayed()
@@ -72,7 +72,7 @@ def _roles(result: Replayed, machines: Machines) -> list[Any]:
 
 
 def _replay_one(
-    result: Replayed, entry: dict[str, Any], tz: ZoneInfo, machines: Machines
+    result: Replayed, entry: Mapping[str, Any], tz: ZoneInfo, machines: Machines
 ) -> ZoneInfo:
     event, evidence, party_id = entry["event"], entry["evidence"], entry["party"]
     if entry["seq"] > 1 and result.document_sha256 != entry["document_sha256"] and event != "amend":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +70,7 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _evidence(entry: dict[str, Any]) -> str:
+def _evidence(entry: Mapping[str, Any]) -> str:
     evidence = entry["evidence"]
     if entry["event"] == "launch":
         return f"{len(evidence.get('parties', []))} parties; text {evidence.get('document')}"
@@ -84,7 +85,7 @@ def _evidence(entry: dict[str, Any]) -> str:
     return "; ".join(shown)
 
 
-def log_table(entries: list[dict[str, Any]]) -> Table:
+def log_table(entries: Sequence[Mapping[str, Any]]) -> Table:
     """The log for reading, times local to the round as `status` shows them; `audit log --json`
     and `audit export` give every field (times in UTC)."""
     launch = entries[0]["evidence"] if entries and entries[0]["event"] == "launch" else {}

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from engine.agreement import load_agreement
 from engine.core.calendar import next_working_day
-from engine.core.chain import ChainReport
+from engine.core.chain import ChainReport, Entry
 from engine.core.evidence import Evidence
 from engine.core.text import ACTOR_MAX, check_line
 from engine.persistence.database import connect, init_schema
@@ -50,6 +50,7 @@ __all__ = [
     "ChainReport",
     "DeliveryResult",
     "Engine",
+    "Entry",
     "Evidence",
     "HeadFound",
     "HeadReport",

@@ -6,7 +6,7 @@ word them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from engine.agreement import sha256_text
-from engine.core.chain import ChainReport, check_chain, parse_head, position_of
+from engine.core.chain import ChainReport, Entry, check_chain, parse_head, position_of
 from engine.core.export import from_csv, from_jsonl, to_csv, to_jsonl
 from engine.core.replay import Replayed, replay
 from engine.errors import InvalidInput, VerificationFailed
@@ -68,14 +68,14 @@ class VerifyReport:
     expected: HeadFound | None = None  # where the head asked for is, when one was
 
 
-def _entries(session: Session, round_id: str) -> list[dict[str, Any]]:
+def _entries(session: Session, round_id: str) -> list[Entry]:
     rows = session.exec(
         select(LogRow).where(LogRow.round_id == round_id).order_by(col(LogRow.seq))
     ).all()
     return [entry_dict(r) for r in rows]
 
 
-def log_entries(engine: Engine, ref: str) -> list[dict[str, Any]]:
+def log_entries(engine: Engine, ref: str) -> list[Entry]:
     ensure_schema(engine)
     with transaction(engine) as session:
         return _entries(session, resolve_round(session, ref).id)
@@ -165,7 +165,7 @@ def verify_database(engine: Engine, ref: str | None = None) -> list[ChainReport]
     return list(verify(engine, ref).chains)
 
 
-def _found(round_id: str, entries: Sequence[dict[str, Any]], head: str) -> HeadFound | None:
+def _found(round_id: str, entries: Sequence[Mapping[str, Any]], head: str) -> HeadFound | None:
     seq = position_of(entries, head)
     return None if seq is None else HeadFound(round_id, seq, len(entries) - seq)
 
@@ -188,7 +188,7 @@ def _head_gone(head: str, reports: Sequence[ChainReport]) -> VerificationFailed:
     )
 
 
-def _replayed(entries: Sequence[dict[str, Any]], where: str) -> Replayed:
+def _replayed(entries: Sequence[Mapping[str, Any]], where: str) -> Replayed:
     """Replay, with whatever a crafted log trips in it reported as the failure it is."""
     try:
         return replay(entries, default_catalog().machine)
@@ -213,7 +213,7 @@ def _replayed(entries: Sequence[dict[str, Any]], where: str) -> Replayed:
         ) from None
 
 
-def _compare(session: Session, row: RoundRow, entries: list[dict[str, Any]]) -> None:
+def _compare(session: Session, row: RoundRow, entries: Sequence[Mapping[str, Any]]) -> None:
     rebuilt = _replayed(entries, f"round {row.id}")
     if rebuilt.state != row.state or rebuilt.effective_date != row.effective_date:
         raise VerificationFailed(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
-from engine.core.chain import entry_hash, format_time
+from engine.core.chain import Entry, entry_hash, format_time
 from engine.core.evidence import Signature
 from engine.core.party import PartySnapshot
 from engine.errors import ConcurrentUpdate, NotFound
@@ -103,7 +103,7 @@ def save_party(session: Session, row: PartyRow, new: PartySnapshot, now: datetim
         raise ConcurrentUpdate(f"party {row.party_id} was changed by another writer")
 
 
-def entry_dict(row: LogRow) -> dict[str, Any]:
+def entry_dict(row: LogRow) -> Entry:
     return {
         "seq": row.seq,
         "round": row.round_id,
@@ -135,7 +135,7 @@ class Journal:
         self.length = round_row.log_length
         self.head = round_row.log_head
         self.document_sha256 = round_row.document_sha256
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[Entry] = []
         self._rows: list[LogRow] = []
 
     def append(
@@ -146,8 +146,8 @@ class Journal:
         from_state: str | None = None,
         to_state: str | None = None,
         evidence: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    ) -> Entry:
+        entry: Entry = {
             "seq": self.length + 1,
             "round": self.round.id,
             "party": party,
@@ -160,6 +160,7 @@ class Journal:
             "evidence": evidence or {},
             "document_sha256": self.document_sha256,
             "prev_hash": self.head,
+            "hash": "",  # hashed over every field but this one, next
         }
         entry["hash"] = entry_hash(entry)
         self._rows.append(

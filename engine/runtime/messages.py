@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine.core.chain import Entry
 from engine.core.party import PartySnapshot
 from engine.persistence import outbox
 from engine.persistence.tables import PartyRow, RoundRow
@@ -200,7 +201,7 @@ def on_event(
     row: RoundRow,
     party: PartyRow,
     machine: ProcessMachine,
-    entry: dict[str, Any],
+    entry: Entry,
     before: PartySnapshot,
     after: PartySnapshot,
     now: datetime,
