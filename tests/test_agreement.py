@@ -610,6 +610,19 @@ def test_a_passed_deadline_is_reported_with_the_files_other_problems(
     assert cli("status", "--json").json() == []
 
 
+def test_a_repeated_id_is_reported_even_beside_another_problem_of_that_party(
+    agreement_file: Callable[..., Path],
+) -> None:
+    path = agreement_file(
+        [{"id": "alpha", "name": "Alpha"}, {"id": "alpha", "name": "Beta", "workflow": 7}]
+    )
+    with pytest.raises(AgreementFileError) as caught:
+        load_agreement(path)
+    text = "\n".join(caught.value.problems)
+    assert "parties[1] (id 'alpha').id: 'alpha' is used by an earlier party" in text
+    assert "parties[1] (id 'alpha').workflow" in text  # and its own problem, in the same pass
+
+
 def test_second_launch_while_open_is_refused_until_cancelled(
     cli: CLI, agreement_file: Callable[..., Path]
 ) -> None:

@@ -243,17 +243,23 @@ def build(
         if isinstance(raw_parties, list)
         else []
     )
+    # Ids are compared as written, whatever else is wrong with a party: one pass finds it all.
     seen: set[str] = set()
+    for index, entry in enumerate(raw_parties if isinstance(raw_parties, list) else []):
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(ident, str):
+            continue
+        if ident in seen:
+            problems.append(
+                f"parties[{index}] (id {ident!r}).id: {ident!r} is used by an earlier party; "
+                "give each a unique id"
+            )
+        seen.add(ident)
     parties: list[PartyPlan] = []
     for index, party in listed:
         if party is None:
             continue  # its shape is wrong: reported above
         key = f"parties[{index}] (id {party.id!r})"
-        if party.id in seen:
-            problems.append(
-                f"{key}.id: {party.id!r} is used by an earlier party; give each a unique id"
-            )
-        seen.add(party.id)
         plan = _plan(party, key, language, problems)
         if plan is not None:
             parties.append(plan)
