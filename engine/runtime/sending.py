@@ -46,10 +46,28 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
             batch = _claim(engine, now, zone, lease, mail_from, results)
             if batch is None:
                 break
-            mailer.deliver_sync(
-                batch, on_delivery=lambda d: results.append(_record(engine, clock, d))
-            )
+            try:
+                mailer.deliver_sync(
+                    batch, on_delivery=lambda d: _settled(engine, clock, d, results)
+                )
+            except _ClaimLost:
+                # Another worker holds this batch now (this one's lease ran out): the rest of it
+                # is its to send, so this one stops rather than send copies.
+                continue
     return results
+
+
+class _ClaimLost(Exception):
+    """Stops a batch whose claim another worker took over."""
+
+
+def _settled(
+    engine: Engine, clock: Clock, delivery: Delivery, results: list[DeliveryResult]
+) -> None:
+    result = _record(engine, clock, delivery)
+    results.append(result)
+    if result.outcome == "claim lost":
+        raise _ClaimLost(result.key)
 
 
 def _record(engine: Engine, clock: Clock, delivery: Delivery) -> DeliveryResult:
