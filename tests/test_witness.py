@@ -7,7 +7,6 @@ The heads a witness message carries (in its text and as heads.json) are `ratify 
 from __future__ import annotations
 
 import base64
-import inspect
 import json
 import re
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ from engine.errors import InvalidInput
 from engine.persistence import outbox
 from engine.persistence.database import transaction
 from engine.persistence.tables import OutboxRow, RoundRow
-from engine.runtime import events
 from engine.runtime.events import record
 from engine.runtime.witness import HEADS_FILE, queue_daily, witness_on_activation
 from engine.runtime.worker import tick_once
@@ -238,9 +236,6 @@ def test_a_malformed_witness_address_is_invalid_input(
 # --- at activation -------------------------------------------------------------------------------
 
 
-WIRED = "witness_on_activation" in inspect.getsource(events)
-
-
 def activate(db: Engine, round_id: str, clock: FakeClock) -> None:
     """alpha submits, approves and signs: the round becomes active."""
     steps: list[tuple[str, Evidence]] = [
@@ -261,8 +256,8 @@ def witness_rows(db: Engine) -> list[OutboxRow]:
 def test_one_at_activation_with_the_heads_after_it(
     db: Engine, cli: CLI, witness: str, tmp_path: Path
 ) -> None:
-    """What the call in the activation's transaction does (engine/runtime/events.py `_apply`,
-    after the entries are sealed): here in a transaction of its own, right after."""
+    """The activation's transaction queues it (engine/runtime/events.py `_apply`, after the
+    entries are sealed); asked again, right after, it adds nothing."""
     clock = FakeClock(at(1))
     round_id = start(cli, tmp_path)
     with transaction(db) as session:  # an open round: nothing to witness yet
@@ -274,9 +269,8 @@ def test_one_at_activation_with_the_heads_after_it(
         row = session.get(RoundRow, round_id)
         assert row is not None
         now = clock.now(ZoneInfo(row.timezone))
-        # Once events.py makes the call, the activation has queued it already.
-        assert witness_on_activation(session, row, now) is not WIRED
-        assert witness_on_activation(session, row, now) is False  # its key makes it once
+        # The activation has queued it already: its key makes it once.
+        assert witness_on_activation(session, row, now) is False
     (made,) = witness_rows(db)
     assert made.key == f"witness:activate:{round_id}"
     assert made.recipients == [WITNESS]
@@ -288,9 +282,6 @@ def test_one_at_activation_with_the_heads_after_it(
     assert json.loads(base64.b64decode(attachment["data"]))["rounds"] == audit_head(cli)
 
 
-@pytest.mark.skipif(
-    not WIRED, reason="engine/runtime/events.py `_apply` does not call witness_on_activation yet"
-)
 def test_the_activation_itself_queues_the_witness_message(
     world: World, witness: str, tmp_path: Path
 ) -> None:
