@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "PLAIN",
+    "AccessDenied",
     "AgreementFileError",
     "ConcurrentUpdate",
     "InvalidInput",
@@ -123,12 +124,20 @@ class TransitionRefused(Refused):
     It carries the party, its state, the event and the events allowed now."""
 
     def __init__(
-        self, message: str, *, party: str, state: str, allowed: list[str], event: str = ""
+        self,
+        message: str,
+        *,
+        party: str,
+        state: str,
+        allowed: list[str],
+        event: str = "",
+        field: str | None = None,
     ) -> None:
         self.party = party
         self.state = state
         self.allowed = allowed
         self.event = event
+        self.field = field  # the evidence the refusal is about (ref, signatory), when one is
         super().__init__(message, party=party, state=state, allowed=allowed, event=event)
 
 
@@ -138,6 +147,17 @@ class RoundClosed(Refused):
 
 class ConcurrentUpdate(Refused):
     """Another writer changed the same row first; the caller may decide again from the new state."""
+
+
+class AccessDenied(RatifyError):
+    """Who is asking may not: a wrong password, an unknown, expired or revoked link or session,
+    or a role or party that does not reach what was asked. ``reason`` says which, for the page."""
+
+    exit_code = 3
+
+    def __init__(self, template: str = "", *, reason: str = "denied", **details: Any) -> None:
+        self.reason = reason
+        super().__init__(template, reason=reason, **details)
 
 
 class VerificationFailed(RatifyError):

@@ -37,6 +37,23 @@ class Settings(BaseSettings):
         description="who receives the rounds' heads (daily when changed, at each activation)",
     )
 
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="where `ratify serve` is reached: the start of every party link in emails",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="signs party links, sessions and forms; every process must share it "
+        "(default: read from, or made in, RATIFY_SECRET_FILE)",
+    )
+    secret_file: str = Field(
+        default="ratify.secret", description="where the secret is kept when none is given"
+    )
+    link_days: int = Field(
+        default=30, ge=1, le=3650, description="party links expire this long after the deadline"
+    )
+
     @field_validator("database_url", "smtp_host", "smtp_username", "mail_from", "witness_email")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:

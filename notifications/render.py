@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -80,7 +81,16 @@ from jinja2.runtime import Context
 
 from notifications.message import KINDS, Attachment, OutgoingMessage, message_id_for
 
-__all__ = ["LANGUAGES", "TEMPLATES", "message", "render", "to_email"]
+__all__ = [
+    "LANGUAGES",
+    "LINK",
+    "SITE",
+    "TEMPLATES",
+    "message",
+    "personalize",
+    "render",
+    "to_email",
+]
 
 # Shipped inside the package (``ratify_templates``, the repository's templates/ folder).
 TEMPLATES = Path(str(resources.files("ratify_templates") / "email"))
@@ -165,10 +175,29 @@ def message(
     )
 
 
-def to_email(message: OutgoingMessage, mail_from: str, date: datetime) -> EmailMessage:
-    """The message as MIME: text and HTML as alternatives, wrapped with any attachments."""
+# Stand-ins a message is rendered with and stored with, replaced when it is sent: a party
+# contact's personal link (never stored: ``engine.runtime.access``), and where the server is.
+LINK = "https://personal-link.ratify.invalid/"
+SITE = "https://site.ratify.invalid"
+
+
+def personalize(message: OutgoingMessage, link: str, site: str) -> OutgoingMessage:
+    """The message with its stand-ins replaced (URLs need no escaping in HTML: they hold no
+    character that HTML gives a meaning to)."""
+
+    def fill(body: str) -> str:
+        return body.replace(LINK, link).replace(SITE, site.rstrip("/"))
+
+    return replace(message, text=fill(message.text), html=fill(message.html))
+
+
+def to_email(
+    message: OutgoingMessage, mail_from: str, date: datetime, reply_to: str | None = None
+) -> EmailMessage:
+    """The message as MIME: text and HTML as alternatives, wrapped with any attachments.
+    ``reply_to``: where answers go (the round's coordinator)."""
     _refuse_line_breaks("subject", message.subject)
-    for address in (mail_from, *message.to):
+    for address in (mail_from, *message.to, *([reply_to] if reply_to else [])):
         _refuse_line_breaks("address", address)
         if not address.strip():
             raise ValueError("an address is empty")
@@ -180,6 +209,8 @@ def to_email(message: OutgoingMessage, mail_from: str, date: datetime) -> EmailM
     email["Subject"] = message.subject
     email["Date"] = format_datetime(date)
     email["Message-ID"] = message.message_id
+    if reply_to:
+        email["Reply-To"] = reply_to
     # RFC 3834: marks the mail as sent by a program, so vacation responders do not answer it.
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text, subtype="plain", charset="utf-8")

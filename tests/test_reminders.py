@@ -136,7 +136,7 @@ def sign_off(db: Engine, clock: FakeClock, round_id: str, pid: str, day: date) -
 # --- invitations ---------------------------------------------------------------------------------
 
 
-def test_invitations_at_launch_one_per_party_and_language(
+def test_invitations_at_launch_one_per_contact_in_its_language(
     db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements
 ) -> None:
     path = agreement_file(
@@ -164,16 +164,18 @@ def test_invitations_at_launch_one_per_party_and_language(
 
     tick(db, clock, smtp.port)
 
+    # One message per contact: each carries its contact's own link.
     got = {tuple(sorted(r.rcpt_tos)): r for r in smtp.received}
     assert sorted(got) == [
-        ("aaro@alpha.example.invalid", "aino@alpha.example.invalid"),
+        ("aaro@alpha.example.invalid",),
+        ("aino@alpha.example.invalid",),
         ("anna@alpha.example.invalid",),
         (BETA,),
     ]
     messages = smtp.messages()
-    assert len(messages) == 3
+    assert len(messages) == 4
     languages = sorted(str(m["Content-Language"]) for m in messages)
-    assert languages == ["en", "fi", "sv"]
+    assert languages == ["en", "fi", "fi", "sv"]
     ids = {r.message_id for r in of_kind(db, "invitation")}
     for msg in messages:
         body = text_of(msg)
@@ -182,17 +184,20 @@ def test_invitations_at_launch_one_per_party_and_language(
         assert agreement.document_sha256 in body
         assert str(msg["Message-ID"]) in ids
         assert str(msg["Auto-Submitted"]) == "auto-generated"
+        assert str(msg["Reply-To"]) == load_agreement(path).coordinator.email
         sent_at = email.utils.parsedate_to_datetime(str(msg["Date"]))
         assert sent_at == datetime(2026, 12, 1, 9, 0, tzinfo=HELSINKI)
         attachments = {p.get_filename(): p for p in msg.iter_attachments()}
-        assert list(attachments) == ["deadline.ics"]
+        assert list(attachments) == ["deadline.ics", agreement.document_path.name]
+        text = attachments[agreement.document_path.name].get_content()
+        assert (text.decode() if isinstance(text, bytes) else text) == agreement.document
         ics = attachments["deadline.ics"].get_content()
         ics_text = ics.decode() if isinstance(ics, bytes) else str(ics)
         assert "20270331" in ics_text
     assert {r.state for r in rows(db)} == {"sent"}
 
     tick(db, clock, smtp.port)
-    assert len(smtp.received) == 3, "a second tick sends no invitation again"
+    assert len(smtp.received) == 4, "a second tick sends no invitation again"
 
 
 def test_invitation_without_deadline_has_no_calendar(
@@ -201,7 +206,10 @@ def test_invitation_without_deadline_has_no_calendar(
     start(db, clock, agreement_file([party("alpha", ALPHA)]))
     tick(db, clock, smtp.port)
     (msg,) = smtp.messages()
-    assert list(msg.iter_attachments()) == []
+    # The text it asks to approve, and no calendar.
+    types = [p.get_content_type() for p in msg.iter_attachments()]
+    assert "text/calendar" not in types
+    assert len(types) == 1
     assert str(msg["Subject"]) == f"Hyväksymispyyntö: {TITLE}"
 
 
@@ -495,7 +503,7 @@ def test_550_for_the_only_contact_fails_and_escalates_once(
     assert of_kind(db, "invitation")[0].state == "failed", "a 5xx is not retried"
 
 
-def test_550_for_one_of_two_recipients_is_sent_with_refused_recorded(
+def test_550_for_one_of_two_contacts_fails_only_that_contacts_message(
     db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Agreements
 ) -> None:
     other = "kai@alpha.example.invalid"
@@ -504,12 +512,13 @@ def test_550_for_one_of_two_recipients_is_sent_with_refused_recorded(
     start(db, clock, agreement_file([{"id": "alpha", "name": "Alpha", "contacts": contacts}]))
     tick(db, clock, smtp.port)
 
-    (invitation,) = of_kind(db, "invitation")
-    assert invitation.state == "sent"
-    assert list(invitation.refused) == [other]
-    assert "550" in invitation.refused[other]
-    assert [r.rcpt_tos for r in smtp.received] == [(ALPHA,)]
-    assert of_kind(db, "escalation") == []
+    by_address = {tuple(r.recipients): r for r in of_kind(db, "invitation")}
+    assert by_address[(ALPHA,)].state == "sent"
+    assert by_address[(other,)].state == "failed"
+    assert "550" in (by_address[(other,)].last_error or "")
+    (bounced,) = of_kind(db, "escalation")  # the coordinator is told of the one that bounced
+    assert bounced.chase is not None
+    assert bounced.chase.get("bounced") is True
 
 
 @pytest.mark.parametrize(

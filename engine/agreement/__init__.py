@@ -8,7 +8,13 @@ from engine.agreement.load import (
     read_document,
     sha256_text,
 )
-from engine.agreement.schema import Agreement, Contact, PartyPlan
+from engine.agreement.schema import (
+    Agreement,
+    Contact,
+    PartyPlan,
+    check_contact,
+    check_signatory,
+)
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -16,6 +22,8 @@ __all__ = [
     "Agreement",
     "Contact",
     "PartyPlan",
+    "check_contact",
+    "check_signatory",
     "load_agreement",
     "read_document",
     "sha256_text",

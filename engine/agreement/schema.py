@@ -32,12 +32,20 @@ from engine.core.text import (
     line_problem,
     signatory_problem,
 )
-from engine.errors import AgreementFileError, NotFound
+from engine.errors import AgreementFileError, InvalidInput, NotFound
 from notifications.policy import ReminderPolicy
 from workflows import Body, WorkflowDefinition, load_definition
 from workflows.definition import BodyKind
 
-__all__ = ["MAX_SIGNATORY", "Agreement", "Contact", "PartyPlan", "build"]
+__all__ = [
+    "MAX_SIGNATORY",
+    "Agreement",
+    "Contact",
+    "PartyPlan",
+    "build",
+    "check_contact",
+    "check_signatory",
+]
 
 
 def _checked(limit: int, *more: Callable[[str], str | None]) -> AfterValidator:
@@ -493,3 +501,27 @@ def _shown(value: Any) -> str:
     """``value`` as a message quotes it: its repr, cut short."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _one(model: type[_M], field_prefix: str, **values: object) -> _M:
+    """One table of an agreement file checked alone (a contact, a signatory given on a page or
+    on the command line), its first problem as InvalidInput naming the field."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or field_prefix
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"{field_prefix} {field}: {message}", field=field) from None
+
+
+def check_contact(name: str, email: str, language: str) -> Contact:
+    """A contact as an agreement file would give it, or InvalidInput."""
+    checked = _one(_Contact, "contact", name=name, email=email, language=language)
+    return Contact(checked.name, str(checked.email), checked.language or "fi")
+
+
+def check_signatory(name: str, title: str) -> tuple[str, str]:
+    """An authorised signatory (name, title) as an agreement file would list it, or InvalidInput."""
+    checked = _one(_Signatory, "signatory", name=name, title=title)
+    return checked.name, checked.title

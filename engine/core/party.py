@@ -93,9 +93,20 @@ def body_in_charge(machine: ProcessMachine, party: PartySnapshot) -> Body | None
     return party.body if machine.role(party.state) in ("preparing", "review") else None
 
 
-def _refuse(machine: ProcessMachine, party: PartySnapshot, event: str, message: str) -> Exception:
+def _refuse(
+    machine: ProcessMachine,
+    party: PartySnapshot,
+    event: str,
+    message: str,
+    field: str | None = None,
+) -> Exception:
     return TransitionRefused(
-        message, party=party.id, state=party.state, allowed=allowed(machine, party), event=event
+        message,
+        party=party.id,
+        state=party.state,
+        allowed=allowed(machine, party),
+        event=event,
+        field=field,
     )
 
 
@@ -155,6 +166,7 @@ def decide(
                 event,
                 f'Party "{party.id}" is in {party.state}, awaiting the decision of '
                 f'{party.body.name}; decision "{ref}" is by {ref.body}.',
+                field="ref",
             )
         record["decision"] = str(ref)
     if "signatory" in spec.requires:
@@ -167,6 +179,7 @@ def decide(
                 event,
                 f'Party "{party.id}" is {party.state}; {name} has already signed; '
                 f"{counted(others, 'other signatory', 'other signatories')} needed.",
+                field="signatory",
             )
         signature = Signature(name, " ".join((evidence.title or "").split()))
         changes["signatures"] = (*party.signatures, signature)
@@ -202,6 +215,7 @@ def decide(
                 event,
                 f'"{event}" leads party "{party.id}" to wait for legal force, which runs from a '
                 "decision; give its reference",
+                field="ref",
             )
         decided = parse_decision_ref(record["decision"])
         final = legal_force_date(decided.decided, party.body.appeal_days, party.notice_days)
@@ -227,6 +241,7 @@ def _as_authorised(
             f'Party "{party.id}" is {party.state}; {name} is not one of its '
             f"authorised signatories ({', '.join(map(str, party.signatories))}); "
             f"{party.signatures_required} of them sign.",
+            field="signatory",
         )
     title = (evidence.title or "").strip() or listed.title
     return replace(evidence, signatory=listed.name, title=title)

@@ -8,7 +8,7 @@ Replay asks the same pure functions the runtime asked when the entries were writ
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,8 +21,11 @@ from workflows import Body, ProcessMachine
 
 __all__ = ["CHASES", "Machines", "Replayed", "replay"]
 
-# Log events that record an email sent to chase a party; they never change a state.
+# Log events that record an email sent to chase a party, a correction of a party's contacts or
+# its link, or a note on an entry: they never change a state.
 CHASES = ("remind", "escalate")
+CORRECTIONS = ("contacts", "link")
+NOTES = ("annotate",)
 # The machine of a workflow version, by name and version (a catalog's ``machine``).
 Machines = Callable[[str, int], ProcessMachine]
 
@@ -108,8 +111,24 @@ def _replay_one(
                     f"it chases party {party_id} in {entry['from_state']}, which was in {state}"
                 )
         return tz
+    if event in NOTES:
+        if party_id is not None or not 1 <= int(evidence.get("refers_to", 0)) < entry["seq"]:
+            raise VerificationFailed("a note must refer to an earlier entry of its round")
+        return tz
     if result.state != "open":
         raise VerificationFailed(f"the round was already {result.state}")
+    if event in (*CORRECTIONS, "signatories"):
+        if party_id is None or party_id not in result.parties:
+            raise VerificationFailed(f"{event} names no party of the round")
+        state = result.parties[party_id].state
+        if not entry["from_state"] == entry["to_state"] == state:
+            raise VerificationFailed(
+                f"it corrects party {party_id} in {entry['from_state']}, which was in {state}"
+            )
+        if event == "signatories":
+            listed = tuple(Signature(s["name"], s["title"]) for s in evidence["signatories"])
+            result.parties[party_id] = replace(result.parties[party_id], signatories=listed)
+        return tz
     now = _moment(entry["recorded_at"]).astimezone(tz)
     if party_id is not None:
         party = result.parties[party_id]

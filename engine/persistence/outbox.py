@@ -80,6 +80,7 @@ def enqueue(
     party_id: str | None,
     now: datetime,
     chase: dict[str, Any] | None = None,
+    personal: dict[str, Any] | None = None,
 ) -> bool:
     """Add ``message`` unless a row with its key exists; True when it was added."""
     values = {
@@ -106,6 +107,7 @@ def enqueue(
         "next_attempt_at": now,
         "refused": {},
         "chase": chase,
+        "personal": personal,
         "created_at": now,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -308,3 +310,17 @@ def latest(session: Session, kind: str) -> OutboxRow | None:
     return session.exec(
         select(OutboxRow).where(OutboxRow.kind == kind).order_by(col(OutboxRow.id).desc())
     ).first()
+
+
+def addressed_to(
+    session: Session, round_id: str, party_id: str, email: str, states: tuple[str, ...]
+) -> list[OutboxRow]:
+    """A party's messages to one address alone, in these delivery states (a contact changed)."""
+    rows = session.exec(
+        select(OutboxRow).where(
+            OutboxRow.round_id == round_id,
+            OutboxRow.party_id == party_id,
+            col(OutboxRow.state).in_(states),
+        )
+    ).all()
+    return [r for r in rows if r.recipients == [email]]

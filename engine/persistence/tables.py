@@ -5,11 +5,32 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DocumentRow", "LogRow", "OutboxRow", "PartyRow", "RoundRow", "UTCDateTime"]
+__all__ = [
+    "DocumentRow",
+    "FileRow",
+    "LinkRow",
+    "LogRow",
+    "OutboxRow",
+    "PartyRow",
+    "RequestRow",
+    "RoundRow",
+    "SessionRow",
+    "UTCDateTime",
+    "UserRow",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -175,3 +196,76 @@ class OutboxRow(SQLModel, table=True):
     chase: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc_or_none()
+    # Filled in when sent, never stored rendered: {"link": [party, email]} puts the contact's
+    # personal link where the body says so, {"document": sha256} attaches that text.
+    personal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class FileRow(SQLModel, table=True):
+    """A file kept with a round (a minutes extract), by SHA-256: the log entry names the hash."""
+
+    __tablename__ = "files"
+
+    round_id: str = Field(primary_key=True, foreign_key="rounds.id")
+    sha256: str = Field(primary_key=True)
+    filename: str
+    content_type: str
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    recorded_at: datetime = _utc()
+
+
+class RequestRow(SQLModel, table=True):
+    """A write that carried a once-only key (a form's, an API client's Idempotency-Key): the same
+    key again gets this answer instead of a second write. Inserted in the write's transaction."""
+
+    __tablename__ = "requests"
+
+    key: str = Field(primary_key=True)
+    result: dict[str, Any] = _json()
+    created_at: datetime = _utc()
+
+
+class LinkRow(SQLModel, table=True):
+    """A contact's personal link into one party of one round. Its token is never stored: it is
+    ``id`` and an HMAC of the id and ``nonce`` under the server's secret (which the database does
+    not hold), made when an email is sent and checked when the link is opened."""
+
+    __tablename__ = "party_links"
+    __table_args__ = (Index("ix_party_links_contact", "round_id", "party_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: str = Field(foreign_key="rounds.id")
+    party_id: str
+    email: str
+    nonce: str
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    revoked_at: datetime | None = _utc_or_none()
+
+
+class UserRow(SQLModel, table=True):
+    """A coordinator's or an auditor's account (argon2 hash); failures slow the next sign-in."""
+
+    __tablename__ = "users"
+
+    name: str = Field(primary_key=True)
+    role: str  # coordinator, auditor
+    password_hash: str
+    failures: int = 0
+    locked_until: datetime | None = _utc_or_none()
+    created_at: datetime = _utc()
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in browser: a user's, or a party contact's (started from a link). Only the hash
+    of the cookie's value is stored."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: str = Field(primary_key=True)
+    kind: str  # user, party
+    user_name: str | None = None
+    link_id: int | None = None
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()

@@ -31,6 +31,7 @@ from engine.runtime.queue import outbox_messages, retry_message
 from engine.runtime.results import (
     AmendResult,
     DeliveryResult,
+    DocumentVersion,
     LaunchResult,
     OutboxMessage,
     PartyStatus,
@@ -40,7 +41,7 @@ from engine.runtime.results import (
     Signatory,
     jsonable,
 )
-from engine.runtime.rounds import amend, cancel, launch, status
+from engine.runtime.rounds import amend, cancel, documents, launch, status
 from engine.runtime.sending import send_due
 from engine.runtime.worker import TickReport, run_worker, tick_once
 
@@ -49,6 +50,7 @@ __all__ = [
     "AmendResult",
     "ChainReport",
     "DeliveryResult",
+    "DocumentVersion",
     "Engine",
     "Entry",
     "Evidence",
@@ -67,6 +69,7 @@ __all__ = [
     "cancel",
     "check_line",
     "connect",
+    "documents",
     "enqueue_due",
     "export",
     "heads",

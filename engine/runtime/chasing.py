@@ -24,9 +24,10 @@ from engine.persistence.tables import PartyRow, RoundRow
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import now_in, resolve_round
 from engine.runtime.messages import (
-    by_language,
+    contacts_of,
     policy_of,
     queue,
+    recipient,
     step_of,
     to_coordinator,
 )
@@ -174,14 +175,14 @@ def _queue_chase(
         "deadline": row.deadline,
     }
     added = False
-    for language, to in by_language(party).items():
+    for email, language in contacts_of(party):
         added |= queue(
             session,
             row,
             party,
             "reminder",
-            chase.key.row(language),
-            to,
+            chase.key.row(recipient(email)),
+            [email],
             language,
             context,
             now,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -11,17 +13,20 @@ from engine.clock import Clock
 from engine.core.evidence import Evidence
 from engine.core.party import Decision, decide
 from engine.core.round import settle
-from engine.core.text import check_evidence_text
+from engine.core.text import check_evidence_text, line_problem
 from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
+from engine.persistence.tables import DocumentRow, PartyRow, RequestRow, RoundRow
 from engine.runtime import messages
+from engine.runtime.files import Upload, check_upload, store
 from engine.runtime.journal import Journal, lock_round, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import check_id, moves_forward, now_in, require_open, resolve_round
 from engine.runtime.results import RecordResult
 from engine.runtime.witness import witness_on_activation
 
-__all__ = ["record", "tick"]
+__all__ = ["Via", "record", "tick"]
+
+Via = Literal["link", "web", "api"]
 
 
 def record(
@@ -32,12 +37,27 @@ def record(
     evidence: Evidence,
     clock: Clock,
     actor: str,
+    *,
+    via: Via | None = None,
+    minutes: Upload | None = None,
+    once: str | None = None,
 ) -> RecordResult:
-    """Decide ``event`` for a party and write its new state and log entry in one transaction."""
+    """Decide ``event`` for a party and write its new state and log entry in one transaction.
+
+    ``via``: how it was recorded when not from the command line (``link``: by the party's contact
+    from their link; ``web``: by a coordinator's page; ``api``), kept in the entry. ``minutes``: the
+    decision's minutes extract (a PDF), kept with the round and named by its SHA-256 in the entry.
+    ``once``: a key that makes the write happen once; the same key again returns its result."""
     ensure_schema(engine)
     evidence = check_evidence_text(evidence)
+    if minutes is not None:
+        minutes = check_upload(minutes)
+    if once is not None and (not once or len(once) > 200 or line_problem(once)):
+        raise InvalidInput("the once-only key must be one line of at most 200 characters")
 
     def work(session: Session) -> RecordResult:
+        if once is not None and (done := session.get(RequestRow, f"record:{once}")) is not None:
+            return RecordResult.from_json(done.result)
         row = resolve_round(session, ref, lock=True)
         require_open(row)
         now = now_in(clock, row.timezone)
@@ -62,9 +82,24 @@ def record(
         text = session.get(DocumentRow, (row.id, row.document_version))
         text_from = text.recorded_at.astimezone(now.tzinfo).date() if text else None
         decision = decide(machine, snapshot(party), event, evidence, now, text_from)
+        if minutes is not None and not (spec is not None and spec.takes("ref")):
+            raise InvalidInput(
+                f'"{event}" is no decision of a body: it takes no minutes extract', field="minutes"
+            )
         moves_forward(row, now)  # after the input checks: a typo is reported as a typo
+        extra: dict[str, Any] = {}
+        if minutes is not None:
+            extra["minutes_sha256"] = store(session, row.id, minutes, now)
+            extra["minutes_file"] = minutes.filename
+        if via is not None:
+            extra["via"] = via
+        if extra:
+            decision = replace(decision, evidence={**decision.evidence, **extra})
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-        return _apply(session, row, party, decision, journal)
+        result = _apply(session, row, party, decision, journal)
+        if once is not None:
+            session.add(RequestRow(key=f"record:{once}", result=result.to_json(), created_at=now))
+        return result
 
     return retrying(engine, work)
 

@@ -7,8 +7,8 @@ messages nor the other way round. Contacts are grouped by language: one message 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,12 +21,12 @@ from engine.persistence import outbox
 from engine.persistence.tables import PartyRow, RoundRow
 from engine.runtime.journal import machine_of, snapshot
 from notifications.policy import ReminderPolicy
-from notifications.render import message
+from notifications.render import LINK, SITE, message
 from workflows import ProcessMachine, Role
 
 __all__ = [
     "bodies_of",
-    "by_language",
+    "contacts_of",
     "on_event",
     "on_launch",
     "on_round",
@@ -66,22 +66,29 @@ def _policy(table: str) -> ReminderPolicy:
     return ReminderPolicy.model_validate(json.loads(table))
 
 
-def _base(row: RoundRow, party: PartyRow | None) -> dict[str, Any]:
+def _base(row: RoundRow, party: PartyRow | None, personal: bool) -> dict[str, Any]:
     return {
         "title": row.title,
         "round_id": row.id,
         "sha256": row.document_sha256,
         "party": party.name if party else None,
         "coordinator": row.coordinator,
+        # A contact's own link, or the round's page for the coordinator: put in when sent.
+        "link": LINK if personal else f"{SITE}/rounds/{row.id}",
+        "link_is_personal": personal,
     }
 
 
-def by_language(party: PartyRow) -> dict[str, list[str]]:
-    """The party's contacts grouped by language: one message per language."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for contact in party.contacts:
-        groups[contact["language"]].append(contact["email"])
-    return dict(groups)
+def recipient(email: str) -> str:
+    """The last part of a contact's row key: not the address itself (keys are shown and logged),
+    and never a colon (:class:`outbox.Key`)."""
+    return "to-" + hashlib.sha256(email.casefold().encode()).hexdigest()[:16]
+
+
+def contacts_of(party: PartyRow) -> list[tuple[str, str]]:
+    """The party's contacts as (address, language): one message each, since each carries its
+    contact's personal link."""
+    return [(c["email"], c["language"]) for c in party.contacts]
 
 
 def bodies_of(party: PartyRow) -> list[str]:
@@ -102,12 +109,13 @@ def queue(
     deadline: bool = False,
     chase: dict[str, Any] | None = None,
 ) -> bool:
+    personal = party is not None and list(to) != [row.coordinator["email"]]
     made = message(
         key,
         kind,
         to,
         language,
-        _base(row, party) | context,
+        _base(row, party, personal) | context,
         deadline=row.deadline if deadline else None,
         calendar_uid=f"deadline-{row.id}@ratify.invalid",
         stamp=now,
@@ -119,7 +127,22 @@ def queue(
         party_id=party.party_id if party else None,
         now=now,
         chase=chase,
+        personal=_personal(row, party, to, kind) if personal else None,
     )
+
+
+# The kinds that carry the text they are about: the invitation, and the notice of a new text.
+DOCUMENT_KINDS = ("invitation", "amended")
+
+
+def _personal(
+    row: RoundRow, party: PartyRow | None, to: Sequence[str], kind: str
+) -> dict[str, Any]:
+    assert party is not None
+    personal: dict[str, Any] = {"link": [party.party_id, to[0]]}
+    if kind in DOCUMENT_KINDS:
+        personal["document"] = row.document_sha256
+    return personal
 
 
 def _to_parties(
@@ -134,14 +157,14 @@ def _to_parties(
     deadline: bool = False,
 ) -> None:
     for party in parties:
-        for language, to in by_language(party).items():
+        for email, language in contacts_of(party):
             queue(
                 session,
                 row,
                 party,
                 kind,
-                key.then(party.party_id).row(language),
-                to,
+                key.then(party.party_id).row(recipient(email)),
+                [email],
                 language,
                 context,
                 now,
@@ -173,8 +196,15 @@ def to_coordinator(
     )
 
 
-def on_launch(session: Session, row: RoundRow, parties: Sequence[PartyRow], now: datetime) -> None:
-    """Invite every party: what is asked of it, by when, and the text's hash."""
+def on_launch(
+    session: Session,
+    row: RoundRow,
+    parties: Sequence[PartyRow],
+    now: datetime,
+    again: str | None = None,
+) -> None:
+    """Invite every party: what is asked of it, by when, and the text's hash. ``again``: the
+    invitation sent anew with a new link (the number of the log entry that withdrew the old)."""
     for party in parties:
         steps = _steps(machine_of(party), snapshot(party))
         context = {
@@ -189,7 +219,7 @@ def on_launch(session: Session, row: RoundRow, parties: Sequence[PartyRow], now:
             row,
             [party],
             "invitation",
-            outbox.Key("invitation", (row.id,)),
+            outbox.Key("invitation", (row.id,) if again is None else (row.id, "again", again)),
             context,
             now,
             deadline=True,

@@ -15,6 +15,7 @@ from workflows import Role
 __all__ = [
     "AmendResult",
     "DeliveryResult",
+    "DocumentVersion",
     "LaunchResult",
     "OutboxMessage",
     "PartyStatus",
@@ -50,6 +51,29 @@ class RecordResult:
     legal_force_from: date | None
     signatures: int
     signatures_required: int
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RecordResult:
+        values = dict(data)
+        for name in ("effective_date", "legal_force_from"):
+            if values.get(name) is not None:
+                values[name] = date.fromisoformat(values[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DocumentVersion:
+    """One version of a round's agreement text."""
+
+    round: str
+    version: int
+    sha256: str
+    source: str  # the file name it was read from
+    text: str
+    recorded_at: datetime  # in the round's zone
 
 
 @dataclass(frozen=True)

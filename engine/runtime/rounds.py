@@ -24,9 +24,16 @@ from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
 from engine.runtime import messages
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
-from engine.runtime.results import AmendResult, LaunchResult, PartyStatus, RoundStatus, Signatory
+from engine.runtime.results import (
+    AmendResult,
+    DocumentVersion,
+    LaunchResult,
+    PartyStatus,
+    RoundStatus,
+    Signatory,
+)
 
-__all__ = ["amend", "cancel", "launch", "status"]
+__all__ = ["amend", "cancel", "documents", "launch", "status"]
 
 
 def launch(engine: Engine, agreement: Agreement | Path, clock: Clock, actor: str) -> LaunchResult:
@@ -324,3 +331,22 @@ def _round_status(session: Session, row: RoundRow) -> RoundStatus:
         signed=sum(p.role == "done" for p in parties),
         parties=parties,
     )
+
+
+def documents(engine: Engine, ref: str) -> list[DocumentVersion]:
+    """Every version of the round's text, the first first (the last is the current one)."""
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        row = resolve_round(session, ref)
+        tz = ZoneInfo(row.timezone)
+        found = session.exec(
+            select(DocumentRow)
+            .where(DocumentRow.round_id == row.id)
+            .order_by(col(DocumentRow.version))
+        ).all()
+        return [
+            DocumentVersion(
+                row.id, d.version, d.sha256, d.source, d.text, aware(d.recorded_at).astimezone(tz)
+            )
+            for d in found
+        ]

@@ -6,6 +6,7 @@ mid-batch leaves unrecorded only the message in flight, which goes again with it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
@@ -17,14 +18,16 @@ from engine.clock import Clock
 from engine.core.chain import format_time
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
+from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, lock_round, machine_of, retrying
 from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, to_coordinator
 from engine.runtime.results import DeliveryResult
-from notifications.render import to_email
+from notifications.message import Attachment, OutgoingMessage
+from notifications.render import personalize, to_email
 
 if TYPE_CHECKING:
+    from engine.runtime.access import Keys
     from notifications.mailer import Delivery, Mailer
 
 __all__ = ["send_due"]
@@ -32,8 +35,11 @@ __all__ = ["send_due"]
 BATCH = 50
 
 
-def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> list[DeliveryResult]:
-    """Claim what is due in the outbox, deliver it, and record what became of each message."""
+def send_due(
+    engine: Engine, clock: Clock, mailer: Mailer, mail_from: str, keys: Keys | None = None
+) -> list[DeliveryResult]:
+    """Claim what is due in the outbox, deliver it, and record what became of each message.
+    ``keys`` make the contacts' personal links; without them a message links to no party page."""
     ensure_schema(engine)
     with transaction(engine) as session:
         zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
@@ -43,7 +49,7 @@ def send_due(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> li
     for zone in zones:  # the clock's "now" in each round's own zone
         while True:
             now = now_in(clock, zone)
-            batch = _claim(engine, now, zone, lease, mail_from, results)
+            batch = _claim(engine, now, zone, lease, mail_from, results, keys)
             if batch is None:
                 break
             try:
@@ -89,6 +95,7 @@ def _claim(
     lease: timedelta,
     mail_from: str,
     results: list[DeliveryResult],
+    keys: Keys | None = None,
 ) -> list[tuple[object, Any]] | None:
     """A batch to deliver: claimed rows still worth sending now, as MIME. None: nothing is due."""
     while True:
@@ -105,7 +112,8 @@ def _claim(
                     results.append(_result(item, "skipped", reason))
                     continue
                 try:
-                    batch.append((item, to_email(outbox.outgoing(item), mail_from, now)))
+                    made, reply_to = _finished(session, item, now, keys)
+                    batch.append((item, to_email(made, mail_from, now, reply_to)))
                 except ValueError as exc:  # a header that cannot be sent: never will be
                     outbox.mark_failed(session, item, str(exc))
                     results.append(_result(item, "permanent", str(exc)))
@@ -113,6 +121,39 @@ def _claim(
             return None
         if batch:
             return batch
+
+
+def _finished(
+    session: Session, item: OutboxRow, now: datetime, keys: Keys | None
+) -> tuple[OutgoingMessage, str | None]:
+    """The stored message made whole for sending: its contact's link and the server's address
+    put in, the text it is about attached, and replies sent to the round's coordinator."""
+    from engine.runtime.access import link_for
+
+    made = outbox.outgoing(item)
+    row = session.get(RoundRow, item.round_id)
+    personal = item.personal or {}
+    token = None
+    if keys is not None and "link" in personal:
+        party_id, email = personal["link"]
+        token = link_for(session, keys, item.round_id, party_id, email, now)
+    site = keys.base_url if keys is not None else "http://127.0.0.1:8000"
+    made = personalize(made, keys.link_url(token) if keys else site, site)
+    if (sha := personal.get("document")) is not None:
+        document = session.exec(
+            select(DocumentRow).where(
+                DocumentRow.round_id == item.round_id, DocumentRow.sha256 == sha
+            )
+        ).first()
+        if document is not None:
+            name = document.source if "." in document.source else f"{document.source}.txt"
+            kind = "text/markdown" if name.endswith(".md") else "text/plain"
+            made = replace(
+                made,
+                attachments=(*made.attachments, Attachment(name, kind, document.text.encode())),
+            )
+    reply_to = row.coordinator.get("email") if row is not None and "link" in personal else None
+    return made, reply_to
 
 
 def _outside_hours(session: Session, item: OutboxRow, now: datetime) -> datetime | None:

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -23,7 +24,10 @@ from engine.runtime.witness import queue_daily
 from engine.wording import counted
 from notifications.mailer import Mailer
 
-__all__ = ["TickReport", "run_worker", "tick_once"]
+if TYPE_CHECKING:
+    from engine.runtime.access import Keys
+
+__all__ = ["TickReport", "run_worker", "start_worker", "tick_once"]
 
 
 @dataclass
@@ -51,13 +55,15 @@ _OUTCOMES = {
 }
 
 
-def tick_once(engine: Engine, clock: Clock, mailer: Mailer, mail_from: str) -> TickReport:
+def tick_once(
+    engine: Engine, clock: Clock, mailer: Mailer, mail_from: str, keys: Keys | None = None
+) -> TickReport:
     """One tick: timed transitions, then what is due into the outbox, then the outbox out."""
     report = TickReport()
     report.moved = apply_timed(engine, clock)
     report.queued = enqueue_due(engine, clock)
     report.queued += queue_daily(engine, clock)  # the rounds' heads to RATIFY_WITNESS_EMAIL
-    report.sent = send_due(engine, clock, mailer, mail_from)
+    report.sent = send_due(engine, clock, mailer, mail_from, keys)
     return report
 
 
@@ -68,24 +74,13 @@ def run_worker(
     mail_from: str,
     interval: float,
     report: Callable[[TickReport], None],
+    keys: Keys | None = None,
 ) -> None:
     """Tick every ``interval`` seconds until SIGTERM or SIGINT; the tick under way finishes."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone=UTC)
-
-    def job() -> None:
-        report(tick_once(engine, clock, mailer, mail_from))
-
-    scheduler.add_job(
-        job,
-        "interval",
-        seconds=interval,
-        next_run_time=clock.now(UTC),  # the first tick at once: catch up on start
-        max_instances=1,  # a slow tick is never overlapped by the next
-        coalesce=True,  # ticks missed while one ran are one tick, not a burst
-        id="tick",
-    )
+    _schedule(scheduler, engine, clock, mailer, mail_from, interval, report, keys)
 
     def stop(signum: int, _frame: object) -> None:
         scheduler.shutdown(wait=True)
@@ -96,3 +91,46 @@ def run_worker(
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def start_worker(
+    engine: Engine,
+    clock: Clock,
+    mailer: Mailer,
+    mail_from: str,
+    interval: float,
+    report: Callable[[TickReport], None],
+    keys: Keys | None = None,
+) -> Callable[[], None]:
+    """The same ticks in a thread beside a web server; returns what stops them (after the tick
+    under way)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(timezone=UTC)
+    _schedule(scheduler, engine, clock, mailer, mail_from, interval, report, keys)
+    scheduler.start()
+    return lambda: scheduler.shutdown(wait=True)
+
+
+def _schedule(
+    scheduler: Any,
+    engine: Engine,
+    clock: Clock,
+    mailer: Mailer,
+    mail_from: str,
+    interval: float,
+    report: Callable[[TickReport], None],
+    keys: Keys | None,
+) -> None:
+    def job() -> None:
+        report(tick_once(engine, clock, mailer, mail_from, keys))
+
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=interval,
+        next_run_time=clock.now(UTC),  # the first tick at once: catch up on start
+        max_instances=1,  # a slow tick is never overlapped by the next
+        coalesce=True,  # ticks missed while one ran are one tick, not a burst
+        id="tick",
+    )
