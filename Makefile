@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ratify needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# The web application on http://127.0.0.1:8000 with the worker, a local SMTP sink shown at /sink,
+# the Kanta-Häme round launched into an empty ratify.db, and new passwords printed.
 run: $(STAMP)
+	$(BIN)/ratify serve --dev
+
+demo: $(STAMP)
 	$(BIN)/ratify demo
 
 test: $(STAMP)

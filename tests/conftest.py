@@ -26,6 +26,8 @@ POSTGRES_ADMIN = os.environ.get(
     "RATIFY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The commands' secret (party links, sessions): given, so that no test writes ratify.secret.
+os.environ.setdefault("RATIFY_SECRET_KEY", "test-secret-" + "0" * 40)
 
 # In CI the property tests replay the same examples every run, so a landing never hangs on luck;
 # run locally (`make test` without CI=true) they explore new ones each time.

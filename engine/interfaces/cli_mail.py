@@ -14,6 +14,7 @@ from engine.interfaces.common import (
     Group,
     Json,
     clock_at,
+    current_keys,
     current_settings,
     db_engine,
     out,
@@ -46,7 +47,7 @@ def worker(
     mailer = Mailer.from_settings(settings)
     clock = clock_at(at)
     if once:
-        done = tick_once(db_engine(), clock, mailer, settings.mail_from)
+        done = tick_once(db_engine(), clock, mailer, settings.mail_from, current_keys())
         if as_json:
             print_json(jsonable(done))
         else:
@@ -64,7 +65,7 @@ def worker(
     out.print(
         f"ratify worker: ticking every {interval:g} s; {mailer!r}. SIGTERM or Ctrl-C stops it."
     )
-    run_worker(db_engine(), clock, mailer, settings.mail_from, interval, report)
+    run_worker(db_engine(), clock, mailer, settings.mail_from, interval, report, current_keys())
     out.print("ratify worker: stopped.")
 
 

@@ -17,6 +17,7 @@ from engine.errors import InvalidInput, RatifyError, Words
 if TYPE_CHECKING:
     from engine.clock import Clock
     from engine.runtime import Engine
+    from engine.runtime.access import Keys
     from engine.settings import Settings
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RoundArg",
     "actor_for",
     "clock_at",
+    "current_keys",
     "current_settings",
     "db_engine",
     "err",
@@ -136,6 +138,36 @@ def current_settings() -> Settings:
             f"{named(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise InvalidInput(f"invalid setting: {problems}") from None
+
+
+def current_keys(base_url: str | None = None) -> Keys:
+    """The server's secret (RATIFY_SECRET_KEY, else the file RATIFY_SECRET_FILE, made on first
+    use, readable by its owner only), where the server is reached, and how long links last."""
+    import os
+    import secrets as random
+
+    from engine.runtime.access import Keys
+
+    settings = current_settings()
+    if settings.secret_key is not None:
+        secret = settings.secret_key.get_secret_value().encode()
+    else:
+        path = settings.secret_file
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:  # the first process to get here writes it; the others read what it wrote
+            with os.fdopen(fd, "w") as made:
+                made.write(random.token_hex(32) + "\n")
+        with open(path, encoding="ascii") as kept:
+            secret = kept.read().strip().encode()
+    if len(secret) < 32:
+        raise InvalidInput(
+            "the secret (RATIFY_SECRET_KEY or the file RATIFY_SECRET_FILE) must have at least 32 "
+            "characters; remove the file to have a new one made"
+        )
+    return Keys(secret, base_url or settings.base_url, settings.link_days)
 
 
 def clock_at(at: str | None) -> Clock:
