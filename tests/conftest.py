@@ -110,8 +110,8 @@ def cli_on(database_url: str) -> CLI:
     """Run `ratify --db URL ARGS...` in this process, as a user would on the command line."""
     runner = CliRunner()
 
-    def run(*args: str, env: dict[str, str] | None = None) -> Ran:
-        result = runner.invoke(app, ["--db", database_url, *args], env=env)
+    def run(*args: str, env: dict[str, str] | None = None, input_text: str | None = None) -> Ran:
+        result = runner.invoke(app, ["--db", database_url, *args], env=env, input=input_text)
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         return Ran(result.exit_code, result.stdout, result.stderr)

@@ -229,6 +229,17 @@ def mark_skipped(session: Session, row: OutboxRow, reason: str) -> bool:
     return _set(session, row, state="skipped", last_error=reason[:500])
 
 
+def withdraw(session: Session, row: OutboxRow, reason: str) -> bool:
+    """Skip a message still waiting (not one a worker holds now: that one is in flight)."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(col(OutboxRow.id) == row.id, col(OutboxRow.state) == "pending")
+        .values(state="skipped", last_error=reason[:500])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def messages(session: Session, state: str | None = None) -> Sequence[OutboxRow]:
     query = select(OutboxRow).order_by(col(OutboxRow.id))
     if state is not None:

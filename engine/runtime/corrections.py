@@ -82,9 +82,8 @@ def _redirect(
     with no new one, no longer goes); how many messages were sent on."""
     moved = 0
     for item in outbox.addressed_to(session, row.id, party_id, old, ("pending", "failed")):
-        was = item.state
-        if was == "pending":
-            outbox.mark_skipped(session, item, "the contact was changed")
+        if item.state == "pending" and not outbox.withdraw(session, item, "the contact changed"):
+            continue  # a worker took it meanwhile: it is on its way to the old address
         if new is None:
             continue
         copy = outbox.outgoing(item)
