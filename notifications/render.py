@@ -211,6 +211,7 @@ def to_email(
     email["Message-ID"] = message.message_id
     if reply_to:
         email["Reply-To"] = reply_to
+    email["X-Ratify-Kind"] = message.kind  # lets a mail rule (or the development sink) sort them
     # RFC 3834: marks the mail as sent by a program, so vacation responders do not answer it.
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text, subtype="plain", charset="utf-8")

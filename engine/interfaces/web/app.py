@@ -53,7 +53,8 @@ def create_app(cfg: WebConfig) -> Any:
     app.state.config = cfg
     app.include_router(pages_auth.router)
     app.include_router(pages_party.router)
-    for name in ("pages_coordinator", "pages_auditor", "pages_sink"):
+    # The auditor's fixed paths (…/log, …/verify) before the coordinator's round pages.
+    for name in ("pages_auditor", "pages_coordinator", "pages_sink"):
         try:  # the routers of each audience, as they land
             module = __import__(f"engine.interfaces.web.{name}", fromlist=["router"])
         except ModuleNotFoundError:
