@@ -22,7 +22,13 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ratify demo
 
-test: $(STAMP)
+# axe-core for the browser tests, from the npm lockfile (the browser is Debian's chromium).
+AXE := tests/browser/node_modules/.package-lock.json
+
+$(AXE): tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+
+test: $(STAMP) $(AXE)
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -31,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/browser/node_modules
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
