@@ -218,14 +218,17 @@ def to_email(
     email.add_alternative(message.html, subtype="html", charset="utf-8")
     for attachment in message.attachments:  # turns the alternative into part of a multipart/mixed
         maintype, _, subtype = attachment.content_type.partition("/")
-        # The calendar is ours, in UTF-8; PUBLISH tells a client it is no meeting invitation.
-        calendar = attachment.content_type == "text/calendar"
+        # Every text we attach is UTF-8 (the agreement, the certificate, the calendar); PUBLISH
+        # tells a client that the calendar is no meeting invitation.
+        params = {"charset": "utf-8"} if maintype == "text" else {}
+        if attachment.content_type == "text/calendar":
+            params = {"method": "PUBLISH", **params}
         email.add_attachment(
             attachment.data,
             maintype=maintype,
             subtype=subtype,
             filename=attachment.filename,
-            params={"method": "PUBLISH", "charset": "utf-8"} if calendar else {},
+            params=params,
         )
     # Last: set_content and add_attachment move or drop the Content-* headers already there.
     email["Content-Language"] = message.language

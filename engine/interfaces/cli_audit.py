@@ -135,6 +135,47 @@ def audit_export(
         err.print(f"wrote {output}")
 
 
+def _write(output: Path, data: bytes) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput(f"--output {output}: cannot write it ({exc.strerror or exc})") from None
+    err.print(f"wrote {output}")
+
+
+Output = Annotated[Path, typer.Option("-o", "--output", help="The file to write.")]
+Language = Annotated[
+    str | None, typer.Option("--language", help="fi, sv or en. Default: the round's language.")
+]
+
+
+@audit_app.command("certificate")
+def audit_certificate(round_ref: RoundArg, output: Output, language: Language = None) -> None:
+    """The round's certificate: a PDF, or HTML when FILE ends in .html. An open, failed or
+    cancelled round's, or one whose log does not verify, says it is no certificate of completion."""
+    from engine.runtime import certificate, certificate_pdf, render_certificate_html
+
+    cert = certificate(db_engine(), round_ref)
+    chosen = language or cert.language
+    if output.suffix.lower() in (".html", ".htm"):
+        data = render_certificate_html(cert, chosen).encode("utf-8")
+    else:
+        data = certificate_pdf(cert, chosen)
+    _write(output, data)
+    if not cert.complete:
+        why = cert.state if cert.chain.verified else "not verified: " + (cert.chain.problem or "")
+        err.print(f"note: not a certificate of completion: round {cert.round} is {why}")
+
+
+@audit_app.command("pack")
+def audit_pack(round_ref: RoundArg, output: Output, language: Language = None) -> None:
+    """The round's evidence pack (a zip): its texts, minutes extracts, log (jsonl) and certificate,
+    with a README.txt telling an auditor how to check them without ratify."""
+    from engine.runtime import evidence_pack
+
+    _write(output, evidence_pack(db_engine(), round_ref, language))
+
+
 @workflows_app.command("list")
 def workflows_list(as_json: Json = False) -> None:
     """The workflows, their versions and default bodies."""

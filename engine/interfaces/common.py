@@ -55,6 +55,7 @@ CLI_WORDS = Words(
             "db",
             "state",
             "format",
+            "language",
         )
     }
     | {"expect_head": "--expect-head"},

@@ -335,3 +335,13 @@ def addressed_to(
         )
     ).all()
     return [r for r in rows if r.recipients == [email]]
+
+
+def waiting_of_kind(session: Session, kind: str) -> list[tuple[str, str]]:
+    """The (round id, language) pairs of the messages of a kind that wait to be sent."""
+    rows = session.exec(
+        select(OutboxRow.round_id, OutboxRow.language)
+        .where(OutboxRow.kind == kind, col(OutboxRow.state).in_(("pending", "sending")))
+        .distinct()
+    ).all()
+    return [(r, lang) for r, lang in rows]

@@ -25,8 +25,10 @@ from engine.runtime.audit import (
     verify_file,
 )
 from engine.runtime.catalog import workflow, workflows
+from engine.runtime.certificate import Certificate, certificate
 from engine.runtime.chasing import enqueue_due, preview
 from engine.runtime.events import record, tick
+from engine.runtime.pack import certificate_pdf, evidence_pack, render_certificate_html
 from engine.runtime.queue import outbox_messages, retry_message
 from engine.runtime.results import (
     AmendResult,
@@ -48,6 +50,7 @@ from engine.runtime.worker import TickReport, run_worker, tick_once
 __all__ = [
     "ACTOR_MAX",
     "AmendResult",
+    "Certificate",
     "ChainReport",
     "DeliveryResult",
     "DocumentVersion",
@@ -67,10 +70,13 @@ __all__ = [
     "VerifyReport",
     "amend",
     "cancel",
+    "certificate",
+    "certificate_pdf",
     "check_line",
     "connect",
     "documents",
     "enqueue_due",
+    "evidence_pack",
     "export",
     "heads",
     "init_schema",
@@ -82,6 +88,7 @@ __all__ = [
     "outbox_messages",
     "preview",
     "record",
+    "render_certificate_html",
     "retry_message",
     "run_worker",
     "send_due",

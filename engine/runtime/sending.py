@@ -43,6 +43,13 @@ def send_due(
     ensure_schema(engine)
     with transaction(engine) as session:
         zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
+        certificates = [
+            (round_id, row.log_head, language)
+            for round_id, language in outbox.waiting_of_kind(session, "active")
+            if (row := session.get(RoundRow, round_id)) is not None
+        ]
+    for round_id, head, language in certificates:  # made before a batch holds the write lock
+        _certificate_html(engine, round_id, head, language)
     # A claim outlives the slowest batch: every message timing out, plus a margin.
     lease = timedelta(seconds=BATCH * mailer.timeout * 2 + 60)
     results: list[DeliveryResult] = []
@@ -152,8 +159,34 @@ def _finished(
                 made,
                 attachments=(*made.attachments, Attachment(name, kind, document.text.encode())),
             )
+    head = row.log_head if row is not None else ""
+    if item.kind == "active" and (page := _CERTIFICATES.get((item.round_id, head, made.language))):
+        made = replace(
+            made,
+            attachments=(*made.attachments, Attachment("certificate.html", "text/html", page)),
+        )
     reply_to = row.coordinator.get("email") if row is not None and "link" in personal else None
     return made, reply_to
+
+
+# Certificates for the notices of entry into force waiting to go, by (round, head, language):
+# the head names the whole log, so a certificate made for it is the one to send.
+_CERTIFICATES: dict[tuple[str, str, str], bytes] = {}
+
+
+def _certificate_html(engine: Engine, round_id: str, head: str, language: str) -> None:
+    """The certificate of completion the notice of entry into force carries: who approved which
+    text on which decision, who signed, and the chain's head. Made outside any write
+    transaction, once per round and language however many contacts the notice goes to."""
+    from engine.runtime.certificate import certificate
+    from engine.runtime.pack import render_certificate_html
+
+    if (round_id, head, language) in _CERTIFICATES:
+        return
+    if len(_CERTIFICATES) > 64:
+        _CERTIFICATES.clear()
+    html = render_certificate_html(certificate(engine, round_id), language)
+    _CERTIFICATES[round_id, head, language] = html.encode("utf-8")
 
 
 def _outside_hours(session: Session, item: OutboxRow, now: datetime) -> datetime | None:

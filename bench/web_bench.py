@@ -1,0 +1,112 @@
+"""How fast the web pages answer, in process (no network), against the issue's targets.
+
+    .venv/bin/python bench/web_bench.py [--rounds N]     # make bench runs it with 1,000 rounds
+
+The round page of the 13-party Kanta-Häme round (target p95 ≤ 25 ms) and the dashboard over N
+rounds of 13 parties each (target p95 ≤ 100 ms at 1,000 rounds), each beside its limit: the same
+rows read by one plain SQL query through the raw driver (sqlite3) in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from engine.clock import FakeClock
+from engine.interfaces.web.app import create_app
+from engine.interfaces.web.common import WebConfig, round_path
+from engine.runtime import connect, init_schema, launch, load_agreement
+from engine.runtime.access import Keys, add_user, sign_in
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "kanta-hame"
+TARGET_ROUND_P95 = 0.025
+TARGET_DASHBOARD_P95 = 0.100
+
+
+def _p95(run: Callable[[], object], times: int) -> float:
+    run()  # warm: templates compiled, caches filled
+    took = []
+    for _ in range(times):
+        start = time.perf_counter()
+        run()
+        took.append(time.perf_counter() - start)
+    return statistics.quantiles(took, n=20)[18]
+
+
+def _agreements(folder: Path, count: int) -> list[Path]:
+    template = (EXAMPLE / "agreement.toml").read_text("utf-8")
+    (folder / "agreement.md").write_text((EXAMPLE / "agreement.md").read_text("utf-8"), "utf-8")
+    paths = []
+    for i in range(count):
+        path = folder / f"a{i}.toml"
+        path.write_text(
+            template.replace('id = "kanta-hame-strategic-2026"', f'id = "bench-{i:04d}"'), "utf-8"
+        )
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        engine = connect(f"sqlite:///{folder}/web.db")
+        init_schema(engine)
+        clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to each round)
+        started = time.perf_counter()
+        ids = [
+            launch(engine, load_agreement(p), clock, "bench").round
+            for p in _agreements(folder, args.rounds)
+        ]
+        built = time.perf_counter() - started
+        add_user(engine, "bench", "coordinator", "a bench password", clock)
+        token, _ = sign_in(engine, "bench", "a bench password", clock)
+        app = create_app(WebConfig(engine, clock, Keys(b"b" * 32, "http://testserver")))
+        client = TestClient(app, base_url="http://testserver")
+        client.cookies.set("ratify_session", token)
+        page = round_path(ids[0])
+        assert client.get(page).status_code == 200
+        assert client.get("/").status_code == 200
+        round_p95 = _p95(lambda: client.get(page), 60)
+        dashboard_p95 = _p95(lambda: client.get("/"), 20)
+
+        raw = sqlite3.connect(f"{folder}/web.db")
+        one_round = _p95(
+            lambda: raw.execute(
+                "SELECT * FROM parties WHERE round_id = ? ORDER BY position", (ids[0],)
+            ).fetchall(),
+            60,
+        )
+        every_round = _p95(
+            lambda: raw.execute(
+                "SELECT r.id, r.state, r.deadline, count(p.party_id), "
+                "sum(p.state = 'signed') FROM rounds r JOIN parties p ON p.round_id = r.id "
+                "GROUP BY r.id ORDER BY r.id"
+            ).fetchall(),
+            20,
+        )
+    print(f"web bench: {args.rounds} rounds of 13 parties built in {built:.1f} s (SQLite)")
+    print(f"{'page':<28}{'p95':>10}{'target':>10}{'ok':>5}{'raw SQL p95':>14}{'ratio':>8}")
+    for name, took, target, limit in (
+        ("round page (13 parties)", round_p95, TARGET_ROUND_P95, one_round),
+        (f"dashboard ({args.rounds} rounds)", dashboard_p95, TARGET_DASHBOARD_P95, every_round),
+    ):
+        ok = "yes" if took <= target else "NO"
+        print(
+            f"{name:<28}{took * 1000:>8.1f}ms{target * 1000:>8.0f}ms{ok:>5}"
+            f"{limit * 1000:>12.2f}ms{limit / took:>8.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
