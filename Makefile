@@ -42,3 +42,4 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/outbox_bench.py
+	$(BIN)/python bench/web_bench.py --rounds 1000

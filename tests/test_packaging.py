@@ -130,3 +130,31 @@ def test_the_installed_ratify_runs_the_demo(installed: Path, tmp_path: Path) -> 
     assert "Agreement in force from" in ran.stdout
     assert "intact; head" in ran.stdout
     assert list(tmp_path.iterdir()) == []  # the demo keeps its database and mail to itself
+
+
+def test_the_installed_package_serves_its_pages(installed: Path, tmp_path: Path) -> None:
+    # The web templates, stylesheet and words ship in the wheel: a page renders from them.
+    code = (
+        "import asyncio\n"
+        "from engine.interfaces.web.app import create_app\n"
+        "from engine.interfaces.web.common import WebConfig\n"
+        "from engine.clock import SystemClock\n"
+        "from engine.runtime import connect\n"
+        "from engine.runtime.access import Keys\n"
+        "app = create_app(WebConfig(connect('sqlite:///p.db'), SystemClock(), "
+        "Keys(b'k' * 32, 'http://x')))\n"
+        "sent = []\n"
+        "async def receive():\n"
+        "    return {'type': 'http.request', 'body': b'', 'more_body': False}\n"
+        "async def send(message):\n"
+        "    sent.append(message)\n"
+        "scope = {'type': 'http', 'method': 'GET', 'path': '/signin', 'raw_path': b'/signin', "
+        "'query_string': b'lang=sv', 'headers': [], 'scheme': 'http', 'server': ('x', 80), "
+        "'client': ('127.0.0.1', 1), 'root_path': '', 'http_version': '1.1'}\n"
+        "asyncio.run(app(scope, receive, send))\n"
+        "body = b''.join(m.get('body', b'') for m in sent if m['type'] == 'http.response.body')\n"
+        "print(sent[0]['status'], 'Logga in' in body.decode())\n"
+    )
+    ran = _run(installed, "python", "-c", code, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.split() == ["200", "True"]
