@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
@@ -87,7 +89,12 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
     name, _, version = party.workflow.partition("@")
     definition, _ = workflow(name, int(version))
     texts = documents(cfg.engine, who.round)
-    history = [e for e in log_entries(cfg.engine, who.round) if e["party"] == who.party]
+    zone = ZoneInfo(str(round_status.launched_at.tzinfo))
+    history = [
+        {**e, "when": datetime.fromisoformat(e["recorded_at"]).astimezone(zone)}
+        for e in log_entries(cfg.engine, who.round)
+        if e["party"] == who.party
+    ]
     upcoming = [p for p in preview(cfg.engine, cfg.clock, who.round) if p.party == who.party]
     forms = [
         {
