@@ -46,15 +46,18 @@ def parse_decision_ref(text: str) -> DecisionRef:
     if not match:
         raise InvalidInput(
             f"decision reference {text!r} is not of the form 'Body dd.mm.yyyy § n', "
-            "for example 'Kunnanhallitus 04.12.2026 § 198'"
+            "for example 'Kunnanhallitus 04.12.2026 § 198'",
+            field="ref",
         )
     try:
         decided = date(int(match["y"]), int(match["m"]), int(match["d"]))
     except ValueError:
-        raise InvalidInput(f"decision reference {text!r} has no such date") from None
+        raise InvalidInput(f"decision reference {text!r} has no such date", field="ref") from None
     section = int(match["n"])
     if section < 1:
-        raise InvalidInput(f"decision reference {text!r}: the section (§) must be 1 or more")
+        raise InvalidInput(
+            f"decision reference {text!r}: the section (§) must be 1 or more", field="ref"
+        )
     return DecisionRef(match["body"].strip(), decided, section)
 
 

@@ -7,7 +7,7 @@ exports; none touches a table. Each use case takes the database engine, and wher
 
 from sqlalchemy import Engine
 
-from engine.agreement import load_agreement
+from engine.agreement import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_agreement
 from engine.core.calendar import next_working_day
 from engine.core.chain import ChainReport, Entry
 from engine.core.evidence import Evidence
@@ -32,6 +32,7 @@ from engine.runtime.pack import certificate_pdf, evidence_pack, render_certifica
 from engine.runtime.queue import outbox_messages, retry_message
 from engine.runtime.results import (
     AmendResult,
+    ContactInfo,
     DeliveryResult,
     DocumentVersion,
     LaunchResult,
@@ -49,9 +50,12 @@ from engine.runtime.worker import TickReport, run_worker, tick_once
 
 __all__ = [
     "ACTOR_MAX",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_FILE_BYTES",
     "AmendResult",
     "Certificate",
     "ChainReport",
+    "ContactInfo",
     "DeliveryResult",
     "DocumentVersion",
     "Engine",

@@ -14,6 +14,7 @@ from workflows import Role
 
 __all__ = [
     "AmendResult",
+    "ContactInfo",
     "DeliveryResult",
     "DocumentVersion",
     "LaunchResult",
@@ -91,6 +92,13 @@ class Signatory:
 
 
 @dataclass(frozen=True)
+class ContactInfo:
+    name: str
+    email: str
+    language: str
+
+
+@dataclass(frozen=True)
 class PartyStatus:
     id: str
     name: str
@@ -106,6 +114,7 @@ class PartyStatus:
     signatories: tuple[str, ...]  # who has signed
     may_sign: tuple[Signatory, ...]  # who is authorised to (empty: anyone the party names)
     allowed: tuple[str, ...]  # the events a person may record now
+    contacts: tuple[ContactInfo, ...] = ()  # whom its messages go to
 
 
 @dataclass(frozen=True)

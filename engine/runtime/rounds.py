@@ -26,6 +26,7 @@ from engine.runtime.journal import Journal, machine_of, retrying, save_party, sn
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
 from engine.runtime.results import (
     AmendResult,
+    ContactInfo,
     DocumentVersion,
     LaunchResult,
     PartyStatus,
@@ -310,6 +311,7 @@ def _party_status(row: RoundRow, party: PartyRow, tz: ZoneInfo) -> PartyStatus:
         signatories=tuple(s["name"] for s in party.signatures),
         may_sign=tuple(Signatory(s["name"], s["title"]) for s in party.signatories),
         allowed=tuple(allowed(machine, snap)) if row.state == "open" else (),
+        contacts=tuple(ContactInfo(c["name"], c["email"], c["language"]) for c in party.contacts),
     )
 
 

@@ -704,8 +704,8 @@ def _show(
         "failed_form": failed_form,
         "errors": dict(errors or {}),
         "values": dict(values or {}),
-        # Only the notices these pages know: the base would show any ?done= text as it came.
-        "notice": t(known) if notice and known in t.keys() else None,  # noqa: SIM118
+        # Only the notices these pages know (the base shows the common done.* ones).
+        "notice_text": t(known) if notice and known in t.keys() else None,  # noqa: SIM118
     }
     title = view["party"].status.name if party_id else view["round"].title
     return page(request, template, view, status=status, zone=view["zone"], title=title)

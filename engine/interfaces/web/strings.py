@@ -26,13 +26,14 @@ class Words:
     def __init__(self, language: str, table: Mapping[str, str]) -> None:
         self.language = language
         self._table = table
+        self._keys = frozenset(table)
 
     def __call__(self, key: str, **fields: object) -> str:
         text = self._table[key]  # a KeyError here is a template's typo: the tests render them all
         return text.format(**fields) if fields else text
 
     def keys(self) -> frozenset[str]:
-        return frozenset(self._table)
+        return self._keys
 
 
 def _folder() -> Path:
@@ -59,6 +60,7 @@ def _tables() -> dict[str, dict[str, str]]:
     return merged
 
 
+@functools.cache
 def words(language: str) -> Words:
     lang = language if language in LANGUAGES else "fi"
     return Words(lang, _tables()[lang])
