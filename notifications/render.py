@@ -90,6 +90,8 @@ __all__ = [
     "personalize",
     "render",
     "to_email",
+    "write_date",
+    "write_moment",
 ]
 
 # Shipped inside the package (``ratify_templates``, the repository's templates/ folder).
@@ -303,7 +305,7 @@ def _date_filter(context: Context, value: date, format: _Width = "long") -> str:
     if isinstance(value, datetime) or not isinstance(value, date):
         # A datetime's date would be the one of its own offset, maybe UTC's: it needs a timezone.
         raise TypeError(f"the date filter takes a date, not {value!r}")
-    return format_date(value, format=format, locale=_locale(context))
+    return write_date(value, context["language"], format)
 
 
 @pass_context
@@ -312,10 +314,20 @@ def _datetime_filter(context: Context, value: datetime, zone: str, format: _Widt
     _defined(value)
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"the datetime filter needs an aware datetime, not {value!r}")
-    local = value.astimezone(ZoneInfo(zone))
-    locale = _locale(context)
-    # As babel's own format_datetime joins a date and a time of one width: here, long and short.
-    pattern = str(get_datetime_format(format, locale=locale)).replace("'", "")
-    day = format_date(local.date(), format=format, locale=locale)
-    hour = format_time(local.time(), format="short", locale=locale)
+    return write_moment(value.astimezone(ZoneInfo(zone)), context["language"], format)
+
+
+def write_date(value: date, language: str, width: _Width = "long") -> str:
+    """A date as a reader of ``language`` (fi, sv, en) writes it: the emails', the pages' and the
+    certificate's one way."""
+    return format_date(value, format=width, locale=LOCALES[language])
+
+
+def write_moment(value: datetime, language: str, width: _Width = "long") -> str:
+    """The date and the time to the minute, in the value's own zone."""
+    locale = LOCALES[language]
+    # As babel's own format_datetime joins a date and a time of one width: here, any and short.
+    pattern = str(get_datetime_format(width, locale=locale)).replace("'", "")
+    day = format_date(value.date(), format=width, locale=locale)
+    hour = format_time(value.time(), format="short", locale=locale)
     return pattern.replace("{1}", day).replace("{0}", hour)

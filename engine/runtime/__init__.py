@@ -47,6 +47,7 @@ from engine.runtime.results import (
 from engine.runtime.rounds import amend, cancel, documents, launch, status
 from engine.runtime.sending import send_due
 from engine.runtime.worker import TickReport, run_worker, tick_once
+from notifications.render import write_date, write_moment
 
 __all__ = [
     "ACTOR_MAX",
@@ -104,4 +105,6 @@ __all__ = [
     "verify_file",
     "workflow",
     "workflows",
+    "write_date",
+    "write_moment",
 ]

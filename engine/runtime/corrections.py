@@ -7,7 +7,7 @@ contact names it by a pseudonym, the one its messages are keyed by.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,15 @@ def _party(session: Session, row: RoundRow, party_id: str) -> PartyRow:
     if party is None:
         raise NotFound(f"round {row.id} has no party {party_id!r}", field="party")
     return party
+
+
+def _open_party(
+    session: Session, ref: str, party_id: str, clock: Clock
+) -> tuple[RoundRow, PartyRow, datetime]:
+    """The open round (locked), the party to correct in it, and the time in the round's zone."""
+    row = resolve_round(session, ref, lock=True)
+    require_open(row)
+    return row, _party(session, row, party_id), local_now(row, clock)
 
 
 def _reason(reason: str | None) -> str | None:
@@ -86,23 +95,13 @@ def _redirect(
             continue  # a worker took it meanwhile: it is on its way to the old address
         if new is None:
             continue
-        copy = outbox.outgoing(item)
-        key = f"{item.key}:{recipient(new)}"  # the same message, once, to the new address
         personal = dict(item.personal or {})
         if "link" in personal:
             personal["link"] = [party_id, new]
         outbox.enqueue(
             session,
-            type(copy)(
-                key=key,
-                kind=copy.kind,
-                to=(new,),
-                language=copy.language,
-                subject=copy.subject,
-                text=copy.text,
-                html=copy.html,
-                attachments=copy.attachments,
-            ),
+            # The same message, once, to the new address.
+            replace(outbox.outgoing(item), key=f"{item.key}:{recipient(new)}", to=(new,)),
             round_id=row.id,
             party_id=party_id,
             now=now,
@@ -151,10 +150,7 @@ def add_contact(
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row = resolve_round(session, ref, lock=True)
-        require_open(row)
-        now = local_now(row, clock)
-        party = _party(session, row, party_id)
+        row, party, now = _open_party(session, ref, party_id, clock)
         if any(c["email"].casefold() == contact.email.casefold() for c in party.contacts):
             raise Refused(f"{contact.email} is already a contact of {party.name}")
         _save_contacts(session, party, [*party.contacts, asdict(contact)])
@@ -189,10 +185,7 @@ def change_contact(
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row = resolve_round(session, ref, lock=True)
-        require_open(row)
-        now = local_now(row, clock)
-        party = _party(session, row, party_id)
+        row, party, now = _open_party(session, ref, party_id, clock)
         old = _find(party, email)
         moved = contact.email.casefold() != old["email"].casefold()
         if moved and any(c["email"].casefold() == contact.email.casefold() for c in party.contacts):
@@ -230,10 +223,7 @@ def remove_contact(
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row = resolve_round(session, ref, lock=True)
-        require_open(row)
-        now = local_now(row, clock)
-        party = _party(session, row, party_id)
+        row, party, now = _open_party(session, ref, party_id, clock)
         old = _find(party, email)
         if len(party.contacts) == 1:
             raise Refused(
@@ -273,10 +263,7 @@ def revoke_link(
     def work(session: Session) -> int:
         from engine.runtime.messages import on_launch
 
-        row = resolve_round(session, ref, lock=True)
-        require_open(row)
-        now = local_now(row, clock)
-        party = _party(session, row, party_id)
+        row, party, now = _open_party(session, ref, party_id, clock)
         old = _find(party, email)
         revoked = _revoke(session, row, party.party_id, old["email"], now)
         seq = _entry(
@@ -322,10 +309,7 @@ def set_signatories(
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row = resolve_round(session, ref, lock=True)
-        require_open(row)
-        now = local_now(row, clock)
-        party = _party(session, row, party_id)
+        row, party, now = _open_party(session, ref, party_id, clock)
         listed = [asdict(Signatory(n, t)) for n, t in checked]
         session.execute(
             update(PartyRow)

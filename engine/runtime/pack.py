@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time, get_datetime_format
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 from markupsafe import Markup
@@ -34,6 +33,8 @@ from engine.core.chain import GENESIS, Entry
 from engine.core.export import to_jsonl
 from engine.errors import InvalidInput, VerificationFailed
 from engine.runtime.certificate import Certificate, certify, read_sources
+from notifications.render import LANGUAGES as RENDER_LANGUAGES
+from notifications.render import write_date, write_moment
 
 __all__ = [
     "LANGUAGES",
@@ -47,8 +48,7 @@ __all__ = [
 
 TEMPLATES = Path(str(resources.files("ratify_templates") / "web"))
 # As the emails write dates: Finland's Swedish for sv.
-_LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
-LANGUAGES = tuple(_LOCALES)
+LANGUAGES = RENDER_LANGUAGES  # the emails' languages: fi, sv, en
 _Width = Literal["full", "long", "medium", "short"]
 
 
@@ -69,7 +69,7 @@ FilesOf = Callable[[Engine, str], Sequence[KeptFile]]
 
 
 def _check_language(language: str) -> None:
-    if language not in _LOCALES:
+    if language not in LANGUAGES:
         raise InvalidInput(
             f"{{opt.language}} {language!r}: use one of {', '.join(LANGUAGES)}", field="language"
         )
@@ -304,15 +304,11 @@ def _environment() -> Environment:
     return env
 
 
-def _locale(context: Context) -> str:
-    return _LOCALES[context["language"]]
-
-
 @pass_context
 def _date_filter(context: Context, value: date, width: _Width = "medium") -> str:
     if isinstance(value, datetime) or not isinstance(value, date):
         raise TypeError(f"the date filter takes a date, not {value!r}")
-    return format_date(value, format=width, locale=_locale(context))
+    return write_date(value, context["language"], width)
 
 
 @pass_context
@@ -320,11 +316,7 @@ def _datetime_filter(context: Context, value: datetime, width: _Width = "medium"
     """The date and the time to the minute, as the value's own zone has them (the round's)."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise TypeError(f"the datetime filter takes an aware datetime, not {value!r}")
-    locale = _locale(context)
-    pattern = str(get_datetime_format(width, locale=locale)).replace("'", "")
-    day = format_date(value.date(), format=width, locale=locale)
-    hour = format_time(value.time(), format="short", locale=locale)
-    return pattern.replace("{1}", day).replace("{0}", hour)
+    return write_moment(value, context["language"], width)
 
 
 def _css_string(value: object) -> Markup:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -50,7 +49,6 @@ __all__ = [
 
 SESSION_COOKIE = "ratify_session"
 LANG_COOKIE = "ratify_lang"
-LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
 
 # How the pages name what the core's messages mark as {opt.…} and {cmd.…}: the form fields.
 WEB_WORDS = Words(
@@ -194,16 +192,16 @@ def environment() -> Environment:
 
 
 def _dates(lang: str, zone: str | None) -> dict[str, Callable[..., str]]:
-    locale = LOCALES[lang]
+    from engine.runtime import write_date, write_moment
 
     def day(value: date | None, width: str = "medium") -> str:
-        return "" if value is None else format_date(value, format=width, locale=locale)
+        return "" if value is None else write_date(value, lang, width)  # type: ignore[arg-type]
 
     def moment(value: datetime | None, width: str = "medium") -> str:
         if value is None:
             return ""
-        tz = ZoneInfo(zone) if zone else value.tzinfo
-        return format_datetime(value, format=width, tzinfo=tz, locale=locale)
+        local = value.astimezone(ZoneInfo(zone)) if zone else value
+        return write_moment(local, lang, width)  # type: ignore[arg-type]
 
     return {"day": day, "moment": moment}
 
