@@ -217,11 +217,12 @@ def test_the_audit_pages_take_no_post(world: World, auditor: TestClient) -> None
 
 
 def _coordinator_posts() -> list[Any]:
-    """The coordinator's POST routes, once its pages exist."""
-    if importlib.util.find_spec("engine.interfaces.web.pages_coordinator") is None:
-        return []
-    module = importlib.import_module("engine.interfaces.web.pages_coordinator")
-    return [r for r in module.router.routes if "POST" in getattr(r, "methods", set())]
+    """The coordinator's POST routes: the launch's and the round's forms."""
+    routes = []
+    for name in ("pages_launch", "pages_coordinator"):
+        module = importlib.import_module(f"engine.interfaces.web.{name}")
+        routes += [r for r in module.router.routes if "POST" in getattr(r, "methods", set())]
+    return routes
 
 
 # What a coordinator would post, so that each form is complete and only the role refuses it.

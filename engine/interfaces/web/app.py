@@ -54,7 +54,14 @@ def create_app(cfg: WebConfig) -> Any:
     app.include_router(pages_auth.router)
     app.include_router(pages_party.router)
     # The auditor's fixed paths (…/log, …/verify) before the coordinator's round pages.
-    for name in ("pages_auditor", "pages_coordinator", "pages_sink"):
+    for name in (
+        "pages_auditor",
+        "pages_dashboard",
+        "pages_launch",
+        "pages_round",
+        "pages_coordinator",
+        "pages_sink",
+    ):
         try:  # the routers of each audience, as they land
             module = __import__(f"engine.interfaces.web.{name}", fromlist=["router"])
         except ModuleNotFoundError:

@@ -1,0 +1,152 @@
+"""Launching a round by uploading its agreement file and its text."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import Response
+
+from engine.errors import AgreementFileError, RatifyError, Refused
+from engine.interfaces.web.common import (
+    config,
+    field_errors,
+    page,
+    require_user,
+    round_path,
+    see_other,
+)
+from engine.interfaces.web.coord_common import (
+    AGREEMENT_MAX,
+    DOCUMENT_MAX,
+    WRITER,
+    page_words,
+    plain_name,
+    read_upload,
+    size_text,
+)
+
+__all__ = ["router"]
+
+router = APIRouter()
+log = logging.getLogger(__name__)
+
+# ---- launching a round by upload ---------------------------------------------------------------
+
+# A key of the agreement file as the loader names it (agreement.id, or parties[1] (id 'loppi')
+# .contacts[0].email with the party's id); anything else (the TOML, the file as a whole) is shown
+# under the file.
+_KEY = re.compile(r"[A-Za-z0-9_-]+(\[\d+\])*(\.[A-Za-z0-9_-]+(\[\d+\])*)*")
+_KEY_ID = re.compile(r" \(id '[^']*'\)")
+
+
+def _document_name(source: bytes) -> str | None:
+    """What the agreement's ``document`` key names, when the file can be read that far."""
+    try:
+        raw = tomllib.loads(source.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None  # the loader words what is wrong with the file
+    table = raw.get("agreement")
+    value = table.get("document") if isinstance(table, dict) else None
+    return value.strip() if isinstance(value, str) else None
+
+
+def _grouped(
+    exc: AgreementFileError, folder: Path, replaced: Mapping[str, str]
+) -> list[tuple[str, list[str]]]:
+    """The problems by the key each concerns, in the file's order; the temporary folder is no
+    concern of whoever uploaded the file, so its path is taken out of the messages. ``replaced``:
+    keys whose problems this page words itself."""
+    groups: dict[str, list[str]] = {key: [text] for key, text in replaced.items()}
+    hidden = sorted({str(folder.resolve()), str(folder)}, key=len, reverse=True)
+    for problem, key in zip(exc.problems, exc.keys, strict=False):
+        if key in replaced:
+            continue
+        text = problem
+        for prefix in hidden:
+            text = text.replace(prefix + "/", "").replace(prefix, "")
+        shown = key if _KEY.fullmatch(_KEY_ID.sub("", key)) else ""
+        if shown and text.startswith(shown + ":"):
+            text = text[len(shown) + 1 :].strip()
+        groups.setdefault(shown, []).append(text)
+    return list(groups.items())
+
+
+def _launch_page(
+    request: Request,
+    errors: Mapping[str, str] | None = None,
+    problems: Sequence[tuple[str, Sequence[str]]] = (),
+    status: int = 200,
+) -> Response:
+    t = page_words(request)
+    return page(
+        request,
+        "launch.html.j2",
+        {
+            "errors": dict(errors or {}),
+            "problems": problems,
+            "agreement_max": size_text(AGREEMENT_MAX),
+            "document_max": size_text(DOCUMENT_MAX),
+        },
+        status=status,
+        title=t("coord.launch.title"),
+    )
+
+
+@router.get("/rounds/new")
+def launch_form(request: Request) -> Response:
+    require_user(request, WRITER)
+    return _launch_page(request)
+
+
+@router.post("/rounds")
+def launch_upload(
+    request: Request,
+    agreement: Annotated[UploadFile | None, File()] = None,
+    document: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    from engine.runtime import launch, load_agreement
+
+    who = require_user(request, WRITER)
+    cfg = config(request)
+    t = page_words(request)
+    source = read_upload(agreement, AGREEMENT_MAX)
+    text = read_upload(document, DOCUMENT_MAX)
+    errors: dict[str, str] = {}
+    if not source:
+        errors["agreement"] = t("coord.launch.agreement_missing")
+    elif len(source) > AGREEMENT_MAX:
+        errors["agreement"] = t("coord.launch.too_large", limit=size_text(AGREEMENT_MAX))
+    if text is not None and len(text) > DOCUMENT_MAX:
+        errors["document"] = t("coord.launch.too_large", limit=size_text(DOCUMENT_MAX))
+    if errors or source is None:
+        return _launch_page(request, errors, status=400)
+    name = _document_name(source)
+    with tempfile.TemporaryDirectory(prefix="ratify-launch-") as tmp:
+        folder = Path(tmp)
+        path = folder / ("agreement-file.toml" if name == "agreement.toml" else "agreement.toml")
+        path.write_bytes(source)
+        replaced: dict[str, str] = {}
+        if name is not None and not plain_name(name):
+            replaced["agreement.document"] = t("coord.launch.document_not_plain", name=name)
+        elif name is not None and text:
+            (folder / name).write_bytes(text)
+        elif name is not None:
+            errors["document"] = t("coord.launch.document_missing", name=name)
+        try:
+            loaded = load_agreement(path, launch_at=cfg.clock)
+            if replaced or errors:  # "x/../agreement.toml" would load: it names the file itself
+                raise AgreementFileError(str(path), [])
+            result = launch(cfg.engine, loaded, cfg.clock, who.name)
+        except AgreementFileError as exc:
+            return _launch_page(request, errors, _grouped(exc, folder, replaced), status=400)
+        except RatifyError as exc:
+            status = 409 if isinstance(exc, Refused) else 400
+            return _launch_page(request, errors | field_errors(exc), status=status)
+    return see_other(round_path(result.round) + "?done=launched")
