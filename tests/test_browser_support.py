@@ -4,10 +4,10 @@ the live server starts and stops. One browser and one server for the whole modul
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser
 from starlette.applications import Starlette
@@ -70,7 +70,8 @@ def browser() -> Iterator[Browser]:
 def test_the_live_server_serves_and_stops() -> None:
     with LiveServer(APP) as live:
         assert live.url.startswith("http://127.0.0.1:")
-        assert httpx.get(f"{live.url}/ok").status_code == 200
+        with urllib.request.urlopen(f"{live.url}/ok", timeout=5) as answer:
+            assert answer.status == 200
         port = int(live.url.rsplit(":", 1)[1])
     # The port is free again: the server closed its socket on exit.
     with socket.socket() as probe:
