@@ -240,6 +240,7 @@ class LiveServer:
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
 
     def __enter__(self) -> LiveServer:
         # Bound here and handed to uvicorn, so the port is known before it starts and no other
@@ -261,7 +262,7 @@ class LiveServer:
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True
         )
-        self._server, self._thread = server, thread
+        self._server, self._thread, self._sock = server, thread, sock
         thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not server.started:
@@ -290,4 +291,7 @@ class LiveServer:
         self._thread.join(timeout=10)
         if self._thread.is_alive():
             raise RuntimeError("the live server did not stop within 10 s")
-        self._server = self._thread = None
+        # The socket is ours (uvicorn was handed it): closed here, the port is free on return.
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
