@@ -145,6 +145,8 @@ def test_a_form_posted_twice_records_once(site: Site) -> None:
     assert post_form(client, "/party/record", form).status_code == 303
     assert post_form(client, "/party/record", form).status_code == 303
     assert len(log_entries(site.db, site.round_id)) == length + 1
+    # Its receipt waits in the outbox; the page does not offer it as the next reminder.
+    assert "Seuraava muistutus</dt><dd>ei ajastettu" in client.get("/party").text
 
 
 def test_a_refused_event_shows_the_clis_message_beside_its_field_and_changes_nothing(

@@ -95,7 +95,12 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
         for e in log_entries(cfg.engine, who.round)
         if e["party"] == who.party
     ]
-    upcoming = [p for p in preview(cfg.engine, cfg.clock, who.round) if p.party == who.party]
+    # Its next reminder: not the receipts and notices waiting in the outbox to go.
+    upcoming = [
+        p
+        for p in preview(cfg.engine, cfg.clock, who.round)
+        if p.party == who.party and p.kind == "reminder"
+    ]
     forms = [
         {
             "event": event,
