@@ -302,6 +302,51 @@ def test_a_form_posted_twice_records_once(site: Site) -> None:
     assert [e["event"] for e in log_entries(site.db, ROUND)].count("annotate") == 1
 
 
+def test_the_once_only_key_is_kept_in_the_database_not_in_one_process(
+    site: Site, tmp_path: Path
+) -> None:
+    """The second copy of a form reaching another web process (a retry behind a load balancer,
+    a restart in between) still writes nothing."""
+    from engine.interfaces.web.app import create_app
+    from engine.interfaces.web.common import WebConfig
+
+    first = _signed_in(site)
+    other = TestClient(create_app(WebConfig(site.db, site.clock, KEYS)), base_url=first.base_url)
+    other.cookies = first.cookies  # the same browser, now served by the other process
+    contact = {
+        "party": "hattula",
+        "name": "Uusi Henkilö",
+        "email": "uusi@hattula.example.invalid",
+        "language": "fi",
+        "once": "page-1",
+    }
+    assert post_form(first, f"{PAGE}/contacts/add", contact).status_code == 303
+    again = post_form(other, f"{PAGE}/contacts/add", contact)
+    assert again.status_code == 303  # where the first went, not "already a contact"
+    assert again.headers["location"].endswith("?done=contact_added#contacts")
+    added = [e for e in log_entries(site.db, ROUND) if e["event"] == "contacts"]
+    assert len(added) == 1
+    assert added[0]["evidence"]["via"] == "web"
+
+    source, text = _agreement(tmp_path)
+    upload = {
+        "agreement": ("agreement.toml", source, "application/toml"),
+        "document": ("agreement.md", text, "text/markdown"),
+    }
+    launched = post_form(first, "/rounds", {"once": "launch-page"}, files=upload)
+    assert launched.status_code == 303, launched.text
+    twice = post_form(other, "/rounds", {"once": "launch-page"}, files=upload)
+    assert twice.status_code == 303, twice.text  # the round it launched, not "still open"
+    assert twice.headers["location"] == launched.headers["location"]
+    assert len(status(site.db, None)) == 2
+    assert log_entries(site.db, "test-agreement/1")[0]["evidence"]["via"] == "web"
+    from engine.runtime.certificate import certificate
+
+    (text,) = certificate(site.db, "test-agreement/1").documents
+    assert text.recorded is not None
+    assert text.recorded.via == "web"  # the certificate says a coordinator's page launched it
+
+
 def test_changing_a_contacts_email_withdraws_its_link_and_sends_its_messages_on(
     site: Site,
 ) -> None:
@@ -408,6 +453,7 @@ def test_signatories_amendment_notes_and_cancelling(site: Site, tmp_path: Path) 
     assert log_entries(site.db, ROUND)[-1]["evidence"] == {
         "refers_to": 1,
         "note": "checked by phone",
+        "via": "web",
     }
     assert "checked by phone" in client.get(PAGE).text
 

@@ -7,6 +7,7 @@ contact names it by a pseudonym, the one its messages are keyed by.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from engine.runtime.journal import Journal, retrying
 from engine.runtime.lookup import local_now, require_open, resolve_round
 from engine.runtime.messages import recipient
 from engine.runtime.results import Signatory
+from engine.runtime.writes import Via, check_once, earlier, keep, with_via
 
 __all__ = [
     "add_contact",
@@ -44,13 +46,43 @@ def _party(session: Session, row: RoundRow, party_id: str) -> PartyRow:
     return party
 
 
+class _Repeat(Exception):
+    """The same correction again (its once-only key seen): the first one's entry number."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
+def _locked(session: Session, ref: str, once: str | None) -> RoundRow:
+    """The round, locked; a correction whose key was seen goes no further."""
+    row = resolve_round(session, ref, lock=True)
+    if (done := earlier(session, "correct", once)) is not None:
+        raise _Repeat(int(done["seq"]))
+    return row
+
+
 def _open_party(
-    session: Session, ref: str, party_id: str, clock: Clock
+    session: Session, ref: str, party_id: str, clock: Clock, once: str | None
 ) -> tuple[RoundRow, PartyRow, datetime]:
     """The open round (locked), the party to correct in it, and the time in the round's zone."""
-    row = resolve_round(session, ref, lock=True)
+    row = _locked(session, ref, once)
     require_open(row)
     return row, _party(session, row, party_id), local_now(row, clock)
+
+
+def _once(engine: Engine, once: str | None, work: Callable[[Session], int]) -> int:
+    """``work`` in a transaction, once per key: the entry it appended, or the first one's."""
+    check_once(once)
+
+    def run(session: Session) -> int:
+        try:
+            seq = work(session)
+        except _Repeat as repeat:
+            return repeat.seq
+        keep(session, "correct", once, {"seq": seq}, datetime.now(UTC))
+        return seq
+
+    return retrying(engine, run)
 
 
 def _reason(reason: str | None) -> str | None:
@@ -116,19 +148,19 @@ def _entry(
     session: Session,
     row: RoundRow,
     party: PartyRow,
-    clock: Clock,
-    actor: str,
+    how: tuple[Clock, str, Via | None],
     now: datetime,
     event: str,
     evidence: dict[str, Any],
 ) -> int:
+    clock, actor, via = how
     journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
     entry = journal.append(
         event,
         party=party.party_id,
         from_state=party.state,
         to_state=party.state,
-        evidence={k: v for k, v in evidence.items() if v is not None},
+        evidence=with_via({k: v for k, v in evidence.items() if v is not None}, via),
     )
     journal.seal()
     return entry["seq"]
@@ -144,13 +176,16 @@ def add_contact(
     clock: Clock,
     actor: str,
     reason: str | None = None,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
 ) -> int:
     """Add a contact to a party of an open round; the log entry's number."""
     contact = check_contact(name, email, language)
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row, party, now = _open_party(session, ref, party_id, clock)
+        row, party, now = _open_party(session, ref, party_id, clock, once)
         if any(c["email"].casefold() == contact.email.casefold() for c in party.contacts):
             raise Refused(f"{contact.email} is already a contact of {party.name}")
         _save_contacts(session, party, [*party.contacts, asdict(contact)])
@@ -161,9 +196,9 @@ def add_contact(
             "contacts": len(party.contacts) + 1,
             "reason": why,
         }
-        return _entry(session, row, party, clock, actor, now, "contacts", evidence)
+        return _entry(session, row, party, (clock, actor, via), now, "contacts", evidence)
 
-    return retrying(engine, work)
+    return _once(engine, once, work)
 
 
 def change_contact(
@@ -178,6 +213,8 @@ def change_contact(
     clock: Clock,
     actor: str,
     reason: str | None = None,
+    via: Via | None = None,
+    once: str | None = None,
 ) -> int:
     """Change a contact (a wrong address, another person): its link is withdrawn and what was
     waiting for, or bounced from, the old address goes to the new one."""
@@ -185,7 +222,7 @@ def change_contact(
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row, party, now = _open_party(session, ref, party_id, clock)
+        row, party, now = _open_party(session, ref, party_id, clock, once)
         old = _find(party, email)
         moved = contact.email.casefold() != old["email"].casefold()
         if moved and any(c["email"].casefold() == contact.email.casefold() for c in party.contacts):
@@ -205,9 +242,9 @@ def change_contact(
             "messages_sent_on": sent_on,
             "reason": why,
         }
-        return _entry(session, row, party, clock, actor, now, "contacts", evidence)
+        return _entry(session, row, party, (clock, actor, via), now, "contacts", evidence)
 
-    return retrying(engine, work)
+    return _once(engine, once, work)
 
 
 def remove_contact(
@@ -218,12 +255,15 @@ def remove_contact(
     clock: Clock,
     actor: str,
     reason: str | None = None,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
 ) -> int:
     """Remove a contact (not the last): its link is withdrawn, its waiting messages dropped."""
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row, party, now = _open_party(session, ref, party_id, clock)
+        row, party, now = _open_party(session, ref, party_id, clock, once)
         old = _find(party, email)
         if len(party.contacts) == 1:
             raise Refused(
@@ -240,9 +280,9 @@ def remove_contact(
             "links_withdrawn": revoked,
             "reason": why,
         }
-        return _entry(session, row, party, clock, actor, now, "contacts", evidence)
+        return _entry(session, row, party, (clock, actor, via), now, "contacts", evidence)
 
-    return retrying(engine, work)
+    return _once(engine, once, work)
 
 
 def revoke_link(
@@ -255,6 +295,8 @@ def revoke_link(
     *,
     reissue: bool = False,
     reason: str | None = None,
+    via: Via | None = None,
+    once: str | None = None,
 ) -> int:
     """Withdraw a contact's link; with ``reissue``, send the contact a new one (the invitation
     again, with it)."""
@@ -263,15 +305,14 @@ def revoke_link(
     def work(session: Session) -> int:
         from engine.runtime.messages import on_launch
 
-        row, party, now = _open_party(session, ref, party_id, clock)
+        row, party, now = _open_party(session, ref, party_id, clock, once)
         old = _find(party, email)
         revoked = _revoke(session, row, party.party_id, old["email"], now)
         seq = _entry(
             session,
             row,
             party,
-            clock,
-            actor,
+            (clock, actor, via),
             now,
             "link",
             {
@@ -288,7 +329,7 @@ def revoke_link(
             on_launch(session, row, [only], now, again=str(seq))
         return seq
 
-    return retrying(engine, work)
+    return _once(engine, once, work)
 
 
 def set_signatories(
@@ -299,6 +340,9 @@ def set_signatories(
     clock: Clock,
     actor: str,
     reason: str | None = None,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
 ) -> int:
     """Replace the party's list of who may sign (empty: anyone the party names). Signatures
     already given stay."""
@@ -309,7 +353,7 @@ def set_signatories(
     why = _reason(reason)
 
     def work(session: Session) -> int:
-        row, party, now = _open_party(session, ref, party_id, clock)
+        row, party, now = _open_party(session, ref, party_id, clock, once)
         listed = [asdict(Signatory(n, t)) for n, t in checked]
         session.execute(
             update(PartyRow)
@@ -320,12 +364,22 @@ def set_signatories(
             .values(signatories=listed, version=party.version + 1)
         )
         evidence = {"signatories": listed, "reason": why}
-        return _entry(session, row, party, clock, actor, now, "signatories", evidence)
+        return _entry(session, row, party, (clock, actor, via), now, "signatories", evidence)
 
-    return retrying(engine, work)
+    return _once(engine, once, work)
 
 
-def annotate(engine: Engine, ref: str, seq: int, note: str, clock: Clock, actor: str) -> int:
+def annotate(
+    engine: Engine,
+    ref: str,
+    seq: int,
+    note: str,
+    clock: Clock,
+    actor: str,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
+) -> int:
     """Append a note on an entry (a correction, a clarification): the entry itself stays as it
     was. Allowed on closed rounds too: an auditor's finding may come after the end."""
     text = check_evidence_text(Evidence(reason=note)).reason
@@ -335,7 +389,7 @@ def annotate(engine: Engine, ref: str, seq: int, note: str, clock: Clock, actor:
         )
 
     def work(session: Session) -> int:
-        row = resolve_round(session, ref, lock=True)
+        row = _locked(session, ref, once)
         now = local_now(row, clock)
         if not 1 <= seq <= row.log_length:
             raise NotFound(
@@ -345,11 +399,13 @@ def annotate(engine: Engine, ref: str, seq: int, note: str, clock: Clock, actor:
         journal = Journal(
             session, row, actor=actor, now=max(now, row.last_entry_at), clock=clock.source
         )
-        entry = journal.append("annotate", evidence={"refers_to": seq, "note": text.strip()})
+        entry = journal.append(
+            "annotate", evidence=with_via({"refers_to": seq, "note": text.strip()}, via)
+        )
         journal.seal()
         return entry["seq"]
 
-    return retrying(engine, work)
+    return _once(engine, once, work)
 
 
 def _find(party: PartyRow, email: str) -> dict[str, str]:

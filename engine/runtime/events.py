@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -13,20 +13,19 @@ from engine.clock import Clock
 from engine.core.evidence import Evidence
 from engine.core.party import Decision, decide
 from engine.core.round import settle
-from engine.core.text import check_evidence_text, line_problem
+from engine.core.text import check_evidence_text
 from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import DocumentRow, PartyRow, RequestRow, RoundRow
+from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
 from engine.runtime import messages
 from engine.runtime.files import Upload, check_upload, store
 from engine.runtime.journal import Journal, lock_round, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import check_id, moves_forward, now_in, require_open, resolve_round
 from engine.runtime.results import RecordResult
 from engine.runtime.witness import witness_on_activation
+from engine.runtime.writes import Via, check_once, earlier, keep
 
 __all__ = ["Via", "record", "tick"]
-
-Via = Literal["link", "web", "api"]
 
 
 def record(
@@ -52,13 +51,12 @@ def record(
     evidence = check_evidence_text(evidence)
     if minutes is not None:
         minutes = check_upload(minutes)
-    if once is not None and (not once or len(once) > 200 or line_problem(once)):
-        raise InvalidInput("the once-only key must be one line of at most 200 characters")
+    check_once(once)
 
     def work(session: Session) -> RecordResult:
-        if once is not None and (done := session.get(RequestRow, f"record:{once}")) is not None:
-            return RecordResult.from_json(done.result)
         row = resolve_round(session, ref, lock=True)
+        if (done := earlier(session, "record", once)) is not None:
+            return RecordResult.from_json(done)  # the same form again: its first answer
         require_open(row)
         now = now_in(clock, row.timezone)
         check_id(party_id, "party")
@@ -97,8 +95,7 @@ def record(
             decision = replace(decision, evidence={**decision.evidence, **extra})
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
         result = _apply(session, row, party, decision, journal)
-        if once is not None:
-            session.add(RequestRow(key=f"record:{once}", result=result.to_json(), created_at=now))
+        keep(session, "record", once, result.to_json(), now)
         return result
 
     return retrying(engine, work)

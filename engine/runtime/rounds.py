@@ -33,13 +33,23 @@ from engine.runtime.results import (
     RoundStatus,
     Signatory,
 )
+from engine.runtime.writes import Via, check_once, earlier, keep, with_via
 
 __all__ = ["amend", "cancel", "documents", "launch", "status"]
 
 
-def launch(engine: Engine, agreement: Agreement | Path, clock: Clock, actor: str) -> LaunchResult:
+def launch(
+    engine: Engine,
+    agreement: Agreement | Path,
+    clock: Clock,
+    actor: str,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
+) -> LaunchResult:
     """Create a round of ``agreement`` (or of the agreement file at that path), every party at its
-    workflow's start."""
+    workflow's start. ``via`` and ``once``: as for :func:`~engine.runtime.record`."""
+    check_once(once)
     if isinstance(agreement, Path):  # a deadline passed is one more problem of the file's
         agreement = load_agreement(agreement, launch_at=clock)
     ensure_schema(engine)
@@ -55,8 +65,12 @@ def launch(engine: Engine, agreement: Agreement | Path, clock: Clock, actor: str
     for attempt in range(3):
         try:
             with transaction(engine) as session:
-                round_id = _launch(session, agreement, now, clock.source, actor)
-                return LaunchResult(round_id, len(agreement.parties), agreement.document_sha256)
+                if (done := earlier(session, "launch", once)) is not None:
+                    return LaunchResult(**done)  # the same upload again: the round it launched
+                round_id = _launch(session, agreement, now, clock.source, actor, via)
+                result = LaunchResult(round_id, len(agreement.parties), agreement.document_sha256)
+                keep(session, "launch", once, asdict(result), now)
+                return result
         except IntegrityError as exc:
             # Another launch of the same agreement won the race: look again (and be refused).
             if attempt == 2:
@@ -64,7 +78,14 @@ def launch(engine: Engine, agreement: Agreement | Path, clock: Clock, actor: str
     raise AssertionError("unreachable")
 
 
-def _launch(session: Session, agreement: Agreement, now: datetime, source: str, actor: str) -> str:
+def _launch(
+    session: Session,
+    agreement: Agreement,
+    now: datetime,
+    source: str,
+    actor: str,
+    via: Via | None,
+) -> str:
     open_round = session.exec(
         select(RoundRow).where(RoundRow.agreement_id == agreement.id, RoundRow.state == "open")
     ).first()
@@ -158,44 +179,63 @@ def _launch(session: Session, agreement: Agreement, now: datetime, source: str, 
     journal.append(
         "launch",
         to_state="open",
-        evidence={
-            "agreement": agreement.id,
-            "title": agreement.title,
-            "document": agreement.document_path.name,
-            "timezone": agreement.timezone,
-            "deadline": agreement.deadline.isoformat() if agreement.deadline else None,
-            "parties": plans,
-        },
+        evidence=with_via(
+            {
+                "agreement": agreement.id,
+                "title": agreement.title,
+                "document": agreement.document_path.name,
+                "timezone": agreement.timezone,
+                "deadline": agreement.deadline.isoformat() if agreement.deadline else None,
+                "parties": plans,
+            },
+            via,
+        ),
     )
     journal.seal()
     return row.id
 
 
 def amend(
-    engine: Engine, ref: str, document: Path, reason: str | None, clock: Clock, actor: str
+    engine: Engine,
+    ref: str,
+    document: Path,
+    reason: str | None,
+    clock: Clock,
+    actor: str,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
 ) -> AmendResult:
     """Go on with a new text: every party that approved or signed the old one goes to draft."""
+    check_once(once)
     ensure_schema(engine)
     if reason is not None:
         reason = check_evidence_text(Evidence(reason=reason)).reason
     text = read_document(document)  # a regular UTF-8 file under the size limit, or InvalidInput
     new_sha = sha256_text(text)
-    return retrying(
-        engine, lambda session: _amend(session, ref, document, text, new_sha, reason, clock, actor)
-    )
+
+    def work(session: Session) -> AmendResult:
+        row = resolve_round(session, ref, lock=True)
+        if (done := earlier(session, "amend", once)) is not None:
+            return AmendResult(**{**done, "reopened": tuple(done["reopened"])})
+        result = _amend(session, row, document, text, new_sha, reason, clock, actor, via)
+        keep(session, "amend", once, asdict(result), local_now(row, clock))
+        return result
+
+    return retrying(engine, work)
 
 
 def _amend(
     session: Session,
-    ref: str,
+    row: RoundRow,
     document: Path,
     text: str,
     new_sha: str,
     reason: str | None,
     clock: Clock,
     actor: str,
+    via: Via | None,
 ) -> AmendResult:
-    row = resolve_round(session, ref, lock=True)
     require_open(row)
     now = local_now(row, clock)
     if new_sha == row.document_sha256:
@@ -218,7 +258,7 @@ def _amend(
         "amend",
         from_state="open",
         to_state="open",
-        evidence={"version": version, "previous_sha256": old_sha, "reason": why},
+        evidence=with_via({"version": version, "previous_sha256": old_sha, "reason": why}, via),
     )
     reopened_ids = []
     for party in _parties(session, row.id):
@@ -251,22 +291,45 @@ def _amend(
     return AmendResult(row.id, new_sha, version, tuple(reopened_ids))
 
 
-def cancel(engine: Engine, ref: str, reason: str, clock: Clock, actor: str) -> str:
+def cancel(
+    engine: Engine,
+    ref: str,
+    reason: str,
+    clock: Clock,
+    actor: str,
+    *,
+    via: Via | None = None,
+    once: str | None = None,
+) -> str:
     """End an open round; its id."""
+    check_once(once)
     ensure_schema(engine)
     if not reason.strip():
         raise InvalidInput("cancel needs {opt.reason} 'why the round ends'", field="reason")
     reason = check_evidence_text(Evidence(reason=reason)).reason or reason
-    return retrying(engine, lambda session: _cancel(session, ref, reason, clock, actor))
+
+    def work(session: Session) -> str:
+        row = resolve_round(session, ref, lock=True)
+        if (done := earlier(session, "cancel", once)) is not None:
+            return str(done["round"])
+        _cancel(session, row, reason, clock, actor, via)
+        keep(session, "cancel", once, {"round": row.id}, local_now(row, clock))
+        return row.id
+
+    return retrying(engine, work)
 
 
-def _cancel(session: Session, ref: str, reason: str, clock: Clock, actor: str) -> str:
-    row = resolve_round(session, ref, lock=True)
+def _cancel(
+    session: Session, row: RoundRow, reason: str, clock: Clock, actor: str, via: Via | None
+) -> str:
     require_open(row)
     now = local_now(row, clock)
     journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
     journal.append(
-        "cancel", from_state="open", to_state="cancelled", evidence={"reason": reason.strip()}
+        "cancel",
+        from_state="open",
+        to_state="cancelled",
+        evidence=with_via({"reason": reason.strip()}, via),
     )
     messages.on_round(session, row, "cancelled", now, {"reason": reason.strip()})
     journal.seal(state="cancelled", closed_at=now)

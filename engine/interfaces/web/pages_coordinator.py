@@ -7,8 +7,6 @@ import hashlib
 import logging
 import re
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,39 +50,6 @@ log = logging.getLogger(__name__)
 # ---- the forms ---------------------------------------------------------------------------------
 
 
-class _Claims:
-    """Forms other than an event's posted twice (a double click, a reload) write once: the service
-    layer's once-only keys cover only ``record``, so the corrections' keys are kept here, in this
-    process, for the last few thousand forms."""
-
-    LIMIT = 4096
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: OrderedDict[str, str] = OrderedDict()  # key → where it redirected ("": busy)
-
-    def take(self, key: str) -> str | None:
-        """None: the first time (now claimed); else where the first one went."""
-        with self._lock:
-            if key in self._seen:
-                return self._seen[key]
-            self._seen[key] = ""
-            while len(self._seen) > self.LIMIT:
-                self._seen.popitem(last=False)
-            return None
-
-    def settle(self, key: str, url: str) -> None:
-        with self._lock:
-            self._seen[key] = url
-
-    def release(self, key: str) -> None:
-        with self._lock:
-            self._seen.pop(key, None)
-
-
-_CLAIMS = _Claims()
-
-
 def _once_key(once: str, form: str, round_id: str, values: Mapping[str, str]) -> str:
     # The nonce names the page a form came from; the content makes two different writes from
     # one page (two signatures, say) two keys, and the same one posted twice one key.
@@ -116,7 +81,6 @@ class _Form:
     fields: tuple[str, ...] = ()
     default: str = "form"
     renames: Mapping[str, str] = field(default_factory=dict)
-    claimed: bool = True  # deduplicated here (record() has its own once-only keys)
 
 
 def _write(
@@ -126,21 +90,20 @@ def _write(
     form: _Form,
     values: Mapping[str, str],
     once: str,
-    action: Callable[[WebConfig, str, Principal], object],
+    action: Callable[[WebConfig, str, Principal, str | None], object],
 ) -> Response:
+    """Ask the service layer, with the form's once-only key (a form posted twice writes once and
+    goes where the first went); a refusal shows the round's page again, the message beside the
+    field it concerns."""
     who = require_user(request, WRITER)
     cfg = config(request)
     round_id = round_id_of(agreement, number)
     back = page_url(round_id, form.party)
     done_url = f"{back}?done={form.done}#{form.anchor}"
-    key = _once_key(once, form.name, round_id, values) if once and form.claimed else ""
-    if key and (earlier := _CLAIMS.take(key)) is not None:
-        return see_other(earlier or f"{back}#{form.anchor}")
+    key = _once_key(once, form.name, round_id, values) if once else None
     try:
-        action(cfg, round_id, who)
+        action(cfg, round_id, who, key)
     except RatifyError as exc:
-        if key:
-            _CLAIMS.release(key)
         if isinstance(exc, NotFound) and exc.field == "round":
             raise  # the round itself: the 404 page
         return show_round(
@@ -152,12 +115,6 @@ def _write(
             values=values,
             status=409 if isinstance(exc, Refused) else 400,
         )
-    except BaseException:
-        if key:
-            _CLAIMS.release(key)
-        raise
-    if key:
-        _CLAIMS.settle(key, done_url)
     return see_other(done_url)
 
 
@@ -218,7 +175,6 @@ def record_event(
         "recorded",
         fields=("event", *EVIDENCE, "minutes"),
         default="event",
-        claimed=False,
     )
     data = read_upload(minutes, MINUTES_MAX)
     upload = None
@@ -227,9 +183,8 @@ def record_event(
     content = {"party": party, "event": event, **values}
     if upload is not None:
         content["minutes"] = hashlib.sha256(upload.data).hexdigest()
-    key = _once_key(once, form.name, round_id_of(agreement, number), content) if once else None
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
         evidence = Evidence(**{k: v.strip() or None for k, v in values.items()})
         return record(
             cfg.engine,
@@ -244,7 +199,7 @@ def record_event(
             once=key,
         )
 
-    return _write(request, agreement, number, form, {"event": event, **values}, once, act)
+    return _write(request, agreement, number, form, content, once, act)
 
 
 @router.post("/rounds/{agreement}/{number}/amend")
@@ -275,11 +230,12 @@ def amend_text(
         name = "agreement.md"
     content = {"sha256": hashlib.sha256(data).hexdigest(), **values}
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
         with tempfile.TemporaryDirectory(prefix="ratify-amend-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
-            return amend(cfg.engine, round_id, path, reason.strip() or None, cfg.clock, who.name)
+            why = reason.strip() or None
+            return amend(cfg.engine, round_id, path, why, cfg.clock, who.name, via="web", once=key)
 
     return _write(request, agreement, number, form, content, once, act)
 
@@ -302,8 +258,8 @@ def cancel_round(
         errors = {"confirm": page_words(request)("coord.cancel.confirm_needed")}
         return _refuse(request, agreement, number, form, errors, values)
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
-        return cancel(cfg.engine, round_id, reason, cfg.clock, who.name)
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        return cancel(cfg.engine, round_id, reason, cfg.clock, who.name, via="web", once=key)
 
     return _write(request, agreement, number, form, values, once, act)
 
@@ -326,8 +282,9 @@ def annotate_entry(
         errors = {"seq": page_words(request)("coord.annotate.seq_invalid")}
         return _refuse(request, agreement, number, form, errors, values)
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
-        return annotate(cfg.engine, round_id, int(seq), note, cfg.clock, who.name)
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        n = int(seq)
+        return annotate(cfg.engine, round_id, n, note, cfg.clock, who.name, via="web", once=key)
 
     return _write(request, agreement, number, form, values, once, act)
 
@@ -355,8 +312,12 @@ def add_contact(
     )
     values = {"name": name, "email": email, "language": language, "reason": reason}
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
-        return add(cfg.engine, round_id, party, name, email, language, cfg.clock, who.name, reason)
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        return add(
+            *(cfg.engine, round_id, party, name, email, language, cfg.clock, who.name, reason),
+            via="web",
+            once=key,
+        )
 
     return _write(request, agreement, number, form, {"party": party, **values}, once, act)
 
@@ -393,7 +354,7 @@ def change_contact(
         "reason": reason,
     }
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
         return change(
             cfg.engine,
             round_id,
@@ -405,6 +366,8 @@ def change_contact(
             clock=cfg.clock,
             actor=who.name,
             reason=reason,
+            via="web",
+            once=key,
         )
 
     return _write(request, agreement, number, form, {"party": party, **values}, once, act)
@@ -432,8 +395,10 @@ def remove_contact(
     )
     values = {"email": email, "reason": reason}
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
-        return remove(cfg.engine, round_id, party, email, cfg.clock, who.name, reason)
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        return remove(
+            cfg.engine, round_id, party, email, cfg.clock, who.name, reason, via="web", once=key
+        )
 
     return _write(request, agreement, number, form, {"party": party, **values}, once, act)
 
@@ -462,9 +427,13 @@ def contact_link(
     )
     values = {"email": email, "action": action, "reason": reason}
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
         return revoke_link(
-            cfg.engine, round_id, party, email, cfg.clock, who.name, reissue=reissue, reason=reason
+            *(cfg.engine, round_id, party, email, cfg.clock, who.name),
+            reissue=reissue,
+            reason=reason,
+            via="web",
+            once=key,
         )
 
     return _write(request, agreement, number, form, {"party": party, **values}, once, act)
@@ -493,7 +462,11 @@ def replace_signatories(
     for i, (n, t) in enumerate(rows):
         values |= {f"name-{i}": n, f"title-{i}": t}
 
-    def act(cfg: WebConfig, round_id: str, who: Principal) -> object:
-        return set_signatories(cfg.engine, round_id, party, pairs, cfg.clock, who.name, reason)
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        return set_signatories(
+            *(cfg.engine, round_id, party, pairs, cfg.clock, who.name, reason),
+            via="web",
+            once=key,
+        )
 
     return _write(request, agreement, number, form, {"party": party, **values}, once, act)

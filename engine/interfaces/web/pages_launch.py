@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import secrets
 import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from engine.errors import AgreementFileError, RatifyError, Refused
@@ -93,6 +95,7 @@ def _launch_page(
             "problems": problems,
             "agreement_max": size_text(AGREEMENT_MAX),
             "document_max": size_text(DOCUMENT_MAX),
+            "once": secrets.token_urlsafe(16),
         },
         status=status,
         title=t("coord.launch.title"),
@@ -110,6 +113,7 @@ def launch_upload(
     request: Request,
     agreement: Annotated[UploadFile | None, File()] = None,
     document: Annotated[UploadFile | None, File()] = None,
+    once: Annotated[str, Form()] = "",
 ) -> Response:
     from engine.runtime import launch, load_agreement
 
@@ -143,7 +147,12 @@ def launch_upload(
             loaded = load_agreement(path, launch_at=cfg.clock)
             if replaced or errors:  # "x/../agreement.toml" would load: it names the file itself
                 raise AgreementFileError(str(path), [])
-            result = launch(cfg.engine, loaded, cfg.clock, who.name)
+            # The page's nonce and what was uploaded: the same upload posted twice launches once.
+            key = None
+            if once:
+                digest = hashlib.sha256(source + b"\0" + (text or b"")).hexdigest()[:32]
+                key = f"web:{once[:64]}:{digest}"
+            result = launch(cfg.engine, loaded, cfg.clock, who.name, via="web", once=key)
         except AgreementFileError as exc:
             return _launch_page(request, errors, _grouped(exc, folder, replaced), status=400)
         except RatifyError as exc:
