@@ -57,11 +57,13 @@ by the filters `date` (a date) and `datetime` (an aware datetime and a timezone 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -183,14 +185,23 @@ LINK = "https://personal-link.ratify.invalid/"
 SITE = "https://site.ratify.invalid"
 
 
-def personalize(message: OutgoingMessage, link: str, site: str) -> OutgoingMessage:
+def personalize(message: OutgoingMessage, link: str | None, site: str) -> OutgoingMessage:
     """The message with its stand-ins replaced (URLs need no escaping in HTML: they hold no
-    character that HTML gives a meaning to)."""
+    character that HTML gives a meaning to). ``link`` None: the contact's link was withdrawn, so
+    the message says so where the link would be, rather than carry one that opens nothing."""
+    site = site.rstrip("/")
+    text, html = message.text.replace(SITE, site), message.html.replace(SITE, site)
+    if link is not None:
+        return replace(message, text=text.replace(LINK, link), html=html.replace(LINK, link))
+    withdrawn = _labels(message.language)["link_withdrawn"]
+    text = _TEXT_LINK.sub(lambda _: withdrawn, text).replace(LINK, withdrawn)
+    html = _HTML_LINK.sub(lambda _: escape(withdrawn), html).replace(LINK, "#")
+    return replace(message, text=text, html=html)
 
-    def fill(body: str) -> str:
-        return body.replace(LINK, link).replace(SITE, site.rstrip("/"))
 
-    return replace(message, text=fill(message.text), html=fill(message.html))
+# The link's line and its label's, as base.txt.j2 and base.html.j2 lay them out.
+_TEXT_LINK = re.compile(r"[^\n]*:\n" + re.escape(LINK))
+_HTML_LINK = re.compile(r'<a href="' + re.escape(LINK) + r'"[^>]*>[^<]*</a>')
 
 
 def to_email(

@@ -172,6 +172,33 @@ def test_a_reissued_link_replaces_the_withdrawn_one(
     verify(db, alpha)
 
 
+def test_mail_after_a_withdrawn_link_says_so_and_carries_no_dead_link(
+    db: Engine, clock: FakeClock, alpha: str, smtp: SmtpServer
+) -> None:
+    from engine.runtime import tick_once
+    from notifications.mailer import Mailer
+    from tests.webkit import links_in
+
+    def send() -> None:
+        tick_once(db, clock, Mailer("127.0.0.1", smtp.port, timeout=5), "r@x.invalid", KEYS)
+
+    send()
+    revoke_link(db, alpha, "alpha", KIM, clock, "coordinator", reason="sent to a shared box")
+    record(db, alpha, "alpha", "submit", Evidence(), clock, "c")  # a receipt to Kim
+    send()
+    receipt = smtp.messages()[-1]
+    assert receipt["X-Ratify-Kind"] == "receipt"
+    assert links_in(receipt) == []
+    text = receipt.get_body(preferencelist=("plain",))
+    html = receipt.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    assert "linkkinne osapuolen sivulle on peruttu" in text.get_content()
+    assert "/p/" not in text.get_content() + html.get_content()
+    assert "personal-link.ratify.invalid" not in text.get_content() + html.get_content()
+    assert "on peruttu" in html.get_content()
+
+
 def test_the_command_line_corrects_and_annotates(
     cli: CLI, agreement_file: Callable[..., Path]
 ) -> None:

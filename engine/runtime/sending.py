@@ -140,12 +140,13 @@ def _finished(
     made = outbox.outgoing(item)
     row = session.get(RoundRow, item.round_id)
     personal = item.personal or {}
-    token = None
+    site = keys.base_url if keys is not None else "http://127.0.0.1:8000"
+    link: str | None = site  # no keys, no links: the server's address in its place
     if keys is not None and "link" in personal:
         party_id, email = personal["link"]
         token = link_for(session, keys, item.round_id, party_id, email, now)
-    site = keys.base_url if keys is not None else "http://127.0.0.1:8000"
-    made = personalize(made, keys.link_url(token) if keys else site, site)
+        link = keys.link_url(token) if token else None  # None: withdrawn, and said so
+    made = personalize(made, link, site)
     if (sha := personal.get("document")) is not None:
         document = session.exec(
             select(DocumentRow).where(
