@@ -311,7 +311,9 @@ def test_the_once_only_key_is_kept_in_the_database_not_in_one_process(
     from engine.interfaces.web.common import WebConfig
 
     first = _signed_in(site)
-    other = TestClient(create_app(WebConfig(site.db, site.clock, KEYS)), base_url=first.base_url)
+    other = TestClient(
+        create_app(WebConfig(site.db, site.clock, KEYS)), base_url=str(first.base_url)
+    )
     other.cookies = first.cookies  # the same browser, now served by the other process
     contact = {
         "party": "hattula",
@@ -342,9 +344,9 @@ def test_the_once_only_key_is_kept_in_the_database_not_in_one_process(
     assert log_entries(site.db, "test-agreement/1")[0]["evidence"]["via"] == "web"
     from engine.runtime.certificate import certificate
 
-    (text,) = certificate(site.db, "test-agreement/1").documents
-    assert text.recorded is not None
-    assert text.recorded.via == "web"  # the certificate says a coordinator's page launched it
+    (version,) = certificate(site.db, "test-agreement/1").documents
+    assert version.recorded is not None
+    assert version.recorded.via == "web"  # the certificate says a coordinator's page launched it
 
 
 def test_changing_a_contacts_email_withdraws_its_link_and_sends_its_messages_on(
