@@ -108,6 +108,10 @@ def test_the_dashboard_shows_the_scheduler_s_next_messages_and_mail_that_failed(
     assert submitted.status_code == 303
     # The receipt to Hattula's contact is queued: the next tick sends it.
     assert "Receipt → hattula" in _text(client.get("/"))
+    # A message to a party of two contacts is one line, not one per contact.
+    two = post_form(client, f"{PAGE}/record", {"party": "janakkala", "event": "submit"})
+    assert two.status_code == 303
+    assert _text(client.get("/")).count("Receipt → janakkala") == 1
 
     site.smtp.reject("kirjaamo.hattula@example.invalid", "550 5.1.1 no such mailbox")
     site.tick()

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -147,8 +147,19 @@ def _compute_preview(cfg: WebConfig, board: _Board, key: object, now: datetime) 
     from engine.runtime import preview
 
     started = time.perf_counter()
-    due: dict[str, list[ReminderPreview]] = {}
+    # One line per message to a party, not per contact it goes to: a party's three contacts'
+    # copies of one reminder are one reminder.
+    merged: dict[tuple[object, ...], ReminderPreview] = {}
     for item in preview(cfg.engine, cfg.clock):
+        key = (item.round, item.party, item.kind, item.number, item.queued)
+        if (seen := merged.get(key)) is None:
+            merged[key] = item
+        else:
+            merged[key] = replace(
+                seen, recipients=seen.recipients + item.recipients, due=min(seen.due, item.due)
+            )
+    due: dict[str, list[ReminderPreview]] = {}
+    for item in merged.values():
         due.setdefault(item.round or "", []).append(item)
     # Kept grouped by round, the first few of each only: a thousand rounds' queued invitations
     # are sixteen thousand items.
