@@ -151,11 +151,11 @@ def _compute_preview(cfg: WebConfig, board: _Board, key: object, now: datetime) 
     # copies of one reminder are one reminder.
     merged: dict[tuple[object, ...], ReminderPreview] = {}
     for item in preview(cfg.engine, cfg.clock):
-        key = (item.round, item.party, item.kind, item.number, item.queued)
-        if (seen := merged.get(key)) is None:
-            merged[key] = item
+        group = (item.round, item.party, item.kind, item.number, item.queued)
+        if (seen := merged.get(group)) is None:
+            merged[group] = item
         else:
-            merged[key] = replace(
+            merged[group] = replace(
                 seen, recipients=seen.recipients + item.recipients, due=min(seen.due, item.due)
             )
     due: dict[str, list[ReminderPreview]] = {}
