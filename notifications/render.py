@@ -331,11 +331,23 @@ def _datetime_filter(context: Context, value: datetime, zone: str, format: _Widt
 def write_date(value: date, language: str, width: _Width = "long") -> str:
     """A date as a reader of ``language`` (fi, sv, en) writes it: the emails', the pages' and the
     certificate's one way."""
+    return _written_date(value, language, width)
+
+
+# A page writes the same few days and moments many times over; babel takes tens of microseconds.
+@functools.lru_cache(maxsize=4096)
+def _written_date(value: date, language: str, width: _Width) -> str:
     return format_date(value, format=width, locale=LOCALES[language])
 
 
 def write_moment(value: datetime, language: str, width: _Width = "long") -> str:
     """The date and the time to the minute, in the value's own zone."""
+    # Keyed by the wall-clock time: aware datetimes of one instant in two zones compare equal.
+    return _written_moment(value.replace(tzinfo=None), language, width)
+
+
+@functools.lru_cache(maxsize=4096)
+def _written_moment(value: datetime, language: str, width: _Width) -> str:
     locale = LOCALES[language]
     # As babel's own format_datetime joins a date and a time of one width: here, any and short.
     pattern = str(get_datetime_format(width, locale=locale)).replace("'", "")

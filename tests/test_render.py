@@ -428,3 +428,16 @@ def test_recipients_must_be_a_list_of_addresses() -> None:
         message("k", "active", "a@example.invalid", "fi", context("active"))
     with pytest.raises(ValueError, match="recipient"):
         message("k", "active", [], "fi", context("active"))
+
+
+def test_a_moment_is_written_in_its_own_zone_even_when_one_instant_was_written_before() -> None:
+    from zoneinfo import ZoneInfo
+
+    from notifications.render import write_date, write_moment
+
+    utc = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    first = write_moment(utc, "fi", "short")
+    helsinki = write_moment(utc.astimezone(ZoneInfo("Europe/Helsinki")), "fi", "short")
+    assert first != helsinki  # the same instant: equal datetimes, written apart
+    assert "11.00" in helsinki
+    assert write_date(utc.date(), "sv") == "1 december 2026"

@@ -240,10 +240,14 @@ def withdraw(session: Session, row: OutboxRow, reason: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def messages(session: Session, state: str | None = None) -> Sequence[OutboxRow]:
+def messages(
+    session: Session, state: str | None = None, round_id: str | None = None
+) -> Sequence[OutboxRow]:
     query = select(OutboxRow).order_by(col(OutboxRow.id))
     if state is not None:
         query = query.where(OutboxRow.state == state)
+    if round_id is not None:
+        query = query.where(OutboxRow.round_id == round_id)
     return session.exec(query).all()
 
 

@@ -70,7 +70,7 @@ def _open_party(
     return row, _party(session, row, party_id), local_now(row, clock)
 
 
-def _once(engine: Engine, once: str | None, work: Callable[[Session], int]) -> int:
+def _once(engine: Engine, once: str | None, clock: Clock, work: Callable[[Session], int]) -> int:
     """``work`` in a transaction, once per key: the entry it appended, or the first one's."""
     check_once(once)
 
@@ -79,7 +79,7 @@ def _once(engine: Engine, once: str | None, work: Callable[[Session], int]) -> i
             seq = work(session)
         except _Repeat as repeat:
             return repeat.seq
-        keep(session, "correct", once, {"seq": seq}, datetime.now(UTC))
+        keep(session, "correct", once, {"seq": seq}, clock.now(UTC))
         return seq
 
     return retrying(engine, run)
@@ -198,7 +198,7 @@ def add_contact(
         }
         return _entry(session, row, party, (clock, actor, via), now, "contacts", evidence)
 
-    return _once(engine, once, work)
+    return _once(engine, once, clock, work)
 
 
 def change_contact(
@@ -244,7 +244,7 @@ def change_contact(
         }
         return _entry(session, row, party, (clock, actor, via), now, "contacts", evidence)
 
-    return _once(engine, once, work)
+    return _once(engine, once, clock, work)
 
 
 def remove_contact(
@@ -282,7 +282,7 @@ def remove_contact(
         }
         return _entry(session, row, party, (clock, actor, via), now, "contacts", evidence)
 
-    return _once(engine, once, work)
+    return _once(engine, once, clock, work)
 
 
 def revoke_link(
@@ -329,7 +329,7 @@ def revoke_link(
             on_launch(session, row, [only], now, again=str(seq))
         return seq
 
-    return _once(engine, once, work)
+    return _once(engine, once, clock, work)
 
 
 def set_signatories(
@@ -366,7 +366,7 @@ def set_signatories(
         evidence = {"signatories": listed, "reason": why}
         return _entry(session, row, party, (clock, actor, via), now, "signatories", evidence)
 
-    return _once(engine, once, work)
+    return _once(engine, once, clock, work)
 
 
 def annotate(
@@ -405,7 +405,7 @@ def annotate(
         journal.seal()
         return entry["seq"]
 
-    return _once(engine, once, work)
+    return _once(engine, once, clock, work)
 
 
 def _find(party: PartyRow, email: str) -> dict[str, str]:

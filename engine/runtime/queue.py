@@ -35,15 +35,17 @@ def _message(row: OutboxRow) -> OutboxMessage:
     )
 
 
-def outbox_messages(engine: Engine, state: str | None = None) -> list[OutboxMessage]:
-    """Every message (or those in ``state``), oldest first."""
+def outbox_messages(
+    engine: Engine, state: str | None = None, round_id: str | None = None
+) -> list[OutboxMessage]:
+    """Every message (or those in ``state``, of one round), oldest first."""
     if state is not None and state not in outbox.STATES:
         raise InvalidInput(
             f"{{opt.state}} {state!r}: use one of {', '.join(outbox.STATES)}", field="state"
         )
     ensure_schema(engine)
     with transaction(engine) as session:
-        return [_message(r) for r in outbox.messages(session, state)]
+        return [_message(r) for r in outbox.messages(session, state, round_id)]
 
 
 def retry_message(engine: Engine, message_id: int, clock: Clock) -> OutboxMessage:

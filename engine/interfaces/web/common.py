@@ -186,6 +186,7 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates ship with the package: no stat() of each per page
     )
     env.globals["round_path"] = round_path
     return env

@@ -50,6 +50,9 @@ class PageWords:
     def keys(self) -> frozenset[str]:
         return self._keys
 
+    def term(self, prefix: str, name: object) -> str:
+        return self.page_words.term(prefix, name)
+
 
 def page_words(request: Request) -> PageWords:
     return PageWords(language(request))

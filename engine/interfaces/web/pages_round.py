@@ -209,13 +209,12 @@ def _party_views(
 
 def _view(request: Request, round_id: str, party_id: str | None) -> tuple[str, dict[str, Any]]:
     """The round page's template and values, or (with ``party_id``) the party's page's."""
-    from engine.runtime import log_entries, outbox_messages, status
+    from engine.runtime import round_view
 
     who = require_user(request, *READERS)
     cfg = config(request)
-    (found,) = status(cfg.engine, round_id)
-    entries = log_entries(cfg.engine, found.round)
-    failed = [m for m in outbox_messages(cfg.engine, "failed") if m.round == found.round]
+    view = round_view(cfg.engine, round_id)
+    found, entries, failed = view.status, view.entries, view.failed
     values: dict[str, Any] = {
         "round": found,
         "round_id": found.round,

@@ -35,6 +35,11 @@ class Words:
     def keys(self) -> frozenset[str]:
         return self._keys
 
+    def term(self, prefix: str, name: object) -> str:
+        """ratify's words for a term (a state, an event, a field) when it has some, else the term
+        as the log has it: a workflow of one's own may name its states and events as it likes."""
+        return self._table.get(f"{prefix}{name}", str(name))
+
 
 def _folder() -> Path:
     return Path(str(resources.files("ratify_templates") / "web" / "strings"))
