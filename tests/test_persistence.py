@@ -87,7 +87,7 @@ def test_an_older_schema_is_upgraded_by_init(database_url: str) -> None:
         with pytest.raises(InvalidInput, match="older than this ratify's") as caught:
             ensure_schema(engine)
         assert caught.value.worded(CLI_WORDS).endswith("upgrade it with `ratify init`")
-        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0005"
+        assert init_schema(engine) == "upgraded the schema from revision 0001 to 0006"
         ensure_schema(engine)
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine.errors import NotFound, Refused
-from engine.persistence.tables import OutboxRow, RoundRow
+from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from notifications.message import Attachment, OutgoingMessage
 
 __all__ = [
@@ -194,7 +194,7 @@ def _set(session: Session, row: OutboxRow, **values: Any) -> bool:
 
 
 def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str, str]) -> bool:
-    return _set(
+    done = _set(
         session,
         row,
         state="sent",
@@ -202,6 +202,25 @@ def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str
         attempts=row.attempts + 1,
         refused=refused,
         last_error=None,
+    )
+    if done and row.kind == "reminder" and row.party_id is not None:
+        # The escalation is timed from the last reminder actually sent: the party is due for a
+        # look (parties.due_at, engine.runtime.due).
+        mark_due(session, row.round_id, row.party_id, now)
+    return done
+
+
+def mark_due(session: Session, round_id: str, party_id: str, now: datetime) -> None:
+    """Something changed what may be due for a party: the next tick looks at it."""
+    session.execute(
+        update(PartyRow)
+        .where(
+            col(PartyRow.round_id) == round_id,
+            col(PartyRow.party_id) == party_id,
+            col(PartyRow.due_at).is_(None) | (col(PartyRow.due_at) > now),
+        )
+        .values(due_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -120,6 +120,7 @@ class PartyRow(SQLModel, table=True):
     """One party's process in one round: its workflow version, bodies, state and signatures."""
 
     __tablename__ = "parties"
+    __table_args__ = (Index("ix_parties_due", "due_at"),)
 
     round_id: str = Field(primary_key=True, foreign_key="rounds.id")
     party_id: str = Field(primary_key=True)
@@ -142,6 +143,10 @@ class PartyRow(SQLModel, table=True):
     legal_force_from: date | None = None
     since: datetime = _utc()
     version: int = 1
+    # The earliest moment something timed may be due for the party (a reminder, an escalation,
+    # a deadline reminder, legal force), or now when it changed: a tick reads only the parties
+    # due by its time (engine.runtime.due). None: nothing timed can come (it has ended).
+    due_at: datetime | None = _utc_or_none()
 
 
 class LogRow(SQLModel, table=True):

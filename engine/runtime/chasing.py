@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from engine.core.chain import format_time
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import PartyRow, RoundRow
+from engine.runtime.due import next_due, set_due
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import now_in, resolve_round
 from engine.runtime.messages import (
@@ -125,15 +126,23 @@ def _chases(
     return due
 
 
-def _open_rounds(session: Session) -> list[tuple[RoundRow, list[PartyRow]]]:
-    rounds = session.exec(select(RoundRow).where(RoundRow.state == "open").order_by(RoundRow.id))
-    result = []
-    for row in rounds.all():
-        parties = session.exec(
-            select(PartyRow).where(PartyRow.round_id == row.id).order_by(col(PartyRow.position))
-        ).all()
-        result.append((row, list(parties)))
-    return result
+def _due_rounds(
+    session: Session, instant: datetime, wanted: str | None = None
+) -> list[tuple[RoundRow, list[PartyRow]]]:
+    """The parties due by ``instant`` (``parties.due_at``, indexed), by round: what a tick looks
+    at, however many parties are waiting for their bodies' meetings."""
+    query = (
+        select(RoundRow, PartyRow)
+        .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
+        .where(col(PartyRow.due_at) <= instant)
+        .order_by(col(PartyRow.round_id), col(PartyRow.position))
+    )
+    if wanted is not None:
+        query = query.where(col(PartyRow.round_id) == wanted)
+    result: dict[str, tuple[RoundRow, list[PartyRow]]] = {}
+    for row, party in session.exec(query).all():
+        result.setdefault(row.id, (row, []))[1].append(party)
+    return list(result.values())
 
 
 def _queue_chase(
@@ -204,7 +213,11 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
     ensure_schema(engine)
     queued: list[str] = []
     with transaction(engine) as session:
-        for row, parties in _open_rounds(session):
+        for row, parties in _due_rounds(session, clock.now(UTC)):
+            if row.state != "open":  # ended since: nothing is ever due for its parties again
+                for party in parties:
+                    set_due(session, party, None)
+                continue
             now = now_in(clock, row.timezone)
             already, sent = outbox.chase_history(session, row.id)
             by_id = {p.party_id: p for p in parties}
@@ -214,6 +227,9 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
                     session, row, by_id[chase.party_id], chase, now, sent
                 ):
                     queued.append(str(chase.key))
+                already.add(str(chase.key))  # by this tick or by another worker
+            for party in parties:  # when to look at it again
+                set_due(session, party, next_due(row, party, already, sent, now))
     return queued
 
 
@@ -223,8 +239,8 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[Remind
     result: list[ReminderPreview] = []
     with transaction(engine) as session:
         wanted = resolve_round(session, ref).id if ref else None
-        for row, parties in _open_rounds(session):
-            if wanted and row.id != wanted:
+        for row, parties in _due_rounds(session, clock.now(UTC), wanted):
+            if row.state != "open":
                 continue
             now = now_in(clock, row.timezone)
             already, sent = outbox.chase_history(session, row.id)

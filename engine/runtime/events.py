@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -170,12 +170,17 @@ def _apply(
     )
 
 
-def _timed(session: Session) -> list[tuple[RoundRow, PartyRow, str]]:
-    """The parties of open rounds waiting for legal force, with the timed event that ends it."""
+def _timed(session: Session, instant: datetime) -> list[tuple[RoundRow, PartyRow, str]]:
+    """The parties of open rounds waiting for legal force and due by ``instant`` (their due time
+    is at the latest the day legal force comes), with the timed event that ends the wait."""
     rows = session.exec(
         select(RoundRow, PartyRow)
         .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
-        .where(RoundRow.state == "open", col(PartyRow.legal_force_from).is_not(None))
+        .where(
+            col(PartyRow.due_at) <= instant,
+            RoundRow.state == "open",
+            col(PartyRow.legal_force_from).is_not(None),
+        )
         .order_by(col(PartyRow.round_id), col(PartyRow.position))
     ).all()
     waiting = []
@@ -197,7 +202,7 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[RecordResu
     """Apply every timed event whose date has come (a decision has become legally final)."""
     ensure_schema(engine)
     with transaction(engine) as session:
-        waiting = _timed(session)
+        waiting = _timed(session, clock.now(UTC))
         if clock.source == "at":
             # A tick at a time given by hand that would have to skip a due party, because its
             # round's log is already past that time, is refused before anything is written.

@@ -87,6 +87,7 @@ def save_party(session: Session, row: PartyRow, new: PartySnapshot, now: datetim
         "signatures": [{"name": s.name, "title": s.title} for s in new.signatures],
         "legal_force_from": new.legal_force_from,
         "version": row.version + 1,
+        "due_at": now,  # what is due for it may have changed: the next tick looks (runtime.due)
     }
     if new.state != row.state:
         values["since"] = now

@@ -151,6 +151,7 @@ def _launch(
                 signatures=[],
                 signatories=[asdict(s) for s in plan.signatories],
                 since=now,
+                due_at=now,  # the first tick works out its reminders (runtime.due)
             )
         )
         # Contacts stay out of the log: it holds what was decided, not whom to email.

@@ -1,0 +1,117 @@
+"""When a party may next have something due, kept in ``parties.due_at`` so that a tick reads only
+the parties due by its time (one indexed range), not every open party.
+
+The rule is simple and errs one way only: a write that may change what is due for a party (its
+state changed, a reminder of it was sent, it was launched) sets ``due_at`` to now, so the next
+tick looks at it; the tick, having queued what was due, sets ``due_at`` to the earliest moment
+anything else can become due (:func:`next_due`). That moment may be early (the party is looked at
+and nothing is due: a wasted look) but never late, which would be a missed reminder: the tests
+compare the ticks with a scan of every party.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from engine.core.calendar import WorkCalendar
+from engine.core.chain import format_time
+from engine.persistence import outbox
+from engine.persistence.tables import PartyRow, RoundRow
+from engine.runtime.journal import machine_of
+from engine.runtime.messages import policy_of
+from notifications.policy import deadline_reminder_due, escalation_due, reminder_due
+from workflows import PENDING_ROLES
+
+__all__ = ["next_due", "set_due"]
+
+
+def next_due(
+    row: RoundRow,
+    party: PartyRow,
+    queued: Collection[str],
+    sent: Mapping[str, datetime],
+    now: datetime,
+) -> datetime | None:
+    """The earliest moment after ``now`` at which a chase not yet queued, or the party's legal
+    force, can be due (UTC); None when nothing timed can come. ``queued`` and ``sent``: the
+    round's chases, as :func:`engine.persistence.outbox.chase_history` gives them."""
+    if row.state != "open":
+        return None
+    policy = policy_of(row)
+    calendar = policy.calendar()
+    tz = ZoneInfo(row.timezone)
+    role = machine_of(party).role(party.state)
+    times: list[datetime] = []
+    if role in PENDING_ROLES:
+        step = (row.id, party.party_id, party.state, format_time(party.since))
+        # The reminders go out in order, the latest due only after an outage: the next one is
+        # the one after the highest queued.
+        done = [
+            n
+            for n in range(1, policy.max_reminders + 1)
+            if str(outbox.Key("reminder", (*step, str(n)))) in queued
+        ]
+        highest = max(done, default=0)
+        if highest < policy.max_reminders:
+            times.append(reminder_due(policy, calendar, party.since, highest + 1, tz))
+        if str(outbox.Key("escalation", step)) not in queued:
+            last = sent.get(str(outbox.Key("reminder", (*step, str(policy.max_reminders)))))
+            if policy.max_reminders == 0 or last is not None:
+                at = escalation_due(policy, calendar, party.since, tz)
+                if last is not None:
+                    day = calendar.add_working_days(last.astimezone(tz).date(), policy.every_days)
+                    at = max(at, datetime.combine(day, policy.send_time, tz))
+                times.append(at)
+            # else: it waits for the last reminder to be sent, which marks the party due.
+    if row.deadline is not None and role not in ("done", "failed"):
+        local_today = now.astimezone(tz).date()
+        if local_today <= row.deadline:  # after the deadline no reminder of it is sent
+            ordered = sorted(policy.before_deadline_days, reverse=True)  # the earliest first
+            keys = [str(outbox.Key("deadline", (row.id, party.party_id, str(d)))) for d in ordered]
+            last_queued = max((i for i, k in enumerate(keys) if k in queued), default=-1)
+            if last_queued + 1 < len(ordered):
+                days = ordered[last_queued + 1]
+                times.append(deadline_reminder_due(policy, calendar, row.deadline, days, tz))
+    if times and min(times) <= now:
+        # Due already and not queued: the tick found it outside working hours. The next look is
+        # at the next working morning, not at every tick of the weekend.
+        times = [max(t, _next_sending(now, tz, policy.send_time, calendar)) for t in times]
+    if party.legal_force_from is not None and role == "legal_force":
+        # Applied by the tick on its day whatever the hour (a past one: at the next tick).
+        times.append(datetime.combine(party.legal_force_from, time(0), tz))
+    return min(times).astimezone(UTC) if times else None
+
+
+def _next_sending(now: datetime, tz: ZoneInfo, send_time: time, calendar: WorkCalendar) -> datetime:
+    """The first moment from ``now`` at which a tick sends chases: a working day, from send_at."""
+    local = now.astimezone(tz)
+    if calendar.is_working_day(local.date()) and local.time() >= send_time:
+        return now
+    day = local.date() if local.time() < send_time else calendar.add_working_days(local.date(), 1)
+    return datetime.combine(calendar.next_working_day(day), send_time, tz)
+
+
+def set_due(session: Session, party: PartyRow, at: datetime | None) -> None:
+    """Set when to look at ``party`` again, unless it changed since it was read (its state, or a
+    reminder of it sent meanwhile: then it stays due, for the next tick to look at)."""
+    seen = (
+        col(PartyRow.due_at).is_(None)
+        if party.due_at is None
+        else col(PartyRow.due_at) == party.due_at
+    )
+    session.execute(
+        update(PartyRow)
+        .where(
+            col(PartyRow.round_id) == party.round_id,
+            col(PartyRow.party_id) == party.party_id,
+            col(PartyRow.version) == party.version,
+            seen,
+        )
+        .values(due_at=at)
+        .execution_options(synchronize_session=False)
+    )
