@@ -152,7 +152,8 @@ def _apply(
             }
             messages.on_round(session, row, "failed", journal.now, context)
     journal.seal(**changes)
-    witness_on_activation(session, row, journal.now)  # after the seal: it reads the new head
+    if changes.get("state") == "active":  # after the seal: it reads the new head
+        witness_on_activation(session, row, journal.now)
     return RecordResult(
         round=row.id,
         party=party.party_id,

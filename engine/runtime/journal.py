@@ -10,7 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from engine.core.chain import Entry, entry_hash, format_time
@@ -32,6 +33,37 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# The statements of every write, made once: building one per event (and its cache key) costs as
+# much as the driver's work. Parameters named _x are the WHERE's; the others are the values.
+_rounds, _parties = RoundRow.__table__.c, PartyRow.__table__.c  # type: ignore[attr-defined]
+_ROUND_SEAL = update(RoundRow.__table__).where(  # type: ignore[attr-defined]
+    _rounds.id == bindparam("_id"), _rounds.version == bindparam("_v")
+)
+_ROUND_SEAL_PLAIN = _ROUND_SEAL.values(
+    log_length=bindparam("log_length"),
+    log_head=bindparam("log_head"),
+    last_entry_at=bindparam("last_entry_at"),
+    version=bindparam("version"),
+)
+_PARTY_SAVE = (
+    update(PartyRow.__table__)  # type: ignore[attr-defined]
+    .where(
+        _parties.round_id == bindparam("_round"),
+        _parties.party_id == bindparam("_party"),
+        _parties.version == bindparam("_v"),
+    )
+    .values(
+        state=bindparam("state"),
+        step=bindparam("step"),
+        signatures=bindparam("signatures"),
+        legal_force_from=bindparam("legal_force_from"),
+        version=bindparam("version"),
+        due_at=bindparam("due_at"),
+        since=bindparam("since"),
+    )
+)
+_LOG_INSERT = insert(LogRow.__table__)  # type: ignore[attr-defined]
 ATTEMPTS = 8  # a writer that loses a race decides again from the new state, at most this often
 
 
@@ -82,26 +114,29 @@ def snapshot(row: PartyRow) -> PartySnapshot:
 
 def save_party(session: Session, row: PartyRow, new: PartySnapshot, now: datetime) -> None:
     values: dict[str, Any] = {
+        "_round": row.round_id,
+        "_party": row.party_id,
+        "_v": row.version,
         "state": new.state,
         "step": new.step,
         "signatures": [{"name": s.name, "title": s.title} for s in new.signatures],
         "legal_force_from": new.legal_force_from,
         "version": row.version + 1,
         "due_at": now,  # what is due for it may have changed: the next tick looks (runtime.due)
+        "since": now if new.state != row.state else row.since,
     }
-    if new.state != row.state:
-        values["since"] = now
-    result = session.execute(
-        update(PartyRow)
-        .where(
-            PartyRow.round_id == row.round_id,  # type: ignore[arg-type]
-            PartyRow.party_id == row.party_id,  # type: ignore[arg-type]
-            PartyRow.version == row.version,  # type: ignore[arg-type]
-        )
-        .values(**values)
-    )
+    result = session.execute(_PARTY_SAVE, values)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        _written(row, {k: v for k, v in values.items() if not k.startswith("_")})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConcurrentUpdate(f"party {row.party_id} was changed by another writer")
+
+
+def _written(row: RoundRow | PartyRow, values: dict[str, Any]) -> None:
+    """The loaded row as the statement left it in the database (the statements bypass the ORM,
+    which would otherwise hand later code of the transaction the old values)."""
+    for key, value in values.items():
+        set_committed_value(row, key, value)
 
 
 def entry_dict(row: LogRow) -> Entry:
@@ -137,7 +172,7 @@ class Journal:
         self.head = round_row.log_head
         self.document_sha256 = round_row.document_sha256
         self.entries: list[Entry] = []
-        self._rows: list[LogRow] = []
+        self._rows: list[dict[str, Any]] = []
 
     def append(
         self,
@@ -165,21 +200,21 @@ class Journal:
         }
         entry["hash"] = entry_hash(entry)
         self._rows.append(
-            LogRow(
-                round_id=self.round.id,
-                seq=entry["seq"],
-                party_id=party,
-                event=event,
-                from_state=from_state,
-                to_state=to_state,
-                actor=self.actor,
-                recorded_at=self.now,
-                clock=self.clock,
-                evidence=entry["evidence"],
-                document_sha256=self.document_sha256,
-                prev_hash=self.head,
-                hash=entry["hash"],
-            )
+            {
+                "round_id": self.round.id,
+                "seq": entry["seq"],
+                "party_id": party,
+                "event": event,
+                "from_state": from_state,
+                "to_state": to_state,
+                "actor": self.actor,
+                "recorded_at": self.now,
+                "clock": self.clock,
+                "evidence": entry["evidence"],
+                "document_sha256": self.document_sha256,
+                "prev_hash": self.head,
+                "hash": entry["hash"],
+            }
         )
         self.length, self.head = entry["seq"], entry["hash"]
         self.entries.append(entry)
@@ -189,22 +224,23 @@ class Journal:
         """Move the round's anchors to the new head (and apply ``changes``), guarded by version,
         then insert the entries. The round goes first: a concurrent writer then waits on the
         round's row and finds its version changed, instead of colliding on the entries' keys."""
+        values = {
+            "log_length": self.length,
+            "log_head": self.head,
+            "last_entry_at": self.now,
+            "version": self.round.version + 1,
+        }
         with self.session.no_autoflush:
-            result = self.session.execute(
-                update(RoundRow)
-                .where(
-                    RoundRow.id == self.round.id,  # type: ignore[arg-type]
-                    RoundRow.version == self.round.version,  # type: ignore[arg-type]
+            if changes:
+                statement = _ROUND_SEAL.values(**values, **changes)
+                result = self.session.execute(
+                    statement, {"_id": self.round.id, "_v": self.round.version}
                 )
-                .values(
-                    log_length=self.length,
-                    log_head=self.head,
-                    last_entry_at=self.now,
-                    version=self.round.version + 1,
-                    **changes,
-                )
-            )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConcurrentUpdate(f"round {self.round.id} was changed by another writer")
-        self.session.add_all(self._rows)
-        self.session.flush()
+            else:  # the common case: one statement made once, parameters bound
+                params = {"_id": self.round.id, "_v": self.round.version, **values}
+                result = self.session.execute(_ROUND_SEAL_PLAIN, params)
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise ConcurrentUpdate(f"round {self.round.id} was changed by another writer")
+            _written(self.round, values | changes)
+            # Core, not the ORM's unit of work: the entries are written, never read back here.
+            self.session.execute(_LOG_INSERT, self._rows)

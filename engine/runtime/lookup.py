@@ -31,6 +31,10 @@ def resolve_round(session: Session, ref: str, *, lock: bool = False) -> RoundRow
     row until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's write lock is already
     held), so that writers to one round take turns instead of failing on its version."""
     check_id(ref, "round")
+    if lock and "/" in ref:  # a round's id: one locked read (the common case of every write)
+        found = session.get(RoundRow, ref, with_for_update=True, populate_existing=True)
+        if found is not None:
+            return found
     row = session.get(RoundRow, ref)
     if row is None and "/" not in ref:
         row = session.exec(
