@@ -88,9 +88,11 @@ __all__ = [
     "LINK",
     "SITE",
     "TEMPLATES",
+    "freeze",
     "message",
     "personalize",
     "render",
+    "thaw",
     "to_email",
     "write_date",
     "write_moment",
@@ -177,6 +179,41 @@ def message(
         html=html,
         attachments=attachments,
     )
+
+
+def freeze(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A template context as JSON (dates and datetimes tagged), to render the message later:
+    when it is sent, outside the transaction that queued it."""
+
+    def cold(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return {"$datetime": value.isoformat()}
+        if isinstance(value, date):
+            return {"$date": value.isoformat()}
+        if isinstance(value, Mapping):
+            return {str(k): cold(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [cold(v) for v in value]
+        return value
+
+    return cold(context)  # type: ignore[no-any-return]
+
+
+def thaw(frozen: Mapping[str, Any]) -> dict[str, Any]:
+    """The context :func:`freeze` stored, with its dates and datetimes back."""
+
+    def warm(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if set(value) == {"$datetime"}:
+                return datetime.fromisoformat(value["$datetime"])
+            if set(value) == {"$date"}:
+                return date.fromisoformat(value["$date"])
+            return {k: warm(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [warm(v) for v in value]
+        return value
+
+    return warm(frozen)  # type: ignore[no-any-return]
 
 
 # Stand-ins a message is rendered with and stored with, replaced when it is sent: a party

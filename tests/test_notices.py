@@ -46,3 +46,35 @@ def test_the_in_force_notice_carries_the_certificate_naming_every_party(
         assert "Betan kaupunki" in page
         assert "Kunnanhallitus 02.12.2026 § 4" in page
         assert head in page
+
+
+def test_a_receipt_is_rendered_when_it_is_sent_and_kept_as_sent(
+    db: Engine, clock: FakeClock, smtp: SmtpServer, agreement_file: Callable[..., Path]
+) -> None:
+    """Every recorded event queues a receipt inside the round's lock: its template is rendered
+    by the sender instead, and the outbox then keeps the bodies that went out."""
+    from engine.persistence import outbox
+    from engine.persistence.database import transaction
+    from engine.runtime import outbox_messages, tick_once
+    from notifications.mailer import Mailer
+
+    round_id = launch(db, load_agreement(agreement_file()), clock, "cora").round
+    record(db, round_id, "alpha", "submit", Evidence(diary="12/2026"), clock, "cora")
+
+    def receipt() -> tuple[str, str]:
+        with transaction(db) as session:
+            (row,) = [r for r in outbox.messages(session) if r.kind == "receipt"]
+            return row.state, row.text_body
+
+    assert receipt() == ("pending", "")  # queued with its context, not its text
+    (listed,) = [m for m in outbox_messages(db) if m.kind == "receipt"]
+    assert listed.subject  # the listing words it all the same
+    tick_once(db, clock, Mailer("127.0.0.1", smtp.port, timeout=5), "r@example.invalid", KEYS)
+    state, text = receipt()
+    assert state == "sent"
+    assert "12/2026" in text
+    (sent,) = [m for m in smtp.messages() if m["X-Ratify-Kind"] == "receipt"]
+    assert str(sent["Subject"]) == listed.subject
+    body = sent.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert "12/2026" in body.get_content()

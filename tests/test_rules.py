@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock
@@ -189,11 +189,14 @@ def test_a_diary_number_is_kept_as_written_and_evidence_is_one_bounded_line(
     ]
     assert entries[1]["evidence"]["reason"] == "Esityslistalla\n7.12."
     assert len(verify_database(db, round_id)) == 1
-    with db.connect() as conn:
-        receipts = conn.execute(
-            text("SELECT text_body FROM outbox WHERE kind = 'receipt' ORDER BY id")
-        ).scalars()
-        first = next(iter(receipts))
+    from engine.persistence import outbox
+    from engine.persistence.database import transaction
+    from engine.runtime.messages import rendered
+
+    # A receipt is rendered when it is sent: what it will say, from what was queued.
+    with transaction(db) as session:
+        rows = [r for r in outbox.messages(session, "pending") if r.kind == "receipt"]
+        first = rendered(None, rows[0]).text
     assert "Diaarinumero" in first
     assert "11026/00.01.00/2025" in first
     # Only the events of a body's handling take one.

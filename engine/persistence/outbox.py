@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine.errors import NotFound, Refused
@@ -110,15 +111,41 @@ def enqueue(
         "personal": personal,
         "created_at": now,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(OutboxRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(col(OutboxRow.id))
-    )
+    statement = _INSERTS[session.get_bind().dialect.name == "postgresql"]
     # A row comes back only when it was inserted (rowcount is not reliable here on psycopg).
-    return session.execute(statement).first() is not None
+    return session.execute(statement, values).first() is not None
+
+
+# Made once (a statement built per message costs more than the driver's insert), per dialect.
+_INSERTS = {
+    is_postgresql: dialect.insert(OutboxRow.__table__)  # type: ignore[attr-defined]
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(OutboxRow.__table__.c.id)  # type: ignore[attr-defined]
+    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
+}
+
+
+def fill(session: Session, row: OutboxRow, made: OutgoingMessage) -> None:
+    """Store the bodies of a message rendered when it was sent (its row was queued without)."""
+    personal = {k: v for k, v in (row.personal or {}).items() if k != "render"}
+    session.execute(
+        update(OutboxRow)
+        .where(col(OutboxRow.id) == row.id)
+        .values(
+            subject=made.subject,
+            text_body=made.text,
+            html_body=made.html,
+            personal=personal or None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for key, value in (
+        ("subject", made.subject),
+        ("text_body", made.text),
+        ("html_body", made.html),
+        ("personal", personal or None),
+    ):
+        set_committed_value(row, key, value)
 
 
 def outgoing(row: OutboxRow) -> OutgoingMessage:

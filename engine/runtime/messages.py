@@ -18,10 +18,11 @@ from sqlmodel import Session, col, select
 from engine.core.chain import Entry
 from engine.core.party import PartySnapshot
 from engine.persistence import outbox
-from engine.persistence.tables import PartyRow, RoundRow
+from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from engine.runtime.journal import machine_of, snapshot
+from notifications.message import OutgoingMessage
 from notifications.policy import ReminderPolicy
-from notifications.render import LINK, SITE, message
+from notifications.render import LINK, SITE, freeze, message, thaw
 from workflows import ProcessMachine, Role
 
 __all__ = [
@@ -108,18 +109,27 @@ def queue(
     *,
     deadline: bool = False,
     chase: dict[str, Any] | None = None,
+    later: bool = False,
 ) -> bool:
+    """Queue one message. ``later``: store its context and render it when it is sent, not in
+    this transaction (a receipt: every recorded event queues one, inside the round's lock)."""
     personal = party is not None and list(to) != [row.coordinator["email"]]
-    made = message(
-        key,
-        kind,
-        to,
-        language,
-        _base(row, party, personal) | context,
-        deadline=row.deadline if deadline else None,
-        calendar_uid=f"deadline-{row.id}@ratify.invalid",
-        stamp=now,
-    )
+    full = _base(row, party, personal) | context
+    extra = _personal(row, party, to, kind) if personal else None
+    if later and not deadline:
+        made = OutgoingMessage(key, kind, tuple(to), language, "", "", "")
+        extra = (extra or {}) | {"render": freeze(full)}
+    else:
+        made = message(
+            key,
+            kind,
+            to,
+            language,
+            full,
+            deadline=row.deadline if deadline else None,
+            calendar_uid=f"deadline-{row.id}@ratify.invalid",
+            stamp=now,
+        )
     return outbox.enqueue(
         session,
         made,
@@ -127,7 +137,7 @@ def queue(
         party_id=party.party_id if party else None,
         now=now,
         chase=chase,
-        personal=_personal(row, party, to, kind) if personal else None,
+        personal=extra,
     )
 
 
@@ -155,6 +165,7 @@ def _to_parties(
     now: datetime,
     *,
     deadline: bool = False,
+    later: bool = False,
 ) -> None:
     for party in parties:
         for email, language in contacts_of(party):
@@ -169,6 +180,7 @@ def _to_parties(
                 context,
                 now,
                 deadline=deadline,
+                later=later,
             )
 
 
@@ -256,7 +268,7 @@ def on_event(
         "signatures_required": party.signatures_required,
     }
     key = outbox.Key("receipt", (row.id, str(entry["seq"])))
-    _to_parties(session, row, [party], "receipt", key, context, now)
+    _to_parties(session, row, [party], "receipt", key, context, now, later=True)
 
 
 def on_round(
@@ -275,3 +287,16 @@ def on_round(
     key = outbox.Key(kind, (row.id,) if version is None else (row.id, str(version)))
     _to_parties(session, row, parties, kind, key, context, now)
     to_coordinator(session, row, kind, key, context, now)
+
+
+def rendered(session: Session | None, item: OutboxRow) -> OutgoingMessage:
+    """The stored message; one queued to be rendered when sent (a receipt) rendered now, and,
+    with a session, stored so: the outbox keeps what went out."""
+    made = outbox.outgoing(item)
+    spec = (item.personal or {}).get("render")
+    if spec is None:
+        return made
+    made = message(made.key, made.kind, made.to, made.language, thaw(spec))
+    if session is not None:
+        outbox.fill(session, item, made)
+    return made

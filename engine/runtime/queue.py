@@ -11,6 +11,7 @@ from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow
 from engine.runtime.lookup import now_in
+from engine.runtime.messages import rendered
 from engine.runtime.results import OutboxMessage
 
 __all__ = ["outbox_messages", "retry_message"]
@@ -24,7 +25,8 @@ def _message(row: OutboxRow) -> OutboxMessage:
         party=row.party_id,
         kind=row.kind,
         recipients=tuple(row.recipients),
-        subject=row.subject,
+        # A receipt is rendered when sent: until then its subject is made here, for the listing.
+        subject=row.subject or rendered(None, row).subject,
         state=row.state,
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,

@@ -21,7 +21,7 @@ from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, lock_round, machine_of, retrying
 from engine.runtime.lookup import now_in
-from engine.runtime.messages import policy_of, to_coordinator
+from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
 from notifications.message import Attachment, OutgoingMessage
 from notifications.render import personalize, to_email
@@ -137,7 +137,7 @@ def _finished(
     put in, the text it is about attached, and replies sent to the round's coordinator."""
     from engine.runtime.access import link_for
 
-    made = outbox.outgoing(item)
+    made = rendered(session, item)
     row = session.get(RoundRow, item.round_id)
     personal = item.personal or {}
     site = keys.base_url if keys is not None else "http://127.0.0.1:8000"
