@@ -9,7 +9,8 @@ rows read by one plain SQL query through the raw driver (sqlite3) in the same ru
 "In process": each request is one call of the ASGI application, the whole middleware stack
 included (session, CSRF, headers), with no HTTP client or socket in the way: what a request costs
 the server. The dashboard is measured twice: cold (a new application, nothing kept between
-requests: what the first visitor after a restart waits) and warm.
+requests: what the first visitor after a restart waits) and warm. The rounds are in the steady
+state of a running service: the worker has ticked once and the invitations have been sent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from engine.clock import FakeClock
 from engine.interfaces.web.app import create_app
 from engine.interfaces.web.common import WebConfig, round_path
-from engine.runtime import connect, init_schema, launch, load_agreement
+from engine.runtime import connect, enqueue_due, init_schema, launch, load_agreement
 from engine.runtime.access import Keys, add_user, sign_in
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "kanta-hame"
@@ -102,6 +103,11 @@ def main() -> None:
             for p in _agreements(folder, args.rounds)
         ]
         built = time.perf_counter() - started
+        # The steady state of a running service: the worker has ticked (each party's next
+        # reminder worked out) and the invitations have gone out.
+        enqueue_due(engine, clock)
+        with sqlite3.connect(f"{folder}/web.db") as done:
+            done.execute("UPDATE outbox SET state = 'sent', sent_at = next_attempt_at")
         add_user(engine, "bench", "coordinator", "a bench password", clock)
         token, _ = sign_in(engine, "bench", "a bench password", clock)
         keys = Keys(b"b" * 32, "http://testserver")

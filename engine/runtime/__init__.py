@@ -46,7 +46,7 @@ from engine.runtime.results import (
 )
 from engine.runtime.rounds import amend, cancel, documents, launch, status
 from engine.runtime.sending import send_due
-from engine.runtime.views import RoundView, round_view
+from engine.runtime.views import RoundSummary, RoundView, round_summaries, round_view
 from engine.runtime.worker import TickReport, run_worker, tick_once
 from notifications.render import write_date, write_moment
 
@@ -71,6 +71,7 @@ __all__ = [
     "RecordResult",
     "ReminderPreview",
     "RoundStatus",
+    "RoundSummary",
     "RoundView",
     "Signatory",
     "TickReport",
@@ -97,6 +98,7 @@ __all__ = [
     "record",
     "render_certificate_html",
     "retry_message",
+    "round_summaries",
     "round_view",
     "run_worker",
     "send_due",

@@ -14,13 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from engine.clock import DEFAULT_ZONE, Clock
 from engine.core.chain import format_time
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import PartyRow, RoundRow
+from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from engine.runtime.due import next_due, set_due
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import now_in, resolve_round
@@ -270,21 +271,32 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[Remind
                     )
                 )
         zones = dict(session.exec(select(RoundRow.id, RoundRow.timezone)).all())
-        for item in outbox.messages(session, "pending"):
-            zone = ZoneInfo(zones[item.round_id]) if item.round_id in zones else DEFAULT_ZONE
-            if (wanted and item.round_id != wanted) or item.next_attempt_at > now_in(
-                clock, zone.key
-            ):
-                continue
+        # What waits in the outbox and may go now: the columns shown, not whole messages.
+        table = OutboxRow.__table__  # type: ignore[attr-defined]
+        waiting = (
+            sa_select(
+                table.c.round_id,
+                table.c.party_id,
+                table.c.kind,
+                table.c.recipients,
+                table.c.next_attempt_at,
+            )
+            .where(table.c.state == "pending", table.c.next_attempt_at <= clock.now(UTC))
+            .order_by(table.c.id)
+        )
+        if wanted:
+            waiting = waiting.where(table.c.round_id == wanted)
+        for round_id, party_id, kind, recipients, next_attempt_at in session.execute(waiting):
+            zone = ZoneInfo(zones[round_id]) if round_id in zones else DEFAULT_ZONE
             result.append(
                 ReminderPreview(
-                    round=item.round_id,
-                    party=item.party_id,
-                    kind=item.kind,
+                    round=round_id,
+                    party=party_id,
+                    kind=kind,
                     number=None,
                     state=None,
-                    recipients=tuple(item.recipients),
-                    due=item.next_attempt_at.astimezone(zone),
+                    recipients=tuple(recipients),
+                    due=next_attempt_at.astimezone(zone),
                     queued=True,
                 )
             )

@@ -30,11 +30,10 @@ from engine.interfaces.web.coord_common import (
     page_words,
 )
 from engine.runtime import (
-    Entry,
     OutboxMessage,
     ReminderPreview,
-    RoundStatus,
 )
+from engine.runtime import RoundSummary as Summary
 
 __all__ = ["router"]
 
@@ -42,22 +41,6 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 
 # ---- the dashboard -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Summary:
-    """One round as the dashboard shows it; recomputed only when its log's head moves."""
-
-    round: str
-    title: str
-    state: str
-    zone: str
-    deadline: date | None
-    effective_date: date | None
-    signed: int
-    total: int
-    unfinished: tuple[str, ...]  # names of the parties neither done nor failed
-    escalated: tuple[str, ...]  # names of the parties escalated since their step began
 
 
 @dataclass
@@ -89,54 +72,19 @@ def _board(cfg: WebConfig) -> _Board:
     return found
 
 
-def _escalated(entries: Sequence[Entry]) -> set[str]:
-    """The parties with an escalation after their last change of state."""
-    moved: dict[str, int] = {}
-    escalated: dict[str, int] = {}
-    for entry in entries:
-        party = entry["party"]
-        if party is None:
-            continue
-        if entry["event"] == "escalate":
-            escalated[party] = entry["seq"]
-        elif entry["from_state"] != entry["to_state"]:
-            moved[party] = entry["seq"]
-    return {p for p, seq in escalated.items() if seq > moved.get(p, 0)}
-
-
-def _summary(found: RoundStatus, entries: Sequence[Entry]) -> Summary:
-    escalated = _escalated(entries)
-    unfinished = [p for p in found.parties if p.role not in ("done", "failed")]
-    return Summary(
-        round=found.round,
-        title=found.title,
-        state=found.state,
-        zone=str(found.launched_at.tzinfo),
-        deadline=found.deadline,
-        effective_date=found.effective_date,
-        signed=found.signed,
-        total=len(found.parties),
-        unfinished=tuple(p.name for p in unfinished),
-        escalated=tuple(p.name for p in unfinished if p.id in escalated),
-    )
-
-
 def _summaries(cfg: WebConfig) -> tuple[list[Summary], tuple[tuple[str, int, str], ...]]:
-    """Every round's summary, and the heads they are of (the preview's key)."""
-    from engine.runtime import heads, log_entries, status
+    """Every round's summary, and the heads they are of (the preview's key): those whose head
+    has not moved since the last request are kept; the others read again, in one call."""
+    from engine.runtime import heads, round_summaries
 
     board = _board(cfg)
     with board.lock:
         current = {h.round: (h.entries, h.head) for h in heads(cfg.engine)}
         changed = [r for r, key in current.items() if board.rounds.get(r, ((0, ""),))[0] != key]
-        if len(changed) > BULK:
-            everything = {s.round: s for s in status(cfg.engine, None)}
-            fresh = [everything[r] for r in changed if r in everything]
-        else:
-            fresh = [status(cfg.engine, r)[0] for r in changed]
-        for found in fresh:
-            entries = log_entries(cfg.engine, found.round) if found.state == "open" else []
-            board.rounds[found.round] = (current[found.round], _summary(found, entries))
+        if changed:
+            fresh = round_summaries(cfg.engine, None if len(changed) > BULK else changed)
+            for found in fresh:
+                board.rounds[found.round] = ((found.entries, found.head), found)
         for gone in set(board.rounds) - set(current):
             del board.rounds[gone]
         rows = [board.rounds[r][1] for r in current if r in board.rounds]
