@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,11 +54,7 @@ class WorkCalendar:
         self._periods = tuple(quiet_periods)
 
     def is_working_day(self, day: date) -> bool:
-        return (
-            day.weekday() < 5
-            and day not in _holidays(self._country, self._subdiv, day.year)
-            and not in_period(day, self._periods)
-        )
+        return _working(self._country, self._subdiv, self._periods, day)
 
     def next_working_day(self, day: date) -> date:
         """``day`` itself when it is a working day, otherwise the first working day after it."""
@@ -77,12 +73,38 @@ class WorkCalendar:
     def _step(self, day: date, n: int, direction: int) -> date:
         if n < 1:
             raise ValueError(f"n must be at least 1, not {n}")
-        one = timedelta(days=direction)
-        while n:
-            day += one
-            if self.is_working_day(day):
-                n -= 1
-        return day
+        return _stepped(self._country, self._subdiv, self._periods, day, n, direction)
+
+
+# Counting days is pure and asked again and again (every tick works out each due party's next
+# reminder from the day its step began): the answers are kept. Bounded: a few calendars, a few
+# years of days, a few dozen offsets.
+@lru_cache(maxsize=65536)
+def _working(
+    country: str, subdiv: str | None, periods: tuple[tuple[MonthDay, MonthDay], ...], day: date
+) -> bool:
+    return (
+        day.weekday() < 5
+        and day not in _holidays(country, subdiv, day.year)
+        and not in_period(day, periods)
+    )
+
+
+@lru_cache(maxsize=65536)
+def _stepped(
+    country: str,
+    subdiv: str | None,
+    periods: tuple[tuple[MonthDay, MonthDay], ...],
+    day: date,
+    n: int,
+    direction: int,
+) -> date:
+    one = timedelta(days=direction)
+    while n:
+        day += one
+        if _working(country, subdiv, periods, day):
+            n -= 1
+    return day
 
 
 FINLAND = WorkCalendar("FI")

@@ -332,15 +332,28 @@ def _stem(key: str) -> str:
 
 def chase_history(session: Session, round_id: str) -> tuple[set[str], dict[str, datetime]]:
     """The chases (reminders, escalations) of a round already queued, and those sent, with when."""
-    rows = session.exec(
-        select(OutboxRow.key, OutboxRow.state, OutboxRow.sent_at).where(
-            OutboxRow.round_id == round_id,
-            col(OutboxRow.kind).in_(("reminder", "escalation")),
-        )
-    ).all()
-    queued = {_stem(key) for key, _, _ in rows}
-    sent = {_stem(key): at for key, state, at in rows if state == "sent" and at}
-    return queued, sent
+    return chase_histories(session, [round_id])[round_id]
+
+
+History = tuple[set[str], dict[str, datetime]]
+
+
+def chase_histories(session: Session, round_ids: Sequence[str]) -> dict[str, History]:
+    """:func:`chase_history` of several rounds, in a query per few hundred of them."""
+    found: dict[str, History] = {r: (set(), {}) for r in round_ids}
+    for start in range(0, len(round_ids), 500):
+        rows = session.exec(
+            select(OutboxRow.round_id, OutboxRow.key, OutboxRow.state, OutboxRow.sent_at).where(
+                col(OutboxRow.round_id).in_(round_ids[start : start + 500]),
+                col(OutboxRow.kind).in_(("reminder", "escalation")),
+            )
+        ).all()
+        for round_id, key, state, at in rows:
+            queued, sent = found[round_id]
+            queued.add(_stem(key))
+            if state == "sent" and at:
+                sent[_stem(key)] = at
+    return found
 
 
 def supersede(session: Session, round_id: str, party_id: str, step: str, key: str) -> None:

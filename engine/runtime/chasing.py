@@ -129,21 +129,26 @@ def _chases(
 
 def _due_rounds(
     session: Session, instant: datetime, wanted: str | None = None
-) -> list[tuple[RoundRow, list[PartyRow]]]:
-    """The parties due by ``instant`` (``parties.due_at``, indexed), by round: what a tick looks
-    at, however many parties are waiting for their bodies' meetings."""
+) -> list[tuple[RoundRow, list[PartyRow], outbox.History]]:
+    """The parties due by ``instant`` (``parties.due_at``, indexed), by round, with each round's
+    chases so far: what a tick looks at, however many parties wait for their bodies' meetings."""
     query = (
-        select(RoundRow, PartyRow)
-        .join(PartyRow, col(RoundRow.id) == col(PartyRow.round_id))
+        select(PartyRow)
         .where(col(PartyRow.due_at) <= instant)
         .order_by(col(PartyRow.round_id), col(PartyRow.position))
     )
     if wanted is not None:
         query = query.where(col(PartyRow.round_id) == wanted)
-    result: dict[str, tuple[RoundRow, list[PartyRow]]] = {}
-    for row, party in session.exec(query).all():
-        result.setdefault(row.id, (row, []))[1].append(party)
-    return list(result.values())
+    by_round: dict[str, list[PartyRow]] = {}
+    for party in session.exec(query).all():
+        by_round.setdefault(party.round_id, []).append(party)
+    if not by_round:
+        return []
+    ids = list(by_round)
+    rounds = {r.id: r for r in session.exec(select(RoundRow).where(col(RoundRow.id).in_(ids)))}
+    open_ids = [r for r in ids if rounds[r].state == "open"]
+    histories = outbox.chase_histories(session, open_ids)
+    return [(rounds[r], by_round[r], histories.get(r, (set(), {}))) for r in ids]
 
 
 def _queue_chase(
@@ -214,13 +219,12 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
     ensure_schema(engine)
     queued: list[str] = []
     with transaction(engine) as session:
-        for row, parties in _due_rounds(session, clock.now(UTC)):
+        for row, parties, (already, sent) in _due_rounds(session, clock.now(UTC)):
             if row.state != "open":  # ended since: nothing is ever due for its parties again
                 for party in parties:
                     set_due(session, party, None)
                 continue
             now = now_in(clock, row.timezone)
-            already, sent = outbox.chase_history(session, row.id)
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
                 # Only what this tick added: another worker's rows are its own to report.
@@ -240,11 +244,10 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[Remind
     result: list[ReminderPreview] = []
     with transaction(engine) as session:
         wanted = resolve_round(session, ref).id if ref else None
-        for row, parties in _due_rounds(session, clock.now(UTC), wanted):
+        for row, parties, (already, sent) in _due_rounds(session, clock.now(UTC), wanted):
             if row.state != "open":
                 continue
             now = now_in(clock, row.timezone)
-            already, sent = outbox.chase_history(session, row.id)
             by_id = {p.party_id: p for p in parties}
             for chase in _chases(row, parties, now, sent):
                 if str(chase.key) in already:
