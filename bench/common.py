@@ -85,7 +85,7 @@ class Sizes:
 
 
 FULL = Sizes("full", 3000, (10_000, 100_000), 100, 100_000, 2000, 10, 1000)
-QUICK = Sizes("quick", 500, (1_000, 10_000), 100, 20_000, 300, 5, 100)
+QUICK = Sizes("quick", 300, (1_000, 10_000), 100, 20_000, 300, 3, 100)
 TINY = Sizes("tiny", 20, (26, 52), 5, 300, 20, 1, 2)  # the test's: seconds, not figures
 SIZES = {s.name: s for s in (FULL, QUICK, TINY)}
 

@@ -32,7 +32,7 @@ from typing import Any
 from engine.clock import FakeClock
 from engine.interfaces.web.app import create_app
 from engine.interfaces.web.common import WebConfig, round_path
-from engine.runtime import connect, init_schema, launch, load_agreement
+from engine.runtime import Engine, connect, init_schema, launch, load_agreement
 from engine.runtime.access import Keys, add_user, sign_in
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "kanta-hame"
@@ -104,18 +104,26 @@ class Figures:
     every_round_sql: float
 
 
-def measure(rounds: int) -> Figures:
-    """Launch ``rounds`` rounds of 13 parties into a new SQLite file and time the pages."""
+# How the rounds are made: (engine, folder, clock, how many) -> their ids, the first one paged.
+Build = Callable[[Engine, Path, FakeClock, int], list[str]]
+
+
+def launched(engine: Engine, folder: Path, clock: FakeClock, rounds: int) -> list[str]:
+    """Each round launched through the service layer, one agreement file each."""
+    return [
+        launch(engine, load_agreement(p), clock, "bench").round for p in _agreements(folder, rounds)
+    ]
+
+
+def measure(rounds: int, build: Build = launched) -> Figures:
+    """Make ``rounds`` rounds of 13 parties in a new SQLite file (``build``) and time the pages."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         engine = connect(f"sqlite:///{folder}/web.db")
         init_schema(engine)
         clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to each round)
         started = time.perf_counter()
-        ids = [
-            launch(engine, load_agreement(p), clock, "bench").round
-            for p in _agreements(folder, rounds)
-        ]
+        ids = build(engine, folder, clock, rounds)
         built = time.perf_counter() - started
         add_user(engine, "bench", "coordinator", "a bench password", clock)
         token, _ = sign_in(engine, "bench", "a bench password", clock)
