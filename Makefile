@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint bench clean
+.PHONY: run demo test lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ratify needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
@@ -39,7 +39,10 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/browser/node_modules
 
+# The benchmark harness: each measurement of ratify beside its limit, a table, bench/results.json.
+# The full sizes take about a quarter of an hour; the quick ones under two minutes.
 bench: $(STAMP)
-	$(BIN)/python bench/engine_bench.py
-	$(BIN)/python bench/outbox_bench.py
-	$(BIN)/python bench/web_bench.py --rounds 1000
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick

@@ -1,6 +1,9 @@
 """How fast the web pages answer, in process (no network), against the issue's targets.
 
-    .venv/bin/python bench/web_bench.py [--rounds N]     # make bench runs it with 1,000 rounds
+    .venv/bin/python bench/web_bench.py [--rounds N]     # 1,000 rounds unless told
+
+``bench/run.py`` (``make bench``) calls :func:`measure` and keeps its figures in results.json
+(``web-round-page``, ``web-dashboard``, ``web-dashboard-cold``).
 
 The round page of the 13-party Kanta-Häme round (target p95 ≤ 25 ms) and the dashboard over N
 rounds of 13 parties each (target p95 ≤ 100 ms at 1,000 rounds), each beside its limit: the same
@@ -22,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ from typing import Any
 from engine.clock import FakeClock
 from engine.interfaces.web.app import create_app
 from engine.interfaces.web.common import WebConfig, round_path
-from engine.runtime import connect, enqueue_due, init_schema, launch, load_agreement
+from engine.runtime import Engine, connect, enqueue_due, init_schema, launch, load_agreement
 from engine.runtime.access import Keys, add_user, sign_in
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "kanta-hame"
@@ -88,20 +92,39 @@ def _agreements(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=1000)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured, in seconds: each page's p95 beside its one SQL query's."""
+
+    rounds: int
+    built_s: float
+    round_page: float
+    dashboard: float
+    dashboard_cold: float
+    one_round_sql: float
+    every_round_sql: float
+
+
+# How the rounds are made: (engine, folder, clock, how many) -> their ids, the first one paged.
+Build = Callable[[Engine, Path, FakeClock, int], list[str]]
+
+
+def launched(engine: Engine, folder: Path, clock: FakeClock, rounds: int) -> list[str]:
+    """Each round launched through the service layer, one agreement file each."""
+    return [
+        launch(engine, load_agreement(p), clock, "bench").round for p in _agreements(folder, rounds)
+    ]
+
+
+def measure(rounds: int, build: Build = launched) -> Figures:
+    """Make ``rounds`` rounds of 13 parties in a new SQLite file (``build``) and time the pages."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         engine = connect(f"sqlite:///{folder}/web.db")
         init_schema(engine)
         clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to each round)
         started = time.perf_counter()
-        ids = [
-            launch(engine, load_agreement(p), clock, "bench").round
-            for p in _agreements(folder, args.rounds)
-        ]
+        ids = build(engine, folder, clock, rounds)
         built = time.perf_counter() - started
         # The steady state of a running service: the worker has ticked (each party's next
         # reminder worked out) and the invitations have gone out.
@@ -141,12 +164,22 @@ def main() -> None:
             ).fetchall(),
             20,
         )
-    print(f"web bench: {args.rounds} rounds of 13 parties built in {built:.1f} s (SQLite)")
+        raw.close()
+        engine.dispose()
+    return Figures(rounds, built, round_p95, dashboard_p95, dashboard_cold, one_round, every_round)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=1000)
+    args = parser.parse_args()
+    f = measure(args.rounds)
+    print(f"web bench: {args.rounds} rounds of 13 parties built in {f.built_s:.1f} s (SQLite)")
     print(f"{'page':<28}{'p95':>10}{'target':>10}{'ok':>5}{'raw SQL p95':>14}{'ratio':>8}")
     for name, took, target, limit in (
-        ("round page (13 parties)", round_p95, TARGET_ROUND_P95, one_round),
-        (f"dashboard ({args.rounds} rounds)", dashboard_p95, TARGET_DASHBOARD_P95, every_round),
-        ("dashboard, cold", dashboard_cold, TARGET_DASHBOARD_P95, every_round),
+        ("round page (13 parties)", f.round_page, TARGET_ROUND_P95, f.one_round_sql),
+        (f"dashboard ({args.rounds} rounds)", f.dashboard, TARGET_DASHBOARD_P95, f.every_round_sql),
+        ("dashboard, cold", f.dashboard_cold, TARGET_DASHBOARD_P95, f.every_round_sql),
     ):
         ok = "yes" if took <= target else "NO"
         print(
