@@ -18,13 +18,20 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
 
-__all__ = ["connect", "ensure_schema", "init_schema", "schema_revision", "transaction"]
+__all__ = [
+    "Transactions",
+    "connect",
+    "ensure_schema",
+    "init_schema",
+    "schema_revision",
+    "transaction",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -85,19 +92,84 @@ def _wal(cursor: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
+    # A transaction that need not wait for the disk (transaction(durable=False)) commits with
+    # synchronous=NORMAL, every other with FULL; the setting holds per connection, and may
+    # change only between transactions, so here, just before one begins.
+    wanted = "FULL" if connection.get_execution_options().get(_DURABLE, True) else "NORMAL"
+    if connection.info.get("synchronous", "FULL") != wanted:
+        connection.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+        connection.info["synchronous"] = wanted
     # Take the write lock up front: a deferred transaction that later writes can fail with
     # SQLITE_BUSY at once instead of waiting out the busy timeout.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_DURABLE = "ratify_durable"
+
+
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session inside one transaction: committed when the block ends, rolled back if it raises."""
+def transaction(engine: Engine, *, durable: bool = True) -> Iterator[Session]:
+    """A session inside one transaction: committed when the block ends, rolled back if it raises.
+
+    ``durable=False``: the commit is seen by every other connection at once and survives the
+    process being killed, but does not wait for the disk (SQLite: WAL with synchronous=NORMAL;
+    PostgreSQL: synchronous_commit off), so a crash of the machine may lose it, and nothing else:
+    the next durable commit makes it durable too (SQLite syncs the whole WAL, PostgreSQL flushes
+    its log up to its own commit). For what may be lost that way and done again."""
+    with _translated(), Session(engine, expire_on_commit=False) as session, session.begin():
+        _relax(session, durable)
+        yield session
+
+
+class Transactions:
+    """Many short transactions one after the other on one connection, each begun and committed
+    on its own as :func:`transaction` would, for statements that need no ORM session (the
+    settling of a batch's messages, one at a time: a session and a connection taken from the
+    pool for each would cost more than its UPDATE)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Transactions:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextmanager
+    def begin(self, *, durable: bool = True) -> Iterator[Connection]:
+        with _translated():
+            if self._connection is None:
+                self._connection = self._engine.connect()
+            connection = self._connection.execution_options(**{_DURABLE: durable})
+            with connection.begin():
+                if not durable and connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                yield connection
+
+
+def _relax(session: Session, durable: bool) -> None:
+    """Unless ``durable``, begin the session's transaction now, so that its commit does not
+    wait for the disk (on SQLite, the "begin" event reads the option off the connection). A
+    durable one begins when it first needs the database, as a session does."""
+    if durable:
+        return
+    connection = session.connection(execution_options={_DURABLE: False})
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """The database's errors as ratify's (but a constraint, which a concurrent writer won: the
+    caller looks again)."""
     try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        yield
     except IntegrityError:
-        raise  # a constraint that a concurrent writer won: the caller looks again
+        raise
     except OperationalError as exc:
         raise RatifyError(f"database error: {_shown(str(exc.orig))}") from None
     except DatabaseError as exc:

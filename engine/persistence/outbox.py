@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -70,6 +70,7 @@ class Key:
 
 
 LEASE = timedelta(minutes=5)
+_TABLE: Table = OutboxRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
 
 
 def enqueue(
@@ -154,46 +155,52 @@ def claim(
     """Take up to ``limit`` due rows for this worker, oldest first; with ``timezone``, only
     those of rounds in that zone (a simulated clock's wall time means a moment per zone)."""
     token = uuid.uuid4().hex
-    query = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
+    due = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
     if timezone is not None:
         zone_rounds = select(RoundRow.id).where(RoundRow.timezone == timezone)
-        query = query.where(col(OutboxRow.round_id).in_(zone_rounds))
+        due = due.where(col(OutboxRow.round_id).in_(zone_rounds))
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.exec(query).all())
-    if not ids:
-        return []
-    # The condition is repeated in the UPDATE: on SQLite it is what makes the claim exclusive.
-    session.execute(
+        due = due.with_for_update(skip_locked=True)
+    # One statement chooses the rows (on PostgreSQL locking them, and passing over those another
+    # worker has locked), claims them and returns them. The condition is repeated outside: on
+    # SQLite it is what makes the claim exclusive.
+    claimed = session.execute(
         update(OutboxRow)
-        .where(col(OutboxRow.id).in_(ids), _due(now))
+        .where(col(OutboxRow.id).in_(due), _due(now))
         .values(state="sending", claimed_by=token, claimed_until=now + lease)
+        .returning(OutboxRow)
         .execution_options(synchronize_session=False)
     )
-    return list(
-        session.exec(
-            select(OutboxRow).where(OutboxRow.claimed_by == token).order_by(col(OutboxRow.id))
-        ).all()
-    )
+    return sorted(claimed.scalars().all(), key=lambda row: row.id or 0)
 
 
-def _set(session: Session, row: OutboxRow, **values: Any) -> bool:
+def _set(session: Session | Connection, row: OutboxRow, **values: Any) -> bool:
     """Update a row this worker holds; False when its claim was lost (the lease ran out and
     another worker took it), in which case nothing is written."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(
-            col(OutboxRow.id) == row.id,
-            col(OutboxRow.claimed_by) == row.claimed_by,
-            col(OutboxRow.state) == "sending",
-        )
-        .values(claimed_until=None, **values)
-        .execution_options(synchronize_session=False)
+    # Once a message, so as cheap as it gets: one statement made once, its values bound as the
+    # columns to set, run on the connection (past the ORM, which has nothing to do here).
+    connection = session.connection() if isinstance(session, Session) else session
+    params = {"held_id": row.id, "held_by": row.claimed_by, **values}
+    return bool(connection.execute(_HELD, params).rowcount)
+
+
+_HELD = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("held_id"),
+        _TABLE.c.claimed_by == bindparam("held_by"),
+        _TABLE.c.state == "sending",
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    .values(claimed_until=None)
+)
 
 
-def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str, str]) -> bool:
+def mark_sent(
+    session: Session | Connection, row: OutboxRow, now: datetime, refused: dict[str, str]
+) -> bool:
+    """Record that the server accepted the message (``refused``: the recipients it did not);
+    False, and nothing written, when this worker's claim on it was lost. With a plain
+    connection (a batch's messages, settled one by one, see ``Transactions``) or a session."""
     return _set(
         session,
         row,
@@ -205,7 +212,9 @@ def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str
     )
 
 
-def mark_retry(session: Session, row: OutboxRow, now: datetime, delay: float, error: str) -> bool:
+def mark_retry(
+    session: Session | Connection, row: OutboxRow, now: datetime, delay: float, error: str
+) -> bool:
     return _set(
         session,
         row,
