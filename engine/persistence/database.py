@@ -1,5 +1,6 @@
 """Connecting: SQLite (WAL, full sync, busy timeout, immediate transactions) or PostgreSQL;
-the schema is created and upgraded by Alembic migrations, run in-process."""
+the schema is created and upgraded by Alembic migrations, run in-process. A command that finds
+its schema current (the revision stored is this version's last) does not import Alembic."""
 
 from __future__ import annotations
 
@@ -11,18 +12,17 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
+
+if TYPE_CHECKING:  # Alembic (and Mako with it) is imported only when a migration is to run
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "Transactions",
@@ -36,6 +36,7 @@ __all__ = [
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x7261746966  # "ratif": the advisory lock that serialises migrations
+VERSION_TABLE = "alembic_version"  # where Alembic keeps the schema's revision
 
 
 def connect(url: str) -> Engine:
@@ -178,25 +179,53 @@ def _translated() -> Iterator[None]:
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
-    """The migration scripts, read once per process."""
+    """The migration scripts, read once per process (by Alembic: only when a schema is to be
+    made or changed, or its revision is not this version's)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
+@functools.cache
 def _head() -> str | None:
-    return _scripts().get_current_head()
+    """This version's revision: the one no migration names as the one before it. Read from the
+    scripts' ``revision`` and ``down_revision`` lines, as a command that finds its schema current
+    needs nothing more; by Alembic when they are not that plain (a merge, a branch)."""
+    found: dict[str, str | None] = {}
+    for script in sorted((MIGRATIONS / "versions").glob("*.py")):
+        source = script.read_text("utf-8")
+        revision, before = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None and before is None:
+            continue  # __init__.py, a helper
+        if revision is None or before is None:
+            return _scripts().get_current_head()
+        down = before.group(1)
+        found[revision.group(1)] = None if down == "None" else down.strip("\"'")
+    heads = set(found) - set(found.values())
+    if len(heads) != 1 or any(d is not None and d not in found for d in found.values()):
+        return _scripts().get_current_head()
+    return heads.pop()
+
+
+_REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*[\"']([0-9A-Za-z_]+)[\"']\s*$", re.M)
+_DOWN_REVISION = re.compile(
+    r"^down_revision(?:\s*:[^=]+)?\s*=\s*(None|[\"'][0-9A-Za-z_]+[\"'])\s*$", re.M
+)
 
 
 def schema_revision(engine: Engine) -> str | None:
     """The database's migration revision; None for an empty database."""
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _stored_revision(connection)
     except OperationalError as exc:
         raise InvalidInput(
             f"cannot reach the database ({_shown(str(exc.orig))}); "
@@ -204,6 +233,19 @@ def schema_revision(engine: Engine) -> str | None:
         ) from None
     except DatabaseError as exc:
         raise InvalidInput(f"not a database ratify can use ({_shown(str(exc.orig))})") from None
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    """What Alembic keeps in ``alembic_version``, read with a plain query (Alembic itself is
+    imported when there is more than one, for its own error)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    stored = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(stored) > 1:
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(connection).get_current_revision()
+    return str(stored[0]) if stored else None
 
 
 def init_schema(engine: Engine) -> str:
@@ -219,9 +261,11 @@ def init_schema(engine: Engine) -> str:
             # Processes starting together on an empty database migrate one at a time; the
             # others then find the schema made. (SQLite's write lock does this by itself.)
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-            before = MigrationContext.configure(connection).get_current_revision()
+            before = _stored_revision(connection)
             if before == head:
                 return f"schema is current (revision {head})"
+        from alembic import command
+
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     if before is None:
@@ -256,6 +300,8 @@ def _ensure(engine: Engine) -> None:
 
 
 def _known(revision: str | None) -> None:
+    from alembic.util.exc import CommandError
+
     if revision is None:
         return
     try:
