@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine.errors import NotFound, Refused
@@ -111,15 +110,26 @@ def enqueue(
         "personal": personal,
         "created_at": now,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(OutboxRow)
+        _insert(session)(OutboxRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(col(OutboxRow.id))
     )
     # A row comes back only when it was inserted (rowcount is not reliable here on psycopg).
     return session.execute(statement).first() is not None
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (imported when first used: a
+    command on SQLite loads nothing of PostgreSQL's)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def outgoing(row: OutboxRow) -> OutgoingMessage:
