@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import aiosmtplib
 
+from notifications.mime import Wire
+
 if TYPE_CHECKING:
     from engine.settings import Settings
 
-__all__ = ["Delivery", "Mailer", "OnDelivery", "Outcome", "Tls", "backoff"]
+__all__ = ["Delivery", "Mailer", "OnDelivery", "Outcome", "Sendable", "Tls", "backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ class Delivery:
     error: str | None = None
     refused: dict[str, str] = field(default_factory=dict)
 
+
+# What the mailer sends: a message of the email package's, or one already written out as bytes
+# with its envelope (notifications.mime).
+Sendable = email.message.EmailMessage | Wire
 
 # Called with each message's Delivery as soon as it is known, before the next message is sent.
 OnDelivery = Callable[[Delivery], None]
@@ -87,7 +93,7 @@ class Mailer:
 
     async def deliver(
         self,
-        batch: Sequence[tuple[object, email.message.EmailMessage]],
+        batch: Sequence[tuple[object, Sendable]],
         on_delivery: OnDelivery | None = None,
     ) -> list[Delivery]:
         """Send every message of the batch; one Delivery per message, in the batch's order.
@@ -138,7 +144,7 @@ class Mailer:
 
     def deliver_sync(
         self,
-        batch: Sequence[tuple[object, email.message.EmailMessage]],
+        batch: Sequence[tuple[object, Sendable]],
         on_delivery: OnDelivery | None = None,
     ) -> list[Delivery]:
         """:meth:`deliver` from synchronous code (not from inside a running event loop)."""
@@ -156,11 +162,14 @@ class Mailer:
             start_tls=self.tls == "starttls",
         )
 
-    async def _send(
-        self, smtp: aiosmtplib.SMTP, ref: object, message: email.message.EmailMessage
-    ) -> Delivery:
+    async def _send(self, smtp: aiosmtplib.SMTP, ref: object, message: Sendable) -> Delivery:
         try:
-            errors, _reply = await smtp.send_message(message)
+            if isinstance(message, Wire):
+                errors, _reply = await smtp.sendmail(
+                    message.sender, message.recipients, message.data
+                )
+            else:
+                errors, _reply = await smtp.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
             permanent = any(r.code >= 500 for r in exc.recipients)

@@ -176,6 +176,8 @@ def test_all_is_exactly_the_public_names(package: str) -> None:
     import types
 
     module = importlib.import_module(package)
+    for name in module.__all__:  # a name provided on first use (PEP 562) is then there too
+        getattr(module, name)
     public = {
         name
         for name, value in vars(module).items()

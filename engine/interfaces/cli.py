@@ -240,3 +240,7 @@ app.add_typer(cli_audit.workflows_app, name="workflows")
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m engine.interfaces.cli (e.g. with -X importtime)
+    main()

@@ -1,5 +1,6 @@
 """Connecting: SQLite (WAL, full sync, busy timeout, immediate transactions) or PostgreSQL;
-the schema is created and upgraded by Alembic migrations, run in-process."""
+the schema is created and upgraded by Alembic migrations, run in-process. A command that finds
+its schema current (the revision stored is this version's last) does not import Alembic."""
 
 from __future__ import annotations
 
@@ -11,24 +12,31 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
 
-__all__ = ["connect", "ensure_schema", "init_schema", "schema_revision", "transaction"]
+if TYPE_CHECKING:  # Alembic (and Mako with it) is imported only when a migration is to run
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+__all__ = [
+    "Transactions",
+    "connect",
+    "ensure_schema",
+    "init_schema",
+    "schema_revision",
+    "transaction",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x7261746966  # "ratif": the advisory lock that serialises migrations
+VERSION_TABLE = "alembic_version"  # where Alembic keeps the schema's revision
 
 
 def connect(url: str) -> Engine:
@@ -85,19 +93,84 @@ def _wal(cursor: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
+    # A transaction that need not wait for the disk (transaction(durable=False)) commits with
+    # synchronous=NORMAL, every other with FULL; the setting holds per connection, and may
+    # change only between transactions, so here, just before one begins.
+    wanted = "FULL" if connection.get_execution_options().get(_DURABLE, True) else "NORMAL"
+    if connection.info.get("synchronous", "FULL") != wanted:
+        connection.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+        connection.info["synchronous"] = wanted
     # Take the write lock up front: a deferred transaction that later writes can fail with
     # SQLITE_BUSY at once instead of waiting out the busy timeout.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_DURABLE = "ratify_durable"
+
+
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session inside one transaction: committed when the block ends, rolled back if it raises."""
+def transaction(engine: Engine, *, durable: bool = True) -> Iterator[Session]:
+    """A session inside one transaction: committed when the block ends, rolled back if it raises.
+
+    ``durable=False``: the commit is seen by every other connection at once and survives the
+    process being killed, but does not wait for the disk (SQLite: WAL with synchronous=NORMAL;
+    PostgreSQL: synchronous_commit off), so a crash of the machine may lose it, and nothing else:
+    the next durable commit makes it durable too (SQLite syncs the whole WAL, PostgreSQL flushes
+    its log up to its own commit). For what may be lost that way and done again."""
+    with _translated(), Session(engine, expire_on_commit=False) as session, session.begin():
+        _relax(session, durable)
+        yield session
+
+
+class Transactions:
+    """Many short transactions one after the other on one connection, each begun and committed
+    on its own as :func:`transaction` would, for statements that need no ORM session (the
+    settling of a batch's messages, one at a time: a session and a connection taken from the
+    pool for each would cost more than its UPDATE)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Transactions:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextmanager
+    def begin(self, *, durable: bool = True) -> Iterator[Connection]:
+        with _translated():
+            if self._connection is None:
+                self._connection = self._engine.connect()
+            connection = self._connection.execution_options(**{_DURABLE: durable})
+            with connection.begin():
+                if not durable and connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                yield connection
+
+
+def _relax(session: Session, durable: bool) -> None:
+    """Unless ``durable``, begin the session's transaction now, so that its commit does not
+    wait for the disk (on SQLite, the "begin" event reads the option off the connection). A
+    durable one begins when it first needs the database, as a session does."""
+    if durable:
+        return
+    connection = session.connection(execution_options={_DURABLE: False})
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """The database's errors as ratify's (but a constraint, which a concurrent writer won: the
+    caller looks again)."""
     try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        yield
     except IntegrityError:
-        raise  # a constraint that a concurrent writer won: the caller looks again
+        raise
     except OperationalError as exc:
         raise RatifyError(f"database error: {_shown(str(exc.orig))}") from None
     except DatabaseError as exc:
@@ -106,25 +179,53 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
-    """The migration scripts, read once per process."""
+    """The migration scripts, read once per process (by Alembic: only when a schema is to be
+    made or changed, or its revision is not this version's)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
+@functools.cache
 def _head() -> str | None:
-    return _scripts().get_current_head()
+    """This version's revision: the one no migration names as the one before it. Read from the
+    scripts' ``revision`` and ``down_revision`` lines, as a command that finds its schema current
+    needs nothing more; by Alembic when they are not that plain (a merge, a branch)."""
+    found: dict[str, str | None] = {}
+    for script in sorted((MIGRATIONS / "versions").glob("*.py")):
+        source = script.read_text("utf-8")
+        revision, before = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None and before is None:
+            continue  # __init__.py, a helper
+        if revision is None or before is None:
+            return _scripts().get_current_head()
+        down = before.group(1)
+        found[revision.group(1)] = None if down == "None" else down.strip("\"'")
+    heads = set(found) - set(found.values())
+    if len(heads) != 1 or any(d is not None and d not in found for d in found.values()):
+        return _scripts().get_current_head()
+    return heads.pop()
+
+
+_REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*[\"']([0-9A-Za-z_]+)[\"']\s*$", re.M)
+_DOWN_REVISION = re.compile(
+    r"^down_revision(?:\s*:[^=]+)?\s*=\s*(None|[\"'][0-9A-Za-z_]+[\"'])\s*$", re.M
+)
 
 
 def schema_revision(engine: Engine) -> str | None:
     """The database's migration revision; None for an empty database."""
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _stored_revision(connection)
     except OperationalError as exc:
         raise InvalidInput(
             f"cannot reach the database ({_shown(str(exc.orig))}); "
@@ -132,6 +233,19 @@ def schema_revision(engine: Engine) -> str | None:
         ) from None
     except DatabaseError as exc:
         raise InvalidInput(f"not a database ratify can use ({_shown(str(exc.orig))})") from None
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    """What Alembic keeps in ``alembic_version``, read with a plain query (Alembic itself is
+    imported when there is more than one, for its own error)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    stored = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(stored) > 1:
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(connection).get_current_revision()
+    return str(stored[0]) if stored else None
 
 
 def init_schema(engine: Engine) -> str:
@@ -147,9 +261,11 @@ def init_schema(engine: Engine) -> str:
             # Processes starting together on an empty database migrate one at a time; the
             # others then find the schema made. (SQLite's write lock does this by itself.)
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-            before = MigrationContext.configure(connection).get_current_revision()
+            before = _stored_revision(connection)
             if before == head:
                 return f"schema is current (revision {head})"
+        from alembic import command
+
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     if before is None:
@@ -184,6 +300,8 @@ def _ensure(engine: Engine) -> None:
 
 
 def _known(revision: str | None) -> None:
+    from alembic.util.exc import CommandError
+
     if revision is None:
         return
     try:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -71,6 +70,7 @@ class Key:
 
 
 LEASE = timedelta(minutes=5)
+_TABLE: Table = OutboxRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
 
 
 def enqueue(
@@ -111,18 +111,25 @@ def enqueue(
         "personal": personal,
         "created_at": now,
     }
-    statement = _INSERTS[session.get_bind().dialect.name == "postgresql"]
+    statement = _insert_statement(session)
     # A row comes back only when it was inserted (rowcount is not reliable here on psycopg).
     return session.execute(statement, values).first() is not None
 
 
-# Made once (a statement built per message costs more than the driver's insert), per dialect.
-_INSERTS = {
-    is_postgresql: dialect.insert(OutboxRow.__table__)  # type: ignore[attr-defined]
-    .on_conflict_do_nothing(index_elements=["key"])
-    .returning(OutboxRow.__table__.c.id)  # type: ignore[attr-defined]
-    for is_postgresql, dialect in ((True, postgresql), (False, sqlite))
-}
+# Made once per dialect (a statement built per message costs more than the driver's insert).
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name not in _INSERTS:
+        table = OutboxRow.__table__  # type: ignore[attr-defined]
+        _INSERTS[name] = (
+            _insert(session)(table)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.id)
+        )
+    return _INSERTS[name]
 
 
 def fill(session: Session, row: OutboxRow, made: OutgoingMessage) -> None:
@@ -146,6 +153,18 @@ def fill(session: Session, row: OutboxRow, made: OutgoingMessage) -> None:
         ("personal", personal or None),
     ):
         set_committed_value(row, key, value)
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (imported when first used: a
+    command on SQLite loads nothing of PostgreSQL's)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def outgoing(row: OutboxRow) -> OutgoingMessage:
@@ -181,46 +200,52 @@ def claim(
     """Take up to ``limit`` due rows for this worker, oldest first; with ``timezone``, only
     those of rounds in that zone (a simulated clock's wall time means a moment per zone)."""
     token = uuid.uuid4().hex
-    query = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
+    due = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
     if timezone is not None:
         zone_rounds = select(RoundRow.id).where(RoundRow.timezone == timezone)
-        query = query.where(col(OutboxRow.round_id).in_(zone_rounds))
+        due = due.where(col(OutboxRow.round_id).in_(zone_rounds))
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.exec(query).all())
-    if not ids:
-        return []
-    # The condition is repeated in the UPDATE: on SQLite it is what makes the claim exclusive.
-    session.execute(
+        due = due.with_for_update(skip_locked=True)
+    # One statement chooses the rows (on PostgreSQL locking them, and passing over those another
+    # worker has locked), claims them and returns them. The condition is repeated outside: on
+    # SQLite it is what makes the claim exclusive.
+    claimed = session.execute(
         update(OutboxRow)
-        .where(col(OutboxRow.id).in_(ids), _due(now))
+        .where(col(OutboxRow.id).in_(due), _due(now))
         .values(state="sending", claimed_by=token, claimed_until=now + lease)
+        .returning(OutboxRow)
         .execution_options(synchronize_session=False)
     )
-    return list(
-        session.exec(
-            select(OutboxRow).where(OutboxRow.claimed_by == token).order_by(col(OutboxRow.id))
-        ).all()
-    )
+    return sorted(claimed.scalars().all(), key=lambda row: row.id or 0)
 
 
-def _set(session: Session, row: OutboxRow, **values: Any) -> bool:
+def _set(session: Session | Connection, row: OutboxRow, **values: Any) -> bool:
     """Update a row this worker holds; False when its claim was lost (the lease ran out and
     another worker took it), in which case nothing is written."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(
-            col(OutboxRow.id) == row.id,
-            col(OutboxRow.claimed_by) == row.claimed_by,
-            col(OutboxRow.state) == "sending",
-        )
-        .values(claimed_until=None, **values)
-        .execution_options(synchronize_session=False)
+    # Once a message, so as cheap as it gets: one statement made once, its values bound as the
+    # columns to set, run on the connection (past the ORM, which has nothing to do here).
+    connection = session.connection() if isinstance(session, Session) else session
+    params = {"held_id": row.id, "held_by": row.claimed_by, **values}
+    return bool(connection.execute(_HELD, params).rowcount)
+
+
+_HELD = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("held_id"),
+        _TABLE.c.claimed_by == bindparam("held_by"),
+        _TABLE.c.state == "sending",
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    .values(claimed_until=None)
+)
 
 
-def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str, str]) -> bool:
+def mark_sent(
+    session: Session | Connection, row: OutboxRow, now: datetime, refused: dict[str, str]
+) -> bool:
+    """Record that the server accepted the message (``refused``: the recipients it did not);
+    False, and nothing written, when this worker's claim on it was lost. With a plain
+    connection (a batch's messages, settled one by one, see ``Transactions``) or a session."""
     done = _set(
         session,
         row,
@@ -237,21 +262,23 @@ def mark_sent(session: Session, row: OutboxRow, now: datetime, refused: dict[str
     return done
 
 
-def mark_due(session: Session, round_id: str, party_id: str, now: datetime) -> None:
+def mark_due(session: Session | Connection, round_id: str, party_id: str, now: datetime) -> None:
     """Something changed what may be due for a party: the next tick looks at it."""
+    parties = PartyRow.__table__.c  # type: ignore[attr-defined]
     session.execute(
-        update(PartyRow)
+        update(PartyRow.__table__)  # type: ignore[attr-defined]
         .where(
-            col(PartyRow.round_id) == round_id,
-            col(PartyRow.party_id) == party_id,
-            col(PartyRow.due_at).is_(None) | (col(PartyRow.due_at) > now),
+            parties.round_id == round_id,
+            parties.party_id == party_id,
+            parties.due_at.is_(None) | (parties.due_at > now),
         )
         .values(due_at=now)
-        .execution_options(synchronize_session=False)
     )
 
 
-def mark_retry(session: Session, row: OutboxRow, now: datetime, delay: float, error: str) -> bool:
+def mark_retry(
+    session: Session | Connection, row: OutboxRow, now: datetime, delay: float, error: str
+) -> bool:
     return _set(
         session,
         row,

@@ -5,50 +5,126 @@ exports; none touches a table. Each use case takes the database engine, and wher
 :class:`~engine.clock.Clock`.
 """
 
-from sqlalchemy import Engine
+# The use cases are imported when first asked for (PEP 562), not with the package: a command
+# loads the modules it runs, not every library behind every other one (the templates, mail,
+# PDFs, migrations). For type checkers they are plain imports.
+from __future__ import annotations
 
-from engine.agreement import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_agreement
-from engine.core.calendar import next_working_day
-from engine.core.chain import ChainReport, Entry
-from engine.core.evidence import Evidence
-from engine.core.text import ACTOR_MAX, check_line
-from engine.persistence.database import connect, init_schema
-from engine.runtime.audit import (
-    HeadFound,
-    HeadReport,
-    VerifyReport,
-    export,
-    heads,
-    log_entries,
-    verify,
-    verify_database,
-    verify_file,
-)
-from engine.runtime.catalog import workflow, workflows
-from engine.runtime.certificate import Certificate, certificate
-from engine.runtime.chasing import enqueue_due, preview
-from engine.runtime.events import record, tick
-from engine.runtime.pack import certificate_pdf, evidence_pack, render_certificate_html
-from engine.runtime.queue import outbox_messages, retry_message
-from engine.runtime.results import (
-    AmendResult,
-    ContactInfo,
-    DeliveryResult,
-    DocumentVersion,
-    LaunchResult,
-    OutboxMessage,
-    PartyStatus,
-    RecordResult,
-    ReminderPreview,
-    RoundStatus,
-    Signatory,
-    jsonable,
-)
-from engine.runtime.rounds import amend, cancel, documents, launch, status
-from engine.runtime.sending import send_due
-from engine.runtime.views import RoundSummary, RoundView, round_summaries, round_view
-from engine.runtime.worker import TickReport, run_worker, tick_once
-from notifications.render import write_date, write_moment
+import importlib
+import sys
+import types
+import typing
+
+if typing.TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from engine.agreement import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_agreement
+    from engine.core.calendar import next_working_day
+    from engine.core.chain import ChainReport, Entry
+    from engine.core.evidence import Evidence
+    from engine.core.text import ACTOR_MAX, check_line
+    from engine.persistence.database import connect, init_schema
+    from engine.runtime.audit import (
+        HeadFound,
+        HeadReport,
+        VerifyReport,
+        export,
+        heads,
+        log_entries,
+        verify,
+        verify_database,
+        verify_file,
+    )
+    from engine.runtime.catalog import workflow, workflows
+    from engine.runtime.certificate import Certificate, certificate
+    from engine.runtime.chasing import enqueue_due, preview
+    from engine.runtime.events import record, tick
+    from engine.runtime.pack import certificate_pdf, evidence_pack, render_certificate_html
+    from engine.runtime.queue import outbox_messages, retry_message
+    from engine.runtime.results import (
+        AmendResult,
+        ContactInfo,
+        DeliveryResult,
+        DocumentVersion,
+        LaunchResult,
+        OutboxMessage,
+        PartyStatus,
+        RecordResult,
+        ReminderPreview,
+        RoundStatus,
+        Signatory,
+        jsonable,
+    )
+    from engine.runtime.rounds import amend, cancel, documents, launch, status
+    from engine.runtime.sending import send_due
+    from engine.runtime.views import RoundSummary, RoundView, round_summaries, round_view
+    from engine.runtime.worker import TickReport, run_worker, tick_once
+    from notifications.render import write_date, write_moment
+
+# Where each public name lives.
+_HOME = {
+    "MAX_DOCUMENT_BYTES": "engine.agreement",
+    "MAX_FILE_BYTES": "engine.agreement",
+    "load_agreement": "engine.agreement",
+    "next_working_day": "engine.core.calendar",
+    "ChainReport": "engine.core.chain",
+    "Entry": "engine.core.chain",
+    "Evidence": "engine.core.evidence",
+    "ACTOR_MAX": "engine.core.text",
+    "check_line": "engine.core.text",
+    "connect": "engine.persistence.database",
+    "init_schema": "engine.persistence.database",
+    "HeadFound": "engine.runtime.audit",
+    "HeadReport": "engine.runtime.audit",
+    "VerifyReport": "engine.runtime.audit",
+    "export": "engine.runtime.audit",
+    "heads": "engine.runtime.audit",
+    "log_entries": "engine.runtime.audit",
+    "verify": "engine.runtime.audit",
+    "verify_database": "engine.runtime.audit",
+    "verify_file": "engine.runtime.audit",
+    "workflow": "engine.runtime.catalog",
+    "workflows": "engine.runtime.catalog",
+    "Certificate": "engine.runtime.certificate",
+    "certificate": "engine.runtime.certificate",
+    "enqueue_due": "engine.runtime.chasing",
+    "preview": "engine.runtime.chasing",
+    "record": "engine.runtime.events",
+    "tick": "engine.runtime.events",
+    "certificate_pdf": "engine.runtime.pack",
+    "evidence_pack": "engine.runtime.pack",
+    "render_certificate_html": "engine.runtime.pack",
+    "outbox_messages": "engine.runtime.queue",
+    "retry_message": "engine.runtime.queue",
+    "AmendResult": "engine.runtime.results",
+    "ContactInfo": "engine.runtime.results",
+    "DeliveryResult": "engine.runtime.results",
+    "DocumentVersion": "engine.runtime.results",
+    "LaunchResult": "engine.runtime.results",
+    "OutboxMessage": "engine.runtime.results",
+    "PartyStatus": "engine.runtime.results",
+    "RecordResult": "engine.runtime.results",
+    "ReminderPreview": "engine.runtime.results",
+    "RoundStatus": "engine.runtime.results",
+    "Signatory": "engine.runtime.results",
+    "jsonable": "engine.runtime.results",
+    "amend": "engine.runtime.rounds",
+    "cancel": "engine.runtime.rounds",
+    "documents": "engine.runtime.rounds",
+    "launch": "engine.runtime.rounds",
+    "status": "engine.runtime.rounds",
+    "send_due": "engine.runtime.sending",
+    "RoundSummary": "engine.runtime.views",
+    "RoundView": "engine.runtime.views",
+    "round_summaries": "engine.runtime.views",
+    "round_view": "engine.runtime.views",
+    "TickReport": "engine.runtime.worker",
+    "run_worker": "engine.runtime.worker",
+    "tick_once": "engine.runtime.worker",
+    "write_date": "notifications.render",
+    "write_moment": "notifications.render",
+    "Engine": "sqlalchemy",
+}
 
 __all__ = [
     "ACTOR_MAX",
@@ -113,3 +189,31 @@ __all__ = [
     "write_date",
     "write_moment",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once: the next lookup finds it here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """This package, with one rule: a submodule named as the use case it holds (``certificate``)
+    does not take the use case's place on the package when it is first imported, as a submodule
+    otherwise would; ``from engine.runtime import certificate`` is the function, whichever was
+    imported first."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and _HOME.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -14,12 +14,13 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, Table, delete, insert, tuple_
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
@@ -40,6 +41,7 @@ __all__ = [
     "UserInfo",
     "add_user",
     "link_for",
+    "links_for",
     "new_link",
     "open_link",
     "principal_of",
@@ -352,14 +354,20 @@ def _expiry(row: RoundRow, link_days: int, now: datetime) -> datetime:
 def new_link(
     row: RoundRow, party_id: str, email: str, now: datetime, link_days: int = 30
 ) -> LinkRow:
-    return LinkRow(
-        round_id=row.id,
-        party_id=party_id,
-        email=email,
-        nonce=secrets.token_urlsafe(16),
-        created_at=now,
-        expires_at=_expiry(row, link_days, now),
-    )
+    return LinkRow(**_link_values(row, party_id, email, now, link_days))
+
+
+def _link_values(
+    row: RoundRow, party_id: str, email: str, now: datetime, link_days: int
+) -> dict[str, Any]:
+    return {
+        "round_id": row.id,
+        "party_id": party_id,
+        "email": email,
+        "nonce": secrets.token_urlsafe(16),
+        "created_at": now,
+        "expires_at": _expiry(row, link_days, now),
+    }
 
 
 def link_for(
@@ -368,20 +376,53 @@ def link_for(
     """The contact's link for an email about to be sent: its current one, or a new one when it
     has none or the last has expired; None when the coordinator withdrew it (or the contact is
     gone), so that a withdrawn link is not handed out again by the next reminder."""
-    row = session.get(RoundRow, round_id)
-    party = session.get(PartyRow, (round_id, party_id))
-    if row is None or _contact(party, email) is None:
-        return None
-    last = session.exec(
+    contact = (round_id, party_id, email)
+    return links_for(session, keys, [contact], now)[contact]
+
+
+Contact = tuple[str, str, str]  # (round id, party id, email)
+
+
+def links_for(
+    session: Session, keys: Keys, contacts: Iterable[Contact], now: datetime
+) -> dict[Contact, str | None]:
+    """:func:`link_for` for many contacts at once (the messages of a batch): their last links
+    read in one query, the links made new written in one flush."""
+    wanted = list(dict.fromkeys(contacts))  # in order: new links are numbered as asked for
+    if not wanted:
+        return {}
+    # One at a time, but from the session where the caller has read them already (a batch).
+    rows = {r: session.get(RoundRow, r) for r, _, _ in wanted}
+    parties = {(r, p): session.get(PartyRow, (r, p)) for r, p, _ in wanted}
+    last: dict[Contact, LinkRow] = {}
+    for link in session.exec(
         select(LinkRow)
-        .where(LinkRow.round_id == round_id, LinkRow.party_id == party_id, LinkRow.email == email)
-        .order_by(col(LinkRow.id).desc())
-    ).first()
-    if last is not None and last.revoked_at is not None:
-        return None
-    if last is None or aware(last.expires_at) <= now:
-        last = new_link(row, party_id, email, now, keys.link_days)
-        session.add(last)
-        session.flush()
-    assert last.id is not None
-    return keys.link_token(last.id, last.nonce)
+        .where(tuple_(col(LinkRow.round_id), col(LinkRow.party_id), col(LinkRow.email)).in_(wanted))
+        .order_by(col(LinkRow.id))
+    ):
+        last[link.round_id, link.party_id, link.email] = link  # by id: the last one stays
+    tokens: dict[Contact, str | None] = {}
+    made: list[dict[str, Any]] = []  # the rows of the new links, as new_link makes them
+    for contact in wanted:
+        round_id, party_id, email = contact
+        row, current = rows.get(round_id), last.get(contact)
+        gone = row is None or _contact(parties.get((round_id, party_id)), email) is None
+        if gone or (current is not None and current.revoked_at is not None):
+            tokens[contact] = None
+        elif row is not None and (current is None or aware(current.expires_at) <= now):
+            tokens[contact] = None  # its place, in order, until its id is known
+            made.append(_link_values(row, party_id, email, now, keys.link_days))
+        else:
+            assert current is not None
+            assert current.id is not None
+            tokens[contact] = keys.link_token(current.id, current.nonce)
+    if made:  # one INSERT for them all (the ORM would make and flush an object each)
+        table: Table = LinkRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
+        # Told apart by their nonces, random: a RETURNING in the rows' order would cost SQLite
+        # one INSERT a row.
+        statement = insert(table).returning(table.c.id, table.c.nonce)
+        ids = {nonce: link_id for link_id, nonce in session.execute(statement, made)}
+        for values in made:
+            contact = (values["round_id"], values["party_id"], values["email"])
+            tokens[contact] = keys.link_token(ids[values["nonce"]], values["nonce"])
+    return tokens

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.agreement import Agreement, load_agreement, read_document, sha256_text
 from engine.clock import Clock
 from engine.core.chain import GENESIS
 from engine.core.evidence import Evidence
@@ -21,7 +21,6 @@ from engine.errors import AgreementFileError, InvalidInput, RatifyError, Refused
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
-from engine.runtime import messages
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
 from engine.runtime.results import (
@@ -34,6 +33,13 @@ from engine.runtime.results import (
     Signatory,
 )
 from engine.runtime.writes import Via, check_once, earlier, keep, with_via
+
+if TYPE_CHECKING:
+    from engine.agreement import Agreement
+
+# The agreement files' reading and validation (pydantic, email-validator, holidays) and the
+# messages' rendering (Jinja2, babel, icalendar) are imported by the use cases that write: a
+# round's status needs neither.
 
 __all__ = ["amend", "cancel", "documents", "launch", "status"]
 
@@ -51,6 +57,8 @@ def launch(
     workflow's start. ``via`` and ``once``: as for :func:`~engine.runtime.record`."""
     check_once(once)
     if isinstance(agreement, Path):  # a deadline passed is one more problem of the file's
+        from engine.agreement import load_agreement
+
         agreement = load_agreement(agreement, launch_at=clock)
     ensure_schema(engine)
     now = now_in(clock, agreement.timezone)
@@ -173,6 +181,8 @@ def _launch(
                 ),
             }
         )
+    from engine.runtime import messages
+
     session.add_all(rows)
     session.flush()
     messages.on_launch(session, row, rows, now)
@@ -208,6 +218,8 @@ def amend(
     once: str | None = None,
 ) -> AmendResult:
     """Go on with a new text: every party that approved or signed the old one goes to draft."""
+    from engine.agreement import read_document, sha256_text
+
     check_once(once)
     ensure_schema(engine)
     if reason is not None:
@@ -287,6 +299,8 @@ def _amend(
         "previous_sha256": old_sha,
         "reason": why or "",
     }
+    from engine.runtime import messages
+
     messages.on_round(session, row, "amended", now, context, version=version)
     journal.seal(document_sha256=new_sha, document_version=version)
     return AmendResult(row.id, new_sha, version, tuple(reopened_ids))
@@ -323,6 +337,8 @@ def cancel(
 def _cancel(
     session: Session, row: RoundRow, reason: str, clock: Clock, actor: str, via: Via | None
 ) -> str:
+    from engine.runtime import messages
+
     require_open(row)
     now = local_now(row, clock)
     journal = Journal(session, row, actor=actor, now=now, clock=clock.source)

@@ -2,6 +2,11 @@
 became of each message as soon as the server has answered, before the next one goes out (with a
 log entry for every reminder and escalation sent). Delivery is at least once: a worker killed
 mid-batch leaves unrecorded only the message in flight, which goes again with its Message-ID.
+
+What the messages of a batch share (their rounds, parties, texts and contacts' links) is read in
+a few queries for the whole batch, and each message is written out as bytes by
+:mod:`notifications.mime`; what is left once a message is its own short transaction, committed
+without waiting for the disk but for the batch's last (:class:`_Settler`).
 """
 
 from __future__ import annotations
@@ -11,24 +16,25 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, tuple_
+from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.chain import format_time
 from engine.persistence import outbox
-from engine.persistence.database import ensure_schema, transaction
+from engine.persistence.database import Transactions, ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, lock_round, machine_of, retrying
 from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
 from notifications.message import Attachment, OutgoingMessage
-from notifications.render import personalize, to_email
+from notifications.mime import to_wire
+from notifications.render import personalize
 
 if TYPE_CHECKING:
-    from engine.runtime.access import Keys
-    from notifications.mailer import Delivery, Mailer
+    from engine.runtime.access import Contact, Keys
+    from notifications.mailer import Delivery, Mailer, Sendable
 
 __all__ = ["send_due"]
 
@@ -42,7 +48,7 @@ def send_due(
     ``keys`` make the contacts' personal links; without them a message links to no party page."""
     ensure_schema(engine)
     with transaction(engine) as session:
-        zones = sorted(set(session.exec(select(RoundRow.timezone)).all()))
+        zones = sorted(session.exec(select(RoundRow.timezone).distinct()).all())
         certificates = [
             (round_id, row.log_head, language)
             for round_id, language in outbox.waiting_of_kind(session, "active")
@@ -60,9 +66,9 @@ def send_due(
             if batch is None:
                 break
             try:
-                mailer.deliver_sync(
-                    batch, on_delivery=lambda d: _settled(engine, clock, d, results)
-                )
+                with Transactions(engine) as settling:
+                    settle = _Settler(engine, settling, clock, zone, len(batch), results)
+                    mailer.deliver_sync(batch, on_delivery=settle)
             except _ClaimLost:
                 # Another worker holds this batch now (this one's lease ran out): the rest of it
                 # is its to send, so this one stops rather than send copies.
@@ -74,25 +80,53 @@ class _ClaimLost(Exception):
     """Stops a batch whose claim another worker took over."""
 
 
-def _settled(
-    engine: Engine, clock: Clock, delivery: Delivery, results: list[DeliveryResult]
-) -> None:
-    result = _record(engine, clock, delivery)
-    results.append(result)
-    if result.outcome == "claim lost":
-        raise _ClaimLost(result.key)
+class _Settler:
+    """Settles each message of a batch the moment its outcome is known, before the mailer sends
+    the next: a worker killed mid-batch then resends at most the message that was in flight.
 
+    Each message is settled on its own, in its own transaction, committed at once for every
+    other connection to see, but without waiting for the disk but for the batch's last one,
+    which makes them all durable (see :func:`~engine.persistence.database.transaction`): a crash
+    of the whole machine mid-batch can then lose the outcomes of that batch, whose messages go
+    again with their Message-IDs, as the message in flight does. What writes more than the
+    message's own row (a chase's log entry, a bounce's escalation) is durable at once.
 
-def _record(engine: Engine, clock: Clock, delivery: Delivery) -> DeliveryResult:
-    """Settle one message the moment its outcome is known, before the mailer sends the next: a
-    worker killed mid-batch then resends at most the message that was in flight. Each message is
-    settled on its own, in its own transaction; one that cannot be written stops the batch (the
-    exception propagates; its row and those not yet tried stay claimed, and go again after the
-    lease), and leaves the outcomes already written intact."""
-    item = cast(OutboxRow, delivery.ref)
-    settled = _settle(engine, clock, item, delivery.outcome, delivery.error, delivery.refused)
-    outcome = delivery.outcome if settled else "claim lost"
-    return _result(item, outcome, delivery.error, delivery.refused)
+    One that cannot be written stops the batch (the exception propagates; its row and those not
+    yet tried stay claimed, and go again after the lease), and leaves the outcomes already
+    written intact."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settling: Transactions,
+        clock: Clock,
+        zone: str,
+        size: int,
+        results: list[DeliveryResult],
+    ) -> None:
+        self.engine, self.settling, self.clock, self.zone = engine, settling, clock, zone
+        self.left = size
+        self.results = results
+
+    def __call__(self, delivery: Delivery) -> None:
+        self.left -= 1
+        item = cast(OutboxRow, delivery.ref)
+        settled = _settle(
+            self.engine,
+            self.settling,
+            self.clock,
+            self.zone,
+            item,
+            delivery.outcome,
+            delivery.error,
+            delivery.refused,
+            durable=self.left <= 0,
+        )
+        outcome = delivery.outcome if settled else "claim lost"
+        result = _result(item, outcome, delivery.error, delivery.refused)
+        self.results.append(result)
+        if outcome == "claim lost":
+            raise _ClaimLost(result.key)
 
 
 def _claim(
@@ -103,12 +137,15 @@ def _claim(
     mail_from: str,
     results: list[DeliveryResult],
     keys: Keys | None = None,
-) -> list[tuple[object, Any]] | None:
-    """A batch to deliver: claimed rows still worth sending now, as MIME. None: nothing is due."""
+) -> list[tuple[object, Sendable]] | None:
+    """A batch to deliver: claimed rows still worth sending now, written out. None: nothing is
+    due. What the batch's messages share (their rounds, parties, documents and links) is read
+    once for the batch, not once a message."""
     while True:
         with transaction(engine) as session:
             claimed = outbox.claim(session, now, BATCH, timezone=zone, lease=lease)
-            batch: list[tuple[object, Any]] = []
+            held = _load(session, claimed)  # noqa: F841  (kept: the session holds them weakly)
+            going: list[OutboxRow] = []
             for item in claimed:
                 if (later := _outside_hours(session, item, now)) is not None:
                     outbox.mark_deferred(session, item, later)
@@ -118,9 +155,13 @@ def _claim(
                     outbox.mark_skipped(session, item, reason)
                     results.append(_result(item, "skipped", reason))
                     continue
+                going.append(item)
+            shared = _Shared.read(session, going, now, keys)
+            batch: list[tuple[object, Sendable]] = []
+            for item in going:
                 try:
-                    made, reply_to = _finished(session, item, now, keys)
-                    batch.append((item, to_email(made, mail_from, now, reply_to)))
+                    made, reply_to = _finished(session, item, keys, shared)
+                    batch.append((item, to_wire(made, mail_from, now, reply_to)))
                 except ValueError as exc:  # a header that cannot be sent: never will be
                     outbox.mark_failed(session, item, str(exc))
                     results.append(_result(item, "permanent", str(exc)))
@@ -130,13 +171,58 @@ def _claim(
             return batch
 
 
+def _load(session: Session, claimed: list[OutboxRow]) -> list[RoundRow | PartyRow]:
+    """The rounds and parties of a batch's messages, read in one query each: then in the
+    session, where ``session.get`` finds them without a query of its own for as long as the
+    caller holds on to what this returns (the session keeps its rows by weak reference)."""
+    rows: list[RoundRow | PartyRow] = []
+    rounds = {item.round_id for item in claimed}
+    if rounds:
+        rows += session.exec(select(RoundRow).where(col(RoundRow.id).in_(rounds))).all()
+    pairs = {(i.round_id, i.party_id) for i in claimed if i.party_id is not None}
+    if pairs:
+        party = tuple_(col(PartyRow.round_id), col(PartyRow.party_id))
+        rows += session.exec(select(PartyRow).where(party.in_(pairs))).all()
+    return rows
+
+
+class _Shared:
+    """What the messages of a batch that go out need besides their rows, read in one query or
+    flush each: the texts they attach and their contacts' links."""
+
+    def __init__(
+        self, documents: dict[tuple[str, str], DocumentRow], links: dict[Contact, str | None]
+    ) -> None:
+        self.documents = documents
+        self.links = links
+
+    @classmethod
+    def read(
+        cls, session: Session, going: list[OutboxRow], now: datetime, keys: Keys | None
+    ) -> _Shared:
+        from engine.runtime.access import links_for
+
+        texts = {(i.round_id, sha) for i in going if (sha := (i.personal or {}).get("document"))}
+        documents: dict[tuple[str, str], DocumentRow] = {}
+        if texts:
+            text = tuple_(col(DocumentRow.round_id), col(DocumentRow.sha256))
+            found = select(DocumentRow).where(text.in_(texts)).order_by(col(DocumentRow.version))
+            for document in session.exec(found):
+                documents.setdefault((document.round_id, document.sha256), document)
+        contacts: list[Contact] = []
+        if keys is not None:
+            for item in going:
+                if "link" in (item.personal or {}):
+                    party_id, email = (item.personal or {})["link"]
+                    contacts.append((item.round_id, party_id, email))
+        return cls(documents, links_for(session, keys, contacts, now) if keys else {})
+
+
 def _finished(
-    session: Session, item: OutboxRow, now: datetime, keys: Keys | None
+    session: Session, item: OutboxRow, keys: Keys | None, shared: _Shared
 ) -> tuple[OutgoingMessage, str | None]:
     """The stored message made whole for sending: its contact's link and the server's address
     put in, the text it is about attached, and replies sent to the round's coordinator."""
-    from engine.runtime.access import link_for
-
     made = rendered(session, item)
     row = session.get(RoundRow, item.round_id)
     personal = item.personal or {}
@@ -144,15 +230,11 @@ def _finished(
     link: str | None = site  # no keys, no links: the server's address in its place
     if keys is not None and "link" in personal:
         party_id, email = personal["link"]
-        token = link_for(session, keys, item.round_id, party_id, email, now)
+        token = shared.links[item.round_id, party_id, email]
         link = keys.link_url(token) if token else None  # None: withdrawn, and said so
     made = personalize(made, link, site)
     if (sha := personal.get("document")) is not None:
-        document = session.exec(
-            select(DocumentRow).where(
-                DocumentRow.round_id == item.round_id, DocumentRow.sha256 == sha
-            )
-        ).first()
+        document = shared.documents.get((item.round_id, sha))
         if document is not None:
             name = document.source if "." in document.source else f"{document.source}.txt"
             kind = "text/markdown" if name.endswith(".md") else "text/plain"
@@ -245,15 +327,28 @@ def _result(
 
 def _settle(
     engine: Engine,
+    settling: Transactions,
     clock: Clock,
+    zone: str,
     item: OutboxRow,
     outcome: str,
     error: str | None,
     refused: dict[str, str],
+    *,
+    durable: bool = True,
 ) -> bool:
     """Write what became of one message, and for a chase sent its log entry, under the round's
-    lock. False when this worker's claim on it was lost meanwhile: then nothing is written."""
+    lock; a message sent or retried that writes nothing but its own row needs no other lock,
+    and waits for the disk only if ``durable``. False when this worker's claim on it was lost
+    meanwhile: then nothing is written."""
     from notifications.mailer import backoff
+
+    if outcome == "temporary" or (outcome == "sent" and not item.chase):
+        now = now_in(clock, zone)
+        with settling.begin(durable=durable) as connection:
+            if outcome == "sent":
+                return outbox.mark_sent(connection, item, now, refused)
+            return outbox.mark_retry(connection, item, now, backoff(item.attempts + 1), error or "")
 
     def work(session: Session) -> bool:
         row = lock_round(session, item.round_id)
@@ -261,11 +356,8 @@ def _settle(
         if outcome == "sent":
             if not outbox.mark_sent(session, item, now, refused):
                 return False
-            if item.chase:
-                _log_chase(session, row, item, now, clock.source)
+            _log_chase(session, row, item, now, clock.source)
             return True
-        if outcome == "temporary":
-            return outbox.mark_retry(session, item, now, backoff(item.attempts + 1), error or "")
         if not outbox.mark_failed(session, item, error or ""):
             return False
         if item.kind != "escalation":

@@ -1,0 +1,100 @@
+"""A command loads what it runs: `ratify status` on SQLite imports no migration, template, mail,
+web, PDF or PostgreSQL library (they cost a second at every start), and says the same."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.persistence import database
+from tests.conftest import CLI, cli_on
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "kanta-hame" / "agreement.toml"
+# Each with what brought it in before: Alembic (and Mako) for the schema check, psycopg and the
+# PostgreSQL dialect, the renderers (Jinja2, babel, icalendar) and the agreement's validation
+# (email-validator, holidays) behind the use cases' package, the web server, PDFs, mail, the
+# scheduler.
+UNNEEDED = (
+    "alembic",
+    "mako",
+    "psycopg",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "weasyprint",
+    "jinja2",
+    "babel",
+    "icalendar",
+    "holidays",
+    "email_validator",
+    "aiosmtplib",
+    "aiosmtpd",
+    "apscheduler",
+    "argon2",
+)
+RUN = (
+    "import contextlib, io, json, os, runpy, sys\n"
+    "watch = set(sys.argv.pop().split(','))\n"
+    "sys.argv = ['ratify', *sys.argv[1:]]\n"
+    "out = io.StringIO()\n"
+    "try:\n"
+    "    with contextlib.redirect_stdout(out):\n"
+    "        runpy.run_module('engine.interfaces.cli', run_name='__main__')\n"
+    "except SystemExit as stop:\n"
+    "    assert not stop.code, stop.code\n"
+    "loaded = sorted({m.split('.')[0] for m in sys.modules} & watch)\n"
+    "sys.__stdout__.write(json.dumps(loaded) + '\\n' + out.getvalue())\n"
+)
+
+
+def ratify_in_a_new_process(*args: str, watch: tuple[str, ...] = UNNEEDED) -> tuple[list[str], str]:
+    """Run `ratify ARGS` in a fresh interpreter: which of ``watch`` it imported, and its output."""
+    ran = subprocess.run(
+        [sys.executable, "-c", RUN, *args, ",".join(watch)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert ran.returncode == 0, ran.stderr
+    loaded, _, output = ran.stdout.partition("\n")
+    return json.loads(loaded), output
+
+
+@pytest.fixture
+def launched(sqlite_url: str) -> tuple[str, CLI]:
+    cli = cli_on(sqlite_url)
+    assert cli("launch", str(EXAMPLE)).exit_code == 0
+    return sqlite_url, cli
+
+
+def test_status_on_sqlite_imports_none_of_what_it_does_not_run(launched: tuple[str, CLI]) -> None:
+    url, cli = launched
+    loaded, output = ratify_in_a_new_process("--db", url, "status", "--json")
+    assert loaded == []
+    assert json.loads(output) == cli("status", "--json").json()
+    assert len(json.loads(output)[0]["parties"]) == 13
+
+
+def test_the_checker_sees_what_a_command_imports(launched: tuple[str, CLI]) -> None:
+    # The same check finds the renderers once a command needs them, so the test above can fail.
+    url, _ = launched
+    loaded, _ = ratify_in_a_new_process("--db", url, "reminders", "--json", watch=("jinja2",))
+    assert loaded == ["jinja2"]
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    database._head.cache_clear()
+    assert database._head() == database._scripts().get_current_head()
+
+
+def test_a_schema_to_make_still_imports_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    loaded, output = ratify_in_a_new_process("--db", url, "status", "--json", watch=("alembic",))
+    assert loaded == ["alembic"]
+    assert json.loads(output) == []
