@@ -54,8 +54,8 @@ def replay(entries: Iterable[Mapping[str, Any]], machines: Machines) -> Replayed
 
 
 class Replayer:
-    """:func:`replay` one entry at a time, oldest first, holding none of them: ``feed`` each
-    entry (it raises :class:`VerificationFailed` at the first bad one), then ``finish``.
+    """:func:`replay` one entry at a time, oldest first, holding none but the last: ``feed``
+    each entry (it raises :class:`VerificationFailed` at the first bad one), then ``finish``.
 
     A party's event is looked up in its workflow version's :class:`TransitionTable` and applied
     by :func:`advance`; where that cannot vouch for it, :func:`decide` decides, as it did when the
