@@ -7,7 +7,7 @@ Replay asks the same pure functions the runtime asked when the entries were writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from engine.core.evidence import Evidence, Signature
 from engine.core.party import PartySnapshot, decide, reopened
 from engine.core.round import settle
+from engine.core.transitions_table import TransitionTable, advance, table_of
 from engine.errors import RatifyError, VerificationFailed
 from workflows import Body, ProcessMachine
 
-__all__ = ["CHASES", "Machines", "Replayed", "replay"]
+__all__ = ["CHASES", "Machines", "Replayed", "Replayer", "replay"]
 
 # Log events that record an email sent to chase a party, a correction of a party's contacts or
 # its link, or a note on an entry: they never change a state.
@@ -43,31 +44,125 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def replay(entries: Sequence[Mapping[str, Any]], machines: Machines) -> Replayed:
+def replay(entries: Iterable[Mapping[str, Any]], machines: Machines) -> Replayed:
     """Rebuild the round from its entries; raise :class:`VerificationFailed` at the first that
     its workflows would not have produced."""
-    result = Replayed()
-    tz = ZoneInfo("Europe/Helsinki")
+    replayer = Replayer(machines)
     for entry in entries:
-        name = f"round {entry['round']} entry #{entry['seq']} ({entry['event']})"
+        replayer.feed(entry)
+    return replayer.finish()
+
+
+class Replayer:
+    """:func:`replay` one entry at a time, oldest first, holding none but the last: ``feed``
+    each entry (it raises :class:`VerificationFailed` at the first bad one), then ``finish``.
+
+    A party's event is looked up in its workflow version's :class:`TransitionTable` and applied
+    by :func:`advance`; where that cannot vouch for it, :func:`decide` decides, as it did when the
+    entry was written, and refuses in its own words."""
+
+    def __init__(self, machines: Machines) -> None:
+        self.result = Replayed()
+        self._machines = machines
+        self._tz = ZoneInfo("Europe/Helsinki")
+        self._last: Mapping[str, Any] | None = None  # the last entry fed
+        self._tables: dict[tuple[Any, Any], tuple[ProcessMachine, TransitionTable]] = {}
+
+    def feed(self, entry: Mapping[str, Any]) -> None:
+        where = (entry["round"], entry["seq"], entry["event"])
         try:
-            tz = _replay_one(result, entry, tz, machines)
+            self._tz = self._one(entry)
         except VerificationFailed as exc:
-            raise VerificationFailed(f"{name}: {exc}") from None
+            raise VerificationFailed(f"{_named(*where)}: {exc}") from None
         except (RatifyError, LookupError, TypeError, ValueError, AttributeError) as exc:
             # A forged entry (wrong types, a launch with no bodies…) is a failed verification.
-            raise VerificationFailed(f"{name}: replaying it fails: {exc}") from None
+            raise VerificationFailed(f"{_named(*where)}: replaying it fails: {exc}") from None
         except (ArithmeticError, OSError) as exc:  # dates beyond what a calendar can count
-            raise VerificationFailed(f"{name}: replaying it fails: {exc}") from None
-    if entries and result.state == "open" and result.parties:
-        last = _moment(entries[-1]["recorded_at"]).astimezone(tz)
-        outcome = settle(_roles(result, machines), last)
-        if outcome is not None:
+            raise VerificationFailed(f"{_named(*where)}: replaying it fails: {exc}") from None
+        self._last = entry
+
+    def finish(self) -> Replayed:
+        """The round the entries fed make; raise when its parties make it active or failed but
+        no entry said so."""
+        result, last = self.result, self._last
+        if last is not None and result.state == "open" and result.parties:
+            moment = _moment(last["recorded_at"]).astimezone(self._tz)
+            outcome = settle(_roles(result, self._machines), moment)
+            if outcome is not None:
+                raise VerificationFailed(
+                    f"round {last['round']}: its parties make it {outcome.state}, "
+                    "but no entry says so"
+                )
+        return result
+
+    def _table(self, workflow: Any, version: Any) -> tuple[ProcessMachine, TransitionTable]:
+        """The machine of a workflow version, and its table, looked up once per replay."""
+        try:
+            return self._tables[workflow, version]
+        except KeyError:
+            found = self._tables[workflow, version] = self._machined(workflow, version)
+            return found
+        except TypeError:  # a name or version no dict can hold: whatever machines makes of it
+            return self._machined(workflow, version)
+
+    def _machined(self, workflow: Any, version: Any) -> tuple[ProcessMachine, TransitionTable]:
+        machine = self._machines(workflow, version)
+        return machine, table_of(machine)
+
+    def _one(self, entry: Mapping[str, Any]) -> ZoneInfo:
+        result, tz, machines = self.result, self._tz, self._machines
+        event, evidence, party_id = entry["event"], entry["evidence"], entry["party"]
+        if party_id is None or _not_by_the_table(event):
+            return _replay_one(result, entry, tz, machines)
+        # What _replay_one does with any other event of a party, the move looked up in the table.
+        if entry["seq"] > 1 and result.document_sha256 != entry["document_sha256"]:
+            raise VerificationFailed("its document hash is not the round's text at that time")
+        if result.state != "open":
+            raise VerificationFailed(f"the round was already {result.state}")
+        now = _moment(entry["recorded_at"]).astimezone(tz)
+        party = result.parties[party_id]
+        machine, table = self._table(party.workflow, party.workflow_version)
+        if entry["from_state"] != party.state:
             raise VerificationFailed(
-                f"round {entries[-1]['round']}: its parties make it {outcome.state}, "
-                "but no entry says so"
+                f"it leaves {entry['from_state']} but party {party_id} was in {party.state}"
             )
-    return result
+        if not table.has(event):
+            raise VerificationFailed(f"unknown party event {event!r}")
+        move = table.move(party.state, event)
+        after = None
+        if move is not None and type(evidence) is dict:
+            after = advance(move, party, evidence, now, result.text_from)
+        if after is None:  # refused, or not for the table to say: as decide says
+            given = Evidence(
+                ref=evidence.get("decision"),
+                reason=evidence.get("reason"),
+                signatory=evidence.get("signatory"),
+                title=evidence.get("title"),
+                diary=evidence.get("diary"),
+            )
+            after = decide(machine, party, event, given, now, result.text_from).party
+        if after.state != entry["to_state"]:
+            raise VerificationFailed(
+                f"the workflow leads to {after.state}, the entry says {entry['to_state']}"
+            )
+        result.parties[party_id] = after
+        return tz
+
+
+# The events _replay_one replays as it always has: the launch, the ones that change no state, the
+# round's own, and an amendment's reopening of a party. Every other event of a party is a move.
+_NOT_BY_THE_TABLE = ("launch", *CHASES, *NOTES, *CORRECTIONS, "signatories", "amend")
+_NOT_BY_THE_TABLE_SET = frozenset(_NOT_BY_THE_TABLE)
+
+
+def _not_by_the_table(event: Any) -> bool:
+    if type(event) is str:
+        return event in _NOT_BY_THE_TABLE_SET
+    return event in _NOT_BY_THE_TABLE
+
+
+def _named(round_id: Any, seq: Any, event: Any) -> str:
+    return f"round {round_id} entry #{seq} ({event})"
 
 
 def _roles(result: Replayed, machines: Machines) -> list[Any]:

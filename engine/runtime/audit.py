@@ -6,18 +6,29 @@ word them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Dialect, Engine, String, Table, type_coerce
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from engine.agreement import sha256_text
-from engine.core.chain import ChainReport, Entry, check_chain, parse_head, position_of
-from engine.core.export import from_csv, from_jsonl, to_csv, to_jsonl
-from engine.core.replay import Replayed, replay
+from engine.core.chain import (
+    ChainChecker,
+    ChainReport,
+    Entry,
+    format_time,
+    parse_head,
+)
+from engine.core.export import to_csv, to_jsonl
+from engine.core.export_stream import ExportStream
+from engine.core.replay import Replayed, Replayer
 from engine.errors import InvalidInput, VerificationFailed
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, LogRow, PartyRow, RoundRow
@@ -73,6 +84,94 @@ def _entries(session: Session, round_id: str) -> list[Entry]:
         select(LogRow).where(LogRow.round_id == round_id).order_by(col(LogRow.seq))
     ).all()
     return [entry_dict(r) for r in rows]
+
+
+# How many log rows verify fetches from the database at a time: it holds no more than these.
+YIELD_PER = 1000
+_LOG: Table = LogRow.__table__  # type: ignore[attr-defined]
+_LOG_COLUMNS = (
+    _LOG.c.seq,
+    _LOG.c.round_id,
+    _LOG.c.party_id,
+    _LOG.c.event,
+    _LOG.c.from_state,
+    _LOG.c.to_state,
+    _LOG.c.actor,
+    _LOG.c.recorded_at,
+    _LOG.c.clock,
+    _LOG.c.evidence,
+    _LOG.c.document_sha256,
+    _LOG.c.prev_hash,
+    _LOG.c.hash,
+)
+
+
+def _entry(row: Sequence[Any], recorded_at: Callable[[Any], str] = format_time) -> Entry:
+    """:func:`~engine.runtime.journal.entry_dict` of a row of :data:`_LOG_COLUMNS`, its time
+    spelt by ``recorded_at``."""
+    seq, round_id, party, event, from_state, to_state, actor, at, clock, evidence, doc, prev, h = (
+        row
+    )
+    return {
+        "seq": seq,
+        "round": round_id,
+        "party": party,
+        "event": event,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "recorded_at": recorded_at(at),
+        "clock": clock,
+        "evidence": evidence,
+        "document_sha256": doc,
+        "prev_hash": prev,
+        "hash": h,
+    }
+
+
+# How SQLite keeps an entry's time: the text SQLAlchemy writes for a UTC moment (years from 1000).
+_STORED_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}")
+
+
+def _sqlite_times(dialect: Dialect) -> Callable[[Any], str]:
+    """How an entry's time reads from SQLite's text, as it reads through its column's type (the
+    text parsed to a UTC datetime, spelt by :func:`format_time`), but without the datetime when
+    the text is what SQLAlchemy writes: that spelling is the text's own, "T" and "Z" added. Any
+    other text, or an impossible date, goes through the type and meets its fate there."""
+    processor = _LOG.c.recorded_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    assert processor is not None  # UTCDateTime's: the impl's parsing, then process_result_value
+    parse: Callable[[Any], Any] = processor
+
+    def recorded_at(text: Any) -> str:
+        if type(text) is str and _STORED_TIME.fullmatch(text):
+            try:
+                datetime.fromisoformat(text)  # a date and time that exist
+            except ValueError:
+                pass
+            else:
+                return f"{text[:10]}T{text[11:]}Z"
+        return format_time(parse(text))
+
+    return recorded_at
+
+
+def _stream(session: Session, round_id: str) -> Iterator[Entry]:
+    """A round's entries, oldest first, read :data:`YIELD_PER` rows at a time as plain rows (no
+    ORM objects) and made entries one by one: the log is never in memory whole."""
+    columns: tuple[Any, ...] = _LOG_COLUMNS
+    recorded_at: Callable[[Any], str] = format_time
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":  # its times come as text: spelt from the text (_sqlite_times)
+        columns = (*columns[:7], type_coerce(_LOG.c.recorded_at, String), *columns[8:])
+        recorded_at = _sqlite_times(dialect)
+    query = (
+        core_select(*columns)
+        .where(_LOG.c.round_id == round_id)
+        .order_by(_LOG.c.seq)
+        .execution_options(yield_per=YIELD_PER)
+    )
+    for row in session.execute(query):
+        yield _entry(row, recorded_at)
 
 
 def log_entries(engine: Engine, ref: str) -> list[Entry]:
@@ -140,34 +239,77 @@ def verify(
         else:
             rounds = [resolve_round(session, ref)]
         for row in rounds:
-            try:
-                entries = _entries(session, row.id)
-                report = check_chain(
-                    row.id, entries, expected_length=row.log_length, expected_head=row.log_head
-                )
-            except RecursionError:  # JSON nested thousands deep: not something ratify wrote
-                raise VerificationFailed(
-                    f"round {row.id}: an entry's evidence nests too deeply to be read"
-                ) from None
-            if report.problem:
-                raise VerificationFailed(report.problem)
-            _compare(session, row, entries)
+            report, seen = _verify_round(session, row, wanted if found is None else None)
             reports.append(report)
-            if wanted is not None and found is None:
-                found = _found(row.id, entries, wanted)
+            if seen is not None:
+                found = HeadFound(row.id, seen, report.entries - seen)
     if wanted is not None and found is None:
         raise _head_gone(wanted, reports)
     return VerifyReport(tuple(reports), expected=found)
 
 
+@dataclass
+class _Texts:
+    """What the log says of the round's texts, gathered as it streams: the launch's hash (version
+    1) and each round amendment's evidence and hash."""
+
+    first: list[Any] = field(default_factory=list)  # the first entry's hash, once there is one
+    amends: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def feed(self, entry: Mapping[str, Any]) -> None:
+        if not self.first:
+            self.first.append(entry["document_sha256"])
+        if entry["event"] == "amend" and entry["party"] is None:
+            self.amends.append((entry["evidence"], entry["document_sha256"]))
+
+    def versions(self) -> dict[Any, Any]:
+        """The texts' hashes by version: the launch's for version 1, each amend's after."""
+        logged: dict[Any, Any] = {1: self.first[0]} if self.first else {}
+        for evidence, sha256 in self.amends:
+            logged[evidence.get("version")] = sha256
+        return logged
+
+
+def _verify_round(
+    session: Session, row: RoundRow, watch: str | None
+) -> tuple[ChainReport, int | None]:
+    """Check one round as its entries stream by: the chain, its anchors, the replay, the stored
+    states and texts. The report, and the seq of the entry whose hash is ``watch`` (or None).
+
+    Nothing is raised before every row is read, so that what is reported is what reading the whole
+    log first, then checking its chain, then replaying it would report: a row that cannot be read
+    at all, else the chain's first bad entry, else the first entry replay refuses."""
+    checker = ChainChecker(
+        row.id, expected_length=row.log_length, expected_head=row.log_head, watch=watch
+    )
+    replayer = Replayer(default_catalog().machine)
+    refused: Exception | None = None  # what replaying an entry raised: raised once the chain holds
+    texts = _Texts()
+    try:
+        for entry in _stream(session, row.id):
+            if not checker.feed(entry):
+                continue  # the chain is broken: the rest is read, not checked
+            texts.feed(entry)
+            if refused is None:
+                try:
+                    replayer.feed(entry)
+                except Exception as exc:  # raised below, after the chain's own problems
+                    refused = exc
+    except RecursionError:  # JSON nested thousands deep: not something ratify wrote
+        raise VerificationFailed(
+            f"round {row.id}: an entry's evidence nests too deeply to be read"
+        ) from None
+    report = checker.report()
+    if report.problem:
+        raise VerificationFailed(report.problem)
+    rebuilt = _replayed(replayer, refused, f"round {row.id}")
+    _compare(session, row, rebuilt, texts)
+    return report, checker.seen
+
+
 def verify_database(engine: Engine, ref: str | None = None) -> list[ChainReport]:
     """The chains of :func:`verify`, for callers that want only those."""
     return list(verify(engine, ref).chains)
-
-
-def _found(round_id: str, entries: Sequence[Mapping[str, Any]], head: str) -> HeadFound | None:
-    seq = position_of(entries, head)
-    return None if seq is None else HeadFound(round_id, seq, len(entries) - seq)
 
 
 def _head_gone(head: str, reports: Sequence[ChainReport]) -> VerificationFailed:
@@ -188,10 +330,13 @@ def _head_gone(head: str, reports: Sequence[ChainReport]) -> VerificationFailed:
     )
 
 
-def _replayed(entries: Sequence[Mapping[str, Any]], where: str) -> Replayed:
-    """Replay, with whatever a crafted log trips in it reported as the failure it is."""
+def _replayed(replayer: Replayer, refused: Exception | None, where: str) -> Replayed:
+    """The replay's outcome (``refused``: what feeding it an entry raised), with whatever a
+    crafted log trips in it reported as the failure it is."""
     try:
-        return replay(entries, default_catalog().machine)
+        if refused is not None:
+            raise refused
+        return replayer.finish()
     except VerificationFailed as exc:
         prefix = where.partition(": round ")[0]  # the file's path, for an export
         if prefix != where and not str(exc).startswith(prefix):
@@ -213,8 +358,7 @@ def _replayed(entries: Sequence[Mapping[str, Any]], where: str) -> Replayed:
         ) from None
 
 
-def _compare(session: Session, row: RoundRow, entries: Sequence[Mapping[str, Any]]) -> None:
-    rebuilt = _replayed(entries, f"round {row.id}")
+def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) -> None:
     if rebuilt.state != row.state or rebuilt.effective_date != row.effective_date:
         raise VerificationFailed(
             f"round {row.id}: stored as {row.state} (effective {row.effective_date}) but its log "
@@ -243,11 +387,7 @@ def _compare(session: Session, row: RoundRow, entries: Sequence[Mapping[str, Any
                 f"differ(s) from what its log makes it (state {party.state}); the party's row "
                 "was changed outside ratify"
             )
-    # The texts' hashes as the log has them: the launch's for version 1, each amend's after.
-    logged = {1: entries[0]["document_sha256"]} if entries else {}
-    for entry in entries:
-        if entry["event"] == "amend" and entry["party"] is None:
-            logged[entry["evidence"].get("version")] = entry["document_sha256"]
+    logged = texts.versions()  # the texts' hashes as the log has them
     documents = session.exec(select(DocumentRow).where(DocumentRow.round_id == row.id)).all()
     if {d.version: d.sha256 for d in documents} != logged:
         raise VerificationFailed(
@@ -270,30 +410,46 @@ def verify_file(path: Path, *, expect_head: str | None = None) -> VerifyReport:
     intact export (not UTF-8, not what ratify writes, a broken chain) :class:`VerificationFailed`.
     """
     wanted = parse_head(expect_head) if expect_head is not None else None
+    checker: ChainChecker | None = None  # made with the first entry: its round's chain
+    replayer, refused = Replayer(default_catalog().machine), None
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            reading = ExportStream(
+                file, csv_format=path.suffix.lower() == ".csv", size=os.fstat(file.fileno()).st_size
+            )
+            # As _verify_round: entries checked as they are read, and nothing raised before the
+            # file has been read to its end (see ExportStream).
+            for entry in reading:
+                if checker is None:
+                    checker = ChainChecker(entry["round"], watch=wanted)
+                if not checker.feed(entry) or refused is not None:
+                    continue
+                try:
+                    replayer.feed(entry)
+                except Exception as exc:  # raised below, after the chain's own problems
+                    refused = exc
     except OSError as exc:
         raise InvalidInput(
             f"{{opt.file}} {path}: cannot read it ({exc.strerror or exc})", field="file"
         ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    if reading.undecodable is not None:
         raise VerificationFailed(
-            f"{path}: not a ratify export (not UTF-8 text: byte {exc.start} is not)"
-        ) from None
-    try:
-        entries = from_csv(text) if path.suffix.lower() == ".csv" else from_jsonl(text)
-    except VerificationFailed as exc:
-        raise VerificationFailed(f"{path}: {exc.template}") from None
-    if not entries:
+            f"{path}: not a ratify export (not UTF-8 text: byte {reading.undecodable} is not)"
+        )
+    if reading.problem is not None:
+        raise VerificationFailed(f"{path}: {reading.problem.template}")
+    if checker is None:
         raise VerificationFailed(f"{path}: has no entries")
-    round_id = entries[0]["round"]
-    report = check_chain(round_id, entries)
+    round_id = checker.round
+    report = checker.report()
     if report.problem:
         raise VerificationFailed(f"{path}: {report.problem}")
-    _replayed(entries, f"{path}: round {round_id}")
-    found = _found(round_id, entries, wanted) if wanted is not None else None
+    _replayed(replayer, refused, f"{path}: round {round_id}")
+    found = (
+        None
+        if checker.seen is None
+        else HeadFound(round_id, checker.seen, report.entries - checker.seen)
+    )
     if wanted is not None and found is None:
         raise VerificationFailed(f"{path}: {_head_gone(wanted, [report]).template}")
     return VerifyReport((report,), file=path, expected=found)
