@@ -18,7 +18,8 @@ EXAMPLE = ROOT / "examples" / "kanta-hame" / "agreement.toml"
 # Each with what brought it in before: Alembic (and Mako) for the schema check, psycopg and the
 # PostgreSQL dialect, the renderers (Jinja2, babel, icalendar) and the agreement's validation
 # (email-validator, holidays) behind the use cases' package, the web server, PDFs, mail, the
-# scheduler.
+# scheduler, and the workflows' `transitions` machines (reading a state's role or events needs
+# none).
 UNNEEDED = (
     "alembic",
     "mako",
@@ -36,6 +37,7 @@ UNNEEDED = (
     "aiosmtpd",
     "apscheduler",
     "argon2",
+    "transitions",
 )
 RUN = (
     "import contextlib, io, json, os, runpy, sys\n"

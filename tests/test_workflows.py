@@ -414,3 +414,20 @@ def test_workflows_show_unknown_version_exits_2() -> None:
     code, _, stderr = _run("workflows", "show", "municipality", "--version", "99")
     assert code == 2
     assert "no version 99" in stderr
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_what_a_state_allows_is_what_transitions_says_and_reading_it_builds_no_machine(
+    name: str,
+) -> None:
+    from workflows.machine import ProcessMachine
+
+    d = load_definition(name)
+    machine = ProcessMachine(d)
+    for state in d.states:
+        machine.allowed(state)
+        machine.role(state)
+    assert machine._made is None  # a status or a page needs no `transitions` machine
+    built = machine._machine
+    for state in d.states:
+        assert machine.allowed(state) == sorted(built.get_triggers(state)), state

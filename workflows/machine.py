@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
-
-from transitions import Machine, MachineError
+from typing import TYPE_CHECKING, Any
 
 from workflows.definition import BodyKind, Role, WorkflowDefinition
+
+if TYPE_CHECKING:
+    from transitions import Machine
 
 __all__ = ["Body", "PartyFacts", "ProcessMachine"]
 
@@ -65,20 +66,38 @@ class ProcessMachine:
     def __init__(self, definition: WorkflowDefinition) -> None:
         self.definition = definition
         self._lock = threading.Lock()
-        self._machine = Machine(
-            model=None,
-            states=list(definition.states),
-            initial=definition.initial,
-            transitions=[_transition(t) for spec in definition.transitions for t in _expand(spec)],
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        # Built at the first decision: what a state allows and its role are the (checked)
+        # definition's, and reading them (a status, a page) needs no `transitions` machine.
+        self._made: Machine | None = None
         # The machine's only model: set to a party's state and facts for each decision, under
         # the lock. (Adding and removing a model per decision costs more than the decision.)
         self._token = _Token(None)
-        self._machine.add_model(self._token, initial=definition.initial)
-        self._allowed = {s: sorted(self._machine.get_triggers(s)) for s in definition.states}
+        self._allowed = {
+            state: sorted({t.event for t in definition.transitions if state in t.sources})
+            for state in definition.states
+        }
         self._roles = dict(definition.roles)
+
+    @property
+    def _machine(self) -> Machine:
+        """The `transitions` machine, built the first time it is needed (a decision is made
+        under the lock)."""
+        if self._made is None:
+            from transitions import Machine
+
+            machine = Machine(
+                model=None,
+                states=list(self.definition.states),
+                initial=self.definition.initial,
+                transitions=[
+                    _transition(t) for spec in self.definition.transitions for t in _expand(spec)
+                ],
+                auto_transitions=False,
+                ignore_invalid_triggers=False,
+            )
+            machine.add_model(self._token, initial=self.definition.initial)
+            self._made = machine
+        return self._made
 
     def by_hand(self, state: str) -> list[str]:
         """The events a person may record from ``state`` (the timed ones are applied by a tick)."""
@@ -96,10 +115,13 @@ class ProcessMachine:
         """The state ``event`` leads to from ``state``; None when the workflow has no such move."""
         if event not in self._allowed.get(state, ()):
             return None
+        from transitions import MachineError
+
         with self._lock:
+            machine = self._machine
             token = self._token
             token.facts = facts
-            self._machine.set_state(state, model=token)
+            machine.set_state(state, model=token)
             try:
                 moved = token.trigger(event)  # type: ignore[attr-defined]
             except MachineError:
