@@ -17,7 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _quote  # how json writes a string
-from typing import Any, TypedDict
+from typing import Any
+
+# typing_extensions: pydantic (the API describes entries) reads its TypedDicts on Python 3.11.
+from typing_extensions import TypedDict
 
 from engine.errors import InvalidInput
 

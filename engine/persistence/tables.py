@@ -19,6 +19,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ApiTokenRow",
     "DocumentRow",
     "FileRow",
     "LinkRow",
@@ -229,6 +230,9 @@ class RequestRow(SQLModel, table=True):
     key: str = Field(primary_key=True)
     result: dict[str, Any] = _json()
     created_at: datetime = _utc()
+    # The SHA-256 of what was asked, for keys an API client chose: the same key with another
+    # request is refused rather than answered with the first one's result.
+    fingerprint: str | None = None
 
 
 class LinkRow(SQLModel, table=True):
@@ -274,3 +278,19 @@ class SessionRow(SQLModel, table=True):
     link_id: int | None = None
     created_at: datetime = _utc()
     expires_at: datetime = _utc()
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """A client of the JSON API: a name, a role and, when scoped, the one round it reaches. Only
+    the SHA-256 of the bearer token is stored (the token is 256 random bits, printed once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)  # one name, one token ever: the log names the token by it
+    role: str  # coordinator, auditor
+    round_id: str | None = None
+    token_hash: str = Field(unique=True)
+    created_by: str
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc_or_none()

@@ -27,7 +27,7 @@ from engine.runtime.journal import Journal, retrying
 from engine.runtime.lookup import local_now, require_open, resolve_round
 from engine.runtime.messages import recipient
 from engine.runtime.results import Signatory
-from engine.runtime.writes import Via, check_once, earlier, keep, with_via
+from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep, with_via
 
 __all__ = [
     "add_contact",
@@ -53,7 +53,7 @@ class _Repeat(Exception):
         self.seq = seq
 
 
-def _locked(session: Session, ref: str, once: str | None) -> RoundRow:
+def _locked(session: Session, ref: str, once: OnceKey | None) -> RoundRow:
     """The round, locked; a correction whose key was seen goes no further."""
     row = resolve_round(session, ref, lock=True)
     if (done := earlier(session, "correct", once)) is not None:
@@ -62,7 +62,7 @@ def _locked(session: Session, ref: str, once: str | None) -> RoundRow:
 
 
 def _open_party(
-    session: Session, ref: str, party_id: str, clock: Clock, once: str | None
+    session: Session, ref: str, party_id: str, clock: Clock, once: OnceKey | None
 ) -> tuple[RoundRow, PartyRow, datetime]:
     """The open round (locked), the party to correct in it, and the time in the round's zone."""
     row = _locked(session, ref, once)
@@ -70,7 +70,9 @@ def _open_party(
     return row, _party(session, row, party_id), local_now(row, clock)
 
 
-def _once(engine: Engine, once: str | None, clock: Clock, work: Callable[[Session], int]) -> int:
+def _once(
+    engine: Engine, once: OnceKey | None, clock: Clock, work: Callable[[Session], int]
+) -> int:
     """``work`` in a transaction, once per key: the entry it appended, or the first one's."""
     check_once(once)
 
@@ -178,7 +180,7 @@ def add_contact(
     reason: str | None = None,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> int:
     """Add a contact to a party of an open round; the log entry's number."""
     contact = check_contact(name, email, language)
@@ -214,7 +216,7 @@ def change_contact(
     actor: str,
     reason: str | None = None,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> int:
     """Change a contact (a wrong address, another person): its link is withdrawn and what was
     waiting for, or bounced from, the old address goes to the new one."""
@@ -257,7 +259,7 @@ def remove_contact(
     reason: str | None = None,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> int:
     """Remove a contact (not the last): its link is withdrawn, its waiting messages dropped."""
     why = _reason(reason)
@@ -296,7 +298,7 @@ def revoke_link(
     reissue: bool = False,
     reason: str | None = None,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> int:
     """Withdraw a contact's link; with ``reissue``, send the contact a new one (the invitation
     again, with it)."""
@@ -342,7 +344,7 @@ def set_signatories(
     reason: str | None = None,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> int:
     """Replace the party's list of who may sign (empty: anyone the party names). Signatures
     already given stay."""
@@ -378,7 +380,7 @@ def annotate(
     actor: str,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> int:
     """Append a note on an entry (a correction, a clarification): the entry itself stays as it
     was. Allowed on closed rounds too: an auditor's finding may come after the end."""

@@ -23,7 +23,7 @@ from engine.runtime.journal import Journal, lock_round, machine_of, retrying, sa
 from engine.runtime.lookup import check_id, moves_forward, now_in, require_open, resolve_round
 from engine.runtime.results import RecordResult
 from engine.runtime.witness import witness_on_activation
-from engine.runtime.writes import Via, check_once, earlier, keep
+from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep
 
 __all__ = ["Via", "record", "tick"]
 
@@ -39,7 +39,7 @@ def record(
     *,
     via: Via | None = None,
     minutes: Upload | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> RecordResult:
     """Decide ``event`` for a party and write its new state and log entry in one transaction.
 

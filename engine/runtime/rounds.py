@@ -32,7 +32,7 @@ from engine.runtime.results import (
     RoundStatus,
     Signatory,
 )
-from engine.runtime.writes import Via, check_once, earlier, keep, with_via
+from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep, with_via
 
 if TYPE_CHECKING:
     from engine.agreement import Agreement
@@ -51,7 +51,7 @@ def launch(
     actor: str,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> LaunchResult:
     """Create a round of ``agreement`` (or of the agreement file at that path), every party at its
     workflow's start. ``via`` and ``once``: as for :func:`~engine.runtime.record`."""
@@ -215,7 +215,7 @@ def amend(
     actor: str,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> AmendResult:
     """Go on with a new text: every party that approved or signed the old one goes to draft."""
     from engine.agreement import read_document, sha256_text
@@ -314,7 +314,7 @@ def cancel(
     actor: str,
     *,
     via: Via | None = None,
-    once: str | None = None,
+    once: OnceKey | None = None,
 ) -> str:
     """End an open round; its id."""
     check_once(once)

@@ -1,4 +1,5 @@
-"""The web application: FastAPI with server-rendered pages, each calling the service layer.
+"""The web application: FastAPI with server-rendered pages, each calling the service layer, and
+the JSON API (``engine.interfaces.api``) beside them under /api/v1.
 
 ``create_app`` wires the routers of each audience (parties, coordinators, auditors, the
 development mail sink), the error pages, a form-field CSRF check on every POST (asgi-csrf: the
@@ -128,7 +129,7 @@ def create_app(cfg: WebConfig) -> Any:
             status=400,
         )
 
-    return asgi_csrf(
+    pages = asgi_csrf(
         app,
         signing_secret=cfg.keys.secret.hex(),
         cookie_secure=cfg.secure_cookies,
@@ -138,3 +139,15 @@ def create_app(cfg: WebConfig) -> Any:
         # is checked all the same, so that no page can sign a browser in as someone else.
         always_protect={"/signin"},
     )
+    from engine.interfaces.api.app import create_api, is_api
+
+    api = create_api(cfg)
+
+    async def dispatch(scope: Any, receive: Any, send: Any) -> None:
+        """The JSON API (its own errors, bearer tokens, no cookies so no CSRF), or the pages."""
+        if scope["type"] == "http" and is_api(scope):
+            await api(scope, receive, send)
+        else:
+            await pages(scope, receive, send)
+
+    return dispatch

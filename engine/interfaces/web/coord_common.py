@@ -7,6 +7,7 @@ with the message beside the field concerned (400, or 409 when the rules refused 
 from __future__ import annotations
 
 import re
+import tomllib
 
 from fastapi import Request, UploadFile
 
@@ -85,3 +86,14 @@ def plain_name(name: str) -> bool:
         and name.isprintable()
         and len(name.encode()) <= 255
     )
+
+
+def document_name(source: bytes) -> str | None:
+    """What the agreement's ``document`` key names, when the file can be read that far."""
+    try:
+        raw = tomllib.loads(source.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None  # the loader words what is wrong with the file
+    table = raw.get("agreement")
+    value = table.get("document") if isinstance(table, dict) else None
+    return value.strip() if isinstance(value, str) else None

@@ -7,7 +7,6 @@ import logging
 import re
 import secrets
 import tempfile
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +27,7 @@ from engine.interfaces.web.coord_common import (
     AGREEMENT_MAX,
     DOCUMENT_MAX,
     WRITER,
+    document_name,
     page_words,
     plain_name,
     read_upload,
@@ -46,17 +46,6 @@ log = logging.getLogger(__name__)
 # under the file.
 _KEY = re.compile(r"[A-Za-z0-9_-]+(\[\d+\])*(\.[A-Za-z0-9_-]+(\[\d+\])*)*")
 _KEY_ID = re.compile(r" \(id '[^']*'\)")
-
-
-def _document_name(source: bytes) -> str | None:
-    """What the agreement's ``document`` key names, when the file can be read that far."""
-    try:
-        raw = tomllib.loads(source.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return None  # the loader words what is wrong with the file
-    table = raw.get("agreement")
-    value = table.get("document") if isinstance(table, dict) else None
-    return value.strip() if isinstance(value, str) else None
 
 
 def _grouped(
@@ -131,7 +120,7 @@ def launch_upload(
         errors["document"] = t("coord.launch.too_large", limit=size_text(DOCUMENT_MAX))
     if errors or source is None:
         return _launch_page(request, errors, status=400)
-    name = _document_name(source)
+    name = document_name(source)
     with tempfile.TemporaryDirectory(prefix="ratify-launch-") as tmp:
         folder = Path(tmp)
         path = folder / ("agreement-file.toml" if name == "agreement.toml" else "agreement.toml")
