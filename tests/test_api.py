@@ -450,3 +450,43 @@ def test_the_openapi_document_describes_every_operation_and_its_errors(api: Api)
     assert "allowed" in schemas["Problem"]["properties"]
     assert "/openapi.json" not in doc["paths"]
     assert "/signin" not in json.dumps(doc["paths"])
+
+
+# ---- webhooks --------------------------------------------------------------------------------
+
+
+def test_webhooks_through_the_api(launched: Api) -> None:
+    api = launched
+    url = "https://asianhallinta.example.invalid/ratify"
+    made = api.post("/api/v1/webhooks", json={"url": url, "events": ["submit", "approve"]})
+    assert made.status_code == 201, made.text
+    hook = made.json()["webhook"]
+    assert made.json()["secret"].startswith("whsec_")
+    assert made.headers["location"] == f"/api/v1/webhooks/{hook['id']}"
+    assert "secret" not in json.dumps(api.get("/api/v1/webhooks", "auditor").json())
+    api.post(f"{BASE}/parties/forssa/events", json={"event": "submit"})
+    waiting = api.get(f"/api/v1/webhooks/{hook['id']}/deliveries", "auditor").json()
+    assert [(d["event"], d["state"], d["seq"]) for d in waiting] == [("submit", "pending", 2)]
+    assert problem(api.post("/api/v1/webhooks", json={"url": "ftp://x", "events": ["*"]}), 422)
+    assert problem(api.post("/api/v1/webhooks", "auditor", json={"url": url, "events": ["*"]}), 403)
+    rotated = api.post(f"/api/v1/webhooks/{hook['id']}/rotate")
+    assert rotated.status_code == 200
+    assert rotated.json()["secret"] != made.json()["secret"]
+    assert rotated.json()["webhook"]["generation"] == 2
+
+    scoped = create_token(
+        api.engine, "scoped-hooks", "coordinator", api.clock, "t", round_ref=ROUND
+    )
+    api.tokens["scoped"] = scoped.token
+    assert api.get("/api/v1/webhooks", "scoped").json() == []  # the unscoped one is not its own
+    assert problem(api.get(f"/api/v1/webhooks/{hook['id']}/deliveries", "scoped"), 403)
+    own = api.post("/api/v1/webhooks", "scoped", json={"url": url, "events": ["*"]})
+    assert own.status_code == 201
+    assert own.json()["webhook"]["round"] == ROUND
+    other = {"url": url, "events": ["*"], "round": "toinen/1"}
+    assert problem(api.post("/api/v1/webhooks", "scoped", json=other), 403)
+    gone = api.client.delete(f"/api/v1/webhooks/{hook['id']}", headers=api.as_("coord"))
+    assert gone.status_code == 200
+    assert gone.json()["removed_at"] is not None
+    assert gone.json()["failed"] == 1  # the waiting delivery was given up with it
+    assert problem(api.client.delete("/api/v1/webhooks/999", headers=api.as_("coord")), 404)

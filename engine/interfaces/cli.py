@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from engine.interfaces import cli_audit, cli_mail, cli_tokens, cli_web
+from engine.interfaces import cli_audit, cli_mail, cli_tokens, cli_web, cli_webhooks
 from engine.interfaces.common import (
     At,
     By,
@@ -235,6 +235,7 @@ def demo(
 cli_mail.register(app)
 cli_web.register(app)
 cli_tokens.register(app)
+cli_webhooks.register(app)
 app.add_typer(cli_audit.audit_app, name="audit")
 app.add_typer(cli_audit.workflows_app, name="workflows")
 

@@ -31,6 +31,8 @@ __all__ = [
     "SessionRow",
     "UTCDateTime",
     "UserRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
 ]
 
 
@@ -294,3 +296,50 @@ class ApiTokenRow(SQLModel, table=True):
     created_by: str
     created_at: datetime = _utc()
     revoked_at: datetime | None = _utc_or_none()
+
+
+class WebhookRow(SQLModel, table=True):
+    """Where log entries are posted: a URL, the events it wants (``["*"]``: all) and maybe one
+    round. Its signing secret is never stored: it is an HMAC of the id and ``generation`` under
+    the server's secret; a rotation moves to the next generation and, for a while, signs with
+    both."""
+
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str
+    events: list[str] = _json()
+    round_id: str | None = None
+    generation: int = 1
+    rotated_at: datetime | None = _utc_or_none()
+    created_by: str
+    created_at: datetime = _utc()
+    removed_at: datetime | None = _utc_or_none()
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One log entry for one webhook, inserted in the entry's own transaction and sent by the
+    workers: pending → sending (claimed, with a lease) → delivered, or pending again later after
+    a failure, until it is given up (failed)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "round_id", "seq"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhooks.id")
+    round_id: str
+    seq: int
+    event: str
+    body: str  # the entry as exported (one JSON line), fixed when the entry is written
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _utc_or_none()
+    last_error: str | None = None
+    last_status: int | None = None
+    created_at: datetime = _utc()
+    delivered_at: datetime | None = _utc_or_none()

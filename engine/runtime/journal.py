@@ -244,3 +244,7 @@ class Journal:
             _written(self.round, values | changes)
             # Core, not the ORM's unit of work: the entries are written, never read back here.
             self.session.execute(_LOG_INSERT, self._rows)
+            # The webhooks' deliveries of these entries, in the same transaction.
+            from engine.runtime.webhooks import enqueue  # it reads rounds through lookup
+
+            enqueue(self.session, self.round.id, self.entries, self.now)

@@ -20,6 +20,7 @@ from engine.runtime.chasing import enqueue_due
 from engine.runtime.events import tick as apply_timed
 from engine.runtime.results import DeliveryResult, RecordResult
 from engine.runtime.sending import send_due
+from engine.runtime.webhook_sending import WebhookResult, send_webhooks
 from engine.runtime.witness import queue_daily
 from engine.wording import counted
 from notifications.mailer import Mailer
@@ -35,6 +36,7 @@ class TickReport:
     moved: list[RecordResult] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
     sent: list[DeliveryResult] = field(default_factory=list)
+    posted: list[WebhookResult] = field(default_factory=list)  # webhook deliveries tried
 
     def summary(self) -> str:
         outcomes: dict[str, int] = {}
@@ -44,7 +46,11 @@ class TickReport:
             ", ".join(f"{n} {_OUTCOMES.get(k, k)}" for k, n in sorted(outcomes.items())) or "0 sent"
         )
         moved = counted(len(self.moved), "party", "parties")
-        return f"{moved} moved, {counted(len(self.queued), 'message')} queued, {delivered}"
+        line = f"{moved} moved, {counted(len(self.queued), 'message')} queued, {delivered}"
+        if self.posted:
+            done = sum(p.outcome == "delivered" for p in self.posted)
+            line += f"; webhooks: {done} of {len(self.posted)} delivered"
+        return line
 
 
 # How a delivery's outcome reads in the summary.
@@ -58,12 +64,15 @@ _OUTCOMES = {
 def tick_once(
     engine: Engine, clock: Clock, mailer: Mailer, mail_from: str, keys: Keys | None = None
 ) -> TickReport:
-    """One tick: timed transitions, then what is due into the outbox, then the outbox out."""
+    """One tick: timed transitions, then what is due into the outbox, then the outbox out, then
+    the webhooks' deliveries."""
     report = TickReport()
     report.moved = apply_timed(engine, clock)
     report.queued = enqueue_due(engine, clock)
     report.queued += queue_daily(engine, clock)  # the rounds' heads to RATIFY_WITNESS_EMAIL
     report.sent = send_due(engine, clock, mailer, mail_from, keys)
+    if keys is not None:  # a webhook's secret derives from the server's
+        report.posted = send_webhooks(engine, clock, keys.secret)
     return report
 
 

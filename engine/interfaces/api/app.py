@@ -43,7 +43,13 @@ def _version() -> str:
 
 
 def create_api(cfg: WebConfig) -> FastAPI:
-    from engine.interfaces.api import routes_audit, routes_mail, routes_parties, routes_rounds
+    from engine.interfaces.api import (
+        routes_audit,
+        routes_mail,
+        routes_parties,
+        routes_rounds,
+        routes_webhooks,
+    )
 
     api = FastAPI(
         title="ratify API",
@@ -74,7 +80,7 @@ def create_api(cfg: WebConfig) -> FastAPI:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for module in (routes_rounds, routes_parties, routes_audit, routes_mail):
+    for module in (routes_rounds, routes_parties, routes_audit, routes_mail, routes_webhooks):
         api.include_router(module.router, prefix=PREFIX)
 
     @api.exception_handler(RatifyError)

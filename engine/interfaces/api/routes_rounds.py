@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from engine.errors import AgreementFileError, InvalidInput, NotFound
@@ -29,7 +30,7 @@ from engine.interfaces.web.coord_common import (
     document_name,
     plain_name,
 )
-from engine.runtime.results import AmendResult, LaunchResult, RoundStatus, jsonable
+from engine.runtime.results import AmendResult, LaunchResult, RoundStatus
 from engine.runtime.views import RoundSummary
 
 __all__ = ["router"]
@@ -110,7 +111,7 @@ def launch_round(
             raise _hidden(exc, folder) from None
     agreement_id, number = done.round.split("/")
     return JSONResponse(
-        jsonable(done),
+        jsonable_encoder(done),
         status_code=201,
         headers={"Location": f"/api/v1/rounds/{agreement_id}/{number}"},
     )
