@@ -47,7 +47,11 @@ def worker(
     mailer = Mailer.from_settings(settings)
     clock = clock_at(at)
     if once:
-        done = tick_once(db_engine(), clock, mailer, settings.mail_from, current_keys())
+        from engine.runtime.worker_lock import single_worker
+
+        engine = db_engine()
+        with single_worker(engine):  # not beside a running worker on SQLite
+            done = tick_once(engine, clock, mailer, settings.mail_from, current_keys())
         if as_json:
             print_json(jsonable(done))
         else:

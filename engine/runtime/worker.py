@@ -22,6 +22,7 @@ from engine.runtime.results import DeliveryResult, RecordResult
 from engine.runtime.sending import send_due
 from engine.runtime.webhook_sending import WebhookResult, send_webhooks
 from engine.runtime.witness import queue_daily
+from engine.runtime.worker_lock import WorkerLock, single_worker
 from engine.wording import counted
 from notifications.mailer import Mailer
 
@@ -94,12 +95,13 @@ def run_worker(
     def stop(signum: int, _frame: object) -> None:
         scheduler.shutdown(wait=True)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        scheduler.start()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with single_worker(engine):  # on SQLite, refused while another worker runs
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            scheduler.start()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def start_worker(
@@ -115,10 +117,17 @@ def start_worker(
     under way)."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    lock = WorkerLock(engine)
+    lock.acquire()  # on SQLite, refused while another worker runs
     scheduler = BackgroundScheduler(timezone=UTC)
     _schedule(scheduler, engine, clock, mailer, mail_from, interval, report, keys)
     scheduler.start()
-    return lambda: scheduler.shutdown(wait=True)
+
+    def stop() -> None:
+        scheduler.shutdown(wait=True)
+        lock.release()
+
+    return stop
 
 
 def _schedule(
