@@ -291,3 +291,25 @@ def test_the_command_line_prints_the_secret_once(cli: CLI, receiver: Receiver) -
     assert rotated.stdout.strip() != secret
     assert cli("webhook", "remove", str(listed[0]["id"])).exit_code == 0
     assert cli("webhook", "remove", "99").exit_code == 2
+
+
+def test_the_readme_receiver_verifies_a_real_delivery_and_nothing_else(
+    db: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    from tests.test_readme import _block
+
+    code = _block("python", "### Webhooks")
+    assert len(code.strip().splitlines()) <= 12  # the ten lines (and the import and the def)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    readme_verify = scope["verify"]
+    hook = add_webhook(db, SERVER_SECRET, receiver.url, ["launch"], clock, "L")
+    clock.set(datetime.now(HELSINKI))  # the README's check compares with the receiver's clock
+    launch(db, load_agreement(EXAMPLE), clock, "Liisa Koskinen")
+    send_webhooks(db, clock, SERVER_SECRET)
+    headers, body = receiver.got[0]
+    assert readme_verify(hook.secret, headers, body)
+    assert not readme_verify(hook.secret, headers, body.replace(b"launch", b"lunch"))
+    assert not readme_verify(hook.secret, {**headers, "webhook-id": "ratify-999"}, body)
+    old = {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) - 3600)}
+    assert not readme_verify(hook.secret, old, body)
