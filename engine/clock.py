@@ -2,16 +2,26 @@
 
 A :class:`Clock` answers "what time is it, in this zone?" so that the engine can be run at any
 moment: now (``SystemClock``), as of a time given on the command line (``FixedClock``, ``--at``),
-or on a simulated timeline that tests and the demo move forward (``FakeClock``).
+or on a simulated timeline that tests and the demo move forward (``FakeClock``), which several
+processes can share through a file (``SharedClock``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-__all__ = ["DEFAULT_ZONE", "Clock", "FakeClock", "FixedClock", "NonexistentTime", "SystemClock"]
+__all__ = [
+    "DEFAULT_ZONE",
+    "Clock",
+    "FakeClock",
+    "FixedClock",
+    "NonexistentTime",
+    "SharedClock",
+    "SystemClock",
+]
 
 # Where a naive --at is read when no round's timezone applies (the outbox spans rounds).
 DEFAULT_ZONE = ZoneInfo("Europe/Helsinki")
@@ -74,3 +84,21 @@ class FakeClock(FixedClock):
 
     def set(self, moment: datetime) -> None:
         self.moment = moment
+
+
+class SharedClock:
+    """A simulated timeline that several processes read (RATIFY_FAKE_CLOCK_FILE): the moment is
+    the file's content, an ISO 8601 time with its offset, which a test moves forward so that
+    weeks pass in seconds for every web and worker process at once. Never for production: the
+    commands say so when they start with it."""
+
+    source = "at"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self, tz: tzinfo) -> datetime:
+        moment = datetime.fromisoformat(self.path.read_text("ascii").strip())
+        if moment.tzinfo is None:
+            raise ValueError(f"{self.path}: the shared clock's time needs its offset (+02:00)")
+        return moment.astimezone(tz)

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     secret_file: str = Field(
         default="ratify.secret", description="where the secret is kept when none is given"
     )
+    fake_clock_file: str | None = Field(
+        default=None,
+        description="tests and demonstrations only: read the time from this file (ISO 8601 with "
+        "its offset), shared by every process",
+    )
     link_days: int = Field(
         default=30, ge=1, le=3650, description="party links expire this long after the deadline"
     )

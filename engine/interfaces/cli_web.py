@@ -20,6 +20,7 @@ from engine.interfaces.common import (
     current_settings,
     db_engine,
     out,
+    system_clock,
 )
 
 __all__ = ["register"]
@@ -235,6 +236,7 @@ def serve(
         interval=interval,
         dev=dev,
         keys=current_keys,
+        clock=system_clock(),
     )
 
 

@@ -174,9 +174,23 @@ def current_keys(base_url: str | None = None) -> Keys:
 def clock_at(at: str | None) -> Clock:
     """The clock of a command: the system's, or the moment ``--at`` gives (an empty one is an
     error, not the system time)."""
-    from engine.clock import FixedClock, SystemClock
+    from engine.clock import FixedClock
 
-    return SystemClock() if at is None else FixedClock(parse_at(at))
+    return system_clock() if at is None else FixedClock(parse_at(at))
+
+
+def system_clock() -> Clock:
+    """The system's clock, or, where RATIFY_FAKE_CLOCK_FILE is set (tests, demonstrations), the
+    simulated time every process reads from that file."""
+    from pathlib import Path
+
+    from engine.clock import SharedClock, SystemClock
+
+    shared = current_settings().fake_clock_file
+    if shared is None:
+        return SystemClock()
+    err.print(f"ratify: the time is read from {shared} (RATIFY_FAKE_CLOCK_FILE), not the system")
+    return SharedClock(Path(shared))
 
 
 def actor_for(by: str | None) -> str:

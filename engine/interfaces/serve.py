@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from engine.interfaces.common import out
 
 if TYPE_CHECKING:
+    from engine.clock import Clock
     from engine.runtime import Engine
     from engine.runtime.access import Keys
     from engine.settings import Settings
@@ -52,6 +53,7 @@ def run_server(
     interval: float,
     dev: bool,
     keys: Callable[[str | None], Keys],
+    clock: Clock | None = None,
 ) -> None:
     import uvicorn
 
@@ -66,7 +68,7 @@ def run_server(
     # Unless RATIFY_BASE_URL says where the server is reached, links point here.
     base = None if "RATIFY_BASE_URL" in os.environ else f"http://{shown_host}:{port}"
     made_keys = keys(base)
-    clock = SystemClock()
+    clock = clock or SystemClock()
     mailer = Mailer.from_settings(settings)
     sink = None
     sink_folder = None
