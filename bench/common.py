@@ -82,11 +82,12 @@ class Sizes:
     send: int  # messages sent
     cli_runs: int  # runs of each command; the best counts
     web_rounds: int  # rounds behind the dashboard
+    api_rounds: int = 10_000  # rounds in the database beside the API's round of 1,000 parties
 
 
 FULL = Sizes("full", 3000, (10_000, 100_000), 100, 100_000, 2000, 10, 1000)
-QUICK = Sizes("quick", 300, (1_000, 10_000), 100, 20_000, 300, 3, 100)
-TINY = Sizes("tiny", 20, (26, 52), 5, 300, 20, 1, 2)  # the test's: seconds, not figures
+QUICK = Sizes("quick", 300, (1_000, 10_000), 100, 20_000, 300, 3, 100, 1000)
+TINY = Sizes("tiny", 20, (26, 52), 5, 300, 20, 1, 2, 3)  # the test's: seconds, not figures
 SIZES = {s.name: s for s in (FULL, QUICK, TINY)}
 
 

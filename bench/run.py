@@ -29,7 +29,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository's root is what imports bench
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli, record, send, tick, verify, web_bench
+from bench import api_bench, cli, record, send, tick, verify, web_bench
 from bench.build import copies, launch_example, replicate
 from bench.common import (
     QUICK,
@@ -94,6 +94,34 @@ def _web(folder: Path, sizes: Sizes) -> list[Result]:
     ]
 
 
+def _api(folder: Path, sizes: Sizes) -> list[Result]:
+    f = api_bench.measure(sizes.api_rounds)
+    counted: dict[str, Size] = {"parties": f.parties, "rounds": f.rounds_big, "bytes": f.body_bytes}
+    growth = f.big / f.small
+    return [
+        Result(
+            name="api-round",
+            value=f.big * 1000,
+            limit=f.sql * 1000,
+            unit="ms p95",
+            better="lower",
+            sizes=counted,
+            target="",
+            met=None,
+        ),
+        Result(
+            name="api-round-growth",
+            value=growth,
+            limit=1.0,
+            unit="x",
+            better="lower",
+            sizes={"from": f.rounds_small, "to": f.rounds_big},
+            target="flat: <= 1.5",
+            met=growth <= 1.5,
+        ),
+    ]
+
+
 MEASUREMENTS: dict[str, Measurement] = {
     "record-sqlite": _record_sqlite,
     "record-postgresql": _record_postgresql,
@@ -102,6 +130,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     "send": lambda folder, s: [send.measure(folder, s.send)],
     "cli": lambda folder, s: [cli.measure(folder, s.cli_runs)],
     "web": _web,
+    "api": _api,
 }
 
 
