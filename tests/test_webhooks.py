@@ -281,3 +281,35 @@ def test_the_readme_receiver_verifies_a_real_delivery_and_nothing_else(
     assert not readme_verify(hook.secret, {**headers, "webhook-id": "ratify-999"}, body)
     old = {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) - 3600)}
     assert not readme_verify(hook.secret, old, body)
+
+
+def test_the_dashboard_shows_the_deliveries_given_up(
+    db: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.interfaces.web.app import create_app
+    from engine.interfaces.web.common import SESSION_COOKIE, WebConfig
+    from engine.runtime.access import Keys, add_user, sign_in
+
+    add_webhook(db, SERVER_SECRET, receiver.url, ["submit"], clock, "L")
+    launch(db, load_agreement(EXAMPLE), clock, "Liisa Koskinen")
+    add_user(db, "Liisa Koskinen", "coordinator", "correct horse battery", clock)
+    session, _ = sign_in(db, "Liisa Koskinen", "correct horse battery", clock)
+    app = create_app(WebConfig(db, clock, Keys(SERVER_SECRET, "http://testserver")))
+    with TestClient(app, cookies={SESSION_COOKIE: session}) as browser:
+        assert "failed-hooks" not in browser.get("/").text
+        clock.set(at(2))
+        record(db, ROUND, "hattula", "submit", Evidence(), clock, "Timo")
+        receiver.status = 502
+        while not deliveries(db, state="failed"):
+            send_webhooks(db, clock, SERVER_SECRET)
+            clock.advance(hours=6)
+        session, _ = sign_in(db, "Liisa Koskinen", "correct horse battery", clock)  # days later
+        browser.cookies.set(SESSION_COOKIE, session)
+        page = browser.get("/", headers={"Accept-Language": "en"}).text
+    assert 'id="failed-hooks"' in page
+    assert "Webhook deliveries given up (1)" in page
+    assert "#2 submit" in page
+    assert receiver.url in page
+    assert "the receiver answered 502" in page

@@ -212,6 +212,7 @@ def _rows(
 @router.get("/")
 def dashboard(request: Request, page_number: Annotated[int, Query(alias="page")] = 1) -> Response:
     from engine.runtime import outbox_messages
+    from engine.runtime.webhooks import deliveries, webhooks
 
     who = require_user(request, *READERS)
     cfg = config(request)
@@ -219,6 +220,9 @@ def dashboard(request: Request, page_number: Annotated[int, Query(alias="page")]
     summaries, key = _summaries(cfg)
     upcoming, as_of = _upcoming(cfg, key)
     failed = outbox_messages(cfg.engine, "failed")
+    # Webhook deliveries given up: rare, so the webhooks are read only when there is one.
+    hooks = deliveries(cfg.engine, state="failed", limit=FAILED_SHOWN)
+    hook_list = webhooks(cfg.engine) if hooks else []
     rows = _rows(summaries, upcoming, failed, lambda zone: cfg.clock.now(ZoneInfo(zone)).date())
     # A page of rows: Jinja renders a thousand rows in the better part of a second.
     pages = max(1, -(-len(rows) // PAGE))
@@ -242,6 +246,9 @@ def dashboard(request: Request, page_number: Annotated[int, Query(alias="page")]
             "escalated": sum(len(r.summary.escalated) for r in open_rows),
             "failed": failed[-FAILED_SHOWN:][::-1],  # the latest first
             "failed_total": len(failed),
+            "hooks": hooks,
+            "hooks_total": sum(w.failed for w in hook_list),
+            "hook_urls": {w.id: w.url for w in hook_list},
             "as_of": as_of,
             "may_write": who.role == WRITER,
         },
