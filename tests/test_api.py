@@ -490,3 +490,18 @@ def test_webhooks_through_the_api(launched: Api) -> None:
     assert gone.json()["removed_at"] is not None
     assert gone.json()["failed"] == 1  # the waiting delivery was given up with it
     assert problem(api.client.delete("/api/v1/webhooks/999", headers=api.as_("coord")), 404)
+
+
+def test_every_field_of_every_answer_is_described(api: Api) -> None:
+    schemas = api.client.get("/openapi.json").json()["components"]["schemas"]
+    bare = [
+        f"{name}.{field}"
+        for name, schema in schemas.items()
+        for field, prop in schema.get("properties", {}).items()
+        if not prop.get("description")
+    ]
+    assert bare == []
+    made_up = [n for n, s in schemas.items() if s.get("description", "").startswith(n + "(")]
+    assert made_up == []  # no dataclass's generated signature passed off as a description
+    since = schemas["PartyStatus"]["properties"]["since"]["description"]
+    assert since == "In the round's zone"  # the comment beside the field, read from the code

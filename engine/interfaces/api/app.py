@@ -60,6 +60,7 @@ def create_api(cfg: WebConfig) -> FastAPI:
         redoc_url=None,
     )
     api.state.config = cfg
+    api.openapi = lambda: _document(api)  # type: ignore[method-assign]
 
     @api.middleware("http")
     async def limits(
@@ -135,6 +136,48 @@ def create_api(cfg: WebConfig) -> FastAPI:
         )
 
     return api
+
+
+def _answers() -> list[type]:
+    """The types the API answers with, whose fields the document describes."""
+    from engine.core.chain import ChainReport, Entry
+    from engine.interfaces.api.models import RoundRef
+    from engine.interfaces.api.routes_webhooks import NewWebhookOut
+    from engine.runtime import results
+    from engine.runtime.audit import HeadFound, HeadReport, VerifyReport
+    from engine.runtime.log_page import LogPage
+    from engine.runtime.views import RoundSummary
+    from engine.runtime.webhooks import DeliveryInfo, WebhookInfo
+
+    found: list[type] = [getattr(results, name) for name in results.__all__ if name != "jsonable"]
+    return [
+        *found,
+        ChainReport,
+        Entry,
+        RoundRef,
+        NewWebhookOut,
+        HeadFound,
+        HeadReport,
+        VerifyReport,
+        LogPage,
+        RoundSummary,
+        DeliveryInfo,
+        WebhookInfo,
+    ]
+
+
+def _document(api: FastAPI) -> dict[str, Any]:
+    """/openapi.json: FastAPI's document, every field of every answer described (``describe``)."""
+    if api.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from engine.interfaces.api.describe import describe
+
+        document = get_openapi(
+            title=api.title, version=api.version, description=api.description, routes=api.routes
+        )
+        api.openapi_schema = describe(document, _answers())
+    return api.openapi_schema
 
 
 def is_api(scope: dict[str, Any]) -> bool:

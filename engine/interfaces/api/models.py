@@ -14,9 +14,11 @@ class MinutesBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    filename: str = Field(max_length=255, examples=["kh-2026-12-14-198.pdf"])
-    content_type: str = Field("application/pdf", max_length=100)
-    content_base64: str = Field(max_length=14_000_000)
+    filename: str = Field(
+        max_length=255, examples=["kh-2026-12-14-198.pdf"], description="The file's name."
+    )
+    content_type: str = Field("application/pdf", max_length=100, description="Its media type.")
+    content_base64: str = Field(max_length=14_000_000, description="Its bytes, in base64.")
 
 
 class EventBody(BaseModel):
@@ -36,7 +38,9 @@ class EventBody(BaseModel):
     reason: str | None = Field(None, description="Why (return, reject, appeal).")
     signatory: str | None = Field(None, description="Who signs (sign).")
     title: str | None = Field(None, description="The signatory's title (sign).")
-    minutes: MinutesBody | None = None
+    minutes: MinutesBody | None = Field(
+        None, description="The decision's minutes extract (a PDF), kept with the round."
+    )
 
 
 class CancelBody(BaseModel):
@@ -54,8 +58,8 @@ class ContactBody(BaseModel):
         },
     )
 
-    name: str
-    email: str
+    name: str = Field(description="The contact person's name.")
+    email: str = Field(description="Their email address.")
     language: str = Field("fi", description="fi, sv or en.")
     reason: str | None = Field(None, description="Why (kept in the log).", max_length=2000)
 
