@@ -1,6 +1,7 @@
-"""The `ratify` command. Exit codes: 0 done, 1 refused by the rules (or verification failed),
-2 invalid input. Heavy imports (database, workflows, mail) happen inside the commands that need
-them, so `ratify --help` stays fast. The audit, workflow and mail commands live beside this file."""
+"""The `ratify` command's commands (``cli.main`` runs them, when ``fast`` has not answered). Exit
+codes: 0 done, 1 refused by the rules (or verification failed), 2 invalid input. Heavy imports
+(database, workflows, mail) happen inside the commands that need them, so `ratify --help` stays
+fast. The audit, workflow and mail commands live beside this file."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from engine.interfaces.common import (
     print_json,
     state,
 )
+from engine.interfaces.fast import NO_ROUNDS
 from engine.wording import counted
 
-__all__ = ["app", "main"]
+__all__ = ["app"]
 
 app = typer.Typer(
     cls=Group,
@@ -94,7 +96,7 @@ def status(
         print_json(rounds[0] if round_ref is not None else rounds)
         return
     if not rounds:
-        out.print("No rounds yet. Launch one with `ratify launch FILE`.")
+        out.print(NO_ROUNDS)
     for r in rounds:
         out.print(status_table(r))
 
@@ -236,11 +238,3 @@ cli_mail.register(app)
 cli_web.register(app)
 app.add_typer(cli_audit.audit_app, name="audit")
 app.add_typer(cli_audit.workflows_app, name="workflows")
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":  # python -m engine.interfaces.cli (e.g. with -X importtime)
-    main()
