@@ -17,7 +17,7 @@ from engine.environment import CHECKS, DEFAULT_DATABASE_URL, surely_database_url
 from engine.interfaces.fast import answer
 from engine.persistence import reader
 from engine.persistence.tables import PartyRow, RoundRow, UTCDateTime
-from engine.runtime import quick_status
+from engine.runtime import quick_heads, quick_status
 from engine.runtime.journal import snapshot
 from engine.runtime.status_view import PartyFields, RoundFields, party_snapshot
 from engine.settings import Settings
@@ -109,18 +109,47 @@ def test_the_fast_status_is_the_full_one_byte_for_byte(
     )
 
 
+def _fast_heads(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    assert answer(["--db", url, "audit", "head", *args]) == 0, "the fast path did not answer"
+    return capsys.readouterr().out
+
+
+def test_the_fast_heads_are_the_full_ones_byte_for_byte(
+    cli: CLI, database_url: str, rounds: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = cli("audit", "head", "--json")
+    assert full.exit_code == 0, full.stderr
+    assert [h["round"] for h in full.json()] == sorted(rounds)  # by agreement, then number
+    assert _fast_heads(database_url, capsys, "--json") == full.stdout
+    assert _fast_heads(database_url, capsys) == cli("audit", "head").stdout
+    for ref in [*rounds, "cancelled"]:
+        for args in (("--json",), ()):
+            expected = cli("audit", "head", ref, *args).stdout
+            assert _fast_heads(database_url, capsys, ref, *args) == expected
+    assert answer(["--db", database_url, "audit", "head", "nope"]) is None
+    assert answer(["--db", database_url, "audit", "head", "--expect", "x"]) is None
+
+
 def test_no_rounds_yet_is_answered_alike(
     cli: CLI, database_url: str, db: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _fast(database_url, capsys, "--json") == cli("status", "--json").stdout == "[]\n"
     assert _fast(database_url, capsys) == cli("status").stdout
+    assert _fast_heads(database_url, capsys) == cli("audit", "head").stdout == "No rounds.\n"
 
 
 def test_quick_status_is_status(db: Engine, database_url: str, rounds: list[str]) -> None:
-    from engine.runtime import status
+    from engine.runtime import heads, status
 
     assert quick_status(database_url, None) == status(db, None)
     assert quick_status(database_url, rounds[3]) == status(db, rounds[3])
+    assert quick_heads(database_url, None) == [
+        (h.round, h.entries, h.head) for h in heads(db, None)
+    ]
+    assert quick_heads(database_url, "cancelled") == [
+        (h.round, h.entries, h.head) for h in heads(db, "cancelled")
+    ]
 
 
 def test_what_it_is_unsure_of_goes_the_full_way(

@@ -151,5 +151,15 @@ def test_a_command_it_does_not_answer_takes_the_full_path(launched: tuple[str, C
     )
     full = cli("status", "nope")
     assert (ran.returncode, ran.stdout, ran.stderr) == (full.exit_code, full.stdout, full.stderr)
-    loaded, _ = ratify_in_a_new_process("--db", url, "audit", "head", "--json", watch=FULL_PATH)
+    log = ("audit", "log", "kanta-hame-strategic-2026", "--json")
+    loaded, _ = ratify_in_a_new_process("--db", url, *log, watch=FULL_PATH)
     assert {"sqlalchemy", "sqlmodel", "typer"} <= set(loaded)
+
+
+def test_audit_head_imports_no_sqlalchemy_either(launched: tuple[str, CLI]) -> None:
+    url, cli = launched
+    for args in (("--json",), ()):
+        command = ("--db", url, "audit", "head", *args)
+        loaded, output = ratify_in_a_new_process(*command, watch=FULL_PATH)
+        assert loaded == []
+        assert output == cli(*command[2:]).stdout

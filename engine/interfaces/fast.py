@@ -1,5 +1,6 @@
-"""The command line's fast path: `ratify [--db URL] status [ROUND] [--json]` answered without
-typer, pydantic, SQLAlchemy or SQLModel, whose imports take ten times as long as the answer.
+"""The command line's fast path: `ratify [--db URL] status [ROUND] [--json]` and `ratify [--db
+URL] audit head [ROUND] [--json]` answered without typer, pydantic, SQLAlchemy or SQLModel,
+whose imports take ten times as long as the answer.
 
 :func:`answer` answers only what it is sure of, exactly as ``commands`` would (the same result
 through the same view, the same output); for anything else (another command, an option it does
@@ -12,9 +13,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["NO_ROUNDS", "answer", "print_json"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["NO_ROUNDS", "answer", "print_json", "show_heads"]
 
 NO_ROUNDS = "No rounds yet. Launch one with `ratify launch FILE`."
 
@@ -31,6 +35,8 @@ def answer(args: Sequence[str]) -> int | None:
     db, rest = split
     if rest[:1] == ["status"]:
         return _status(db, rest[1:])
+    if rest[:2] == ["audit", "head"]:
+        return _heads(db, rest[2:])
     return None
 
 
@@ -49,7 +55,8 @@ def _global_options(args: Sequence[str]) -> tuple[str | None, list[str]] | None:
     return db, rest
 
 
-def _status(db: str | None, args: Sequence[str]) -> int | None:
+def _round_and_json(args: Sequence[str]) -> tuple[str | None, bool] | None:
+    """A command's ``[ROUND] [--json]``, in any order; None for anything else."""
     as_json = False
     refs = []
     for arg in args:
@@ -61,7 +68,14 @@ def _status(db: str | None, args: Sequence[str]) -> int | None:
             refs.append(arg)
     if len(refs) > 1:
         return None
-    ref = refs[0] if refs else None
+    return (refs[0] if refs else None), as_json
+
+
+def _status(db: str | None, args: Sequence[str]) -> int | None:
+    parsed = _round_and_json(args)
+    if parsed is None:
+        return None
+    ref, as_json = parsed
     from engine.environment import surely_database_url
 
     url = surely_database_url(db)
@@ -88,4 +102,55 @@ def _status(db: str | None, args: Sequence[str]) -> int | None:
         out.print(NO_ROUNDS)
     for r in rounds:
         out.print(status_table(r))
+    return 0
+
+
+class Head(Protocol):
+    @property
+    def round(self) -> str: ...
+    @property
+    def entries(self) -> int: ...
+    @property
+    def head(self) -> str: ...
+
+
+def show_heads(found: Sequence[Head], as_json: bool, out: Console | None = None) -> None:
+    """`ratify audit head`'s output (on ``out``, else a console as common.out)."""
+    if as_json:
+        print_json([{"round": h.round, "entries": h.entries, "head": h.head} for h in found])
+        return
+    from engine.wording import counted
+
+    if out is None:
+        from rich.console import Console
+
+        out = Console(highlight=False)
+    for h in found:
+        out.print(
+            f"round {h.round}: {counted(h.entries, 'entry', 'entries')}; head {h.head}",
+            soft_wrap=True,
+        )
+    if not found:
+        out.print("No rounds.")
+
+
+def _heads(db: str | None, args: Sequence[str]) -> int | None:
+    parsed = _round_and_json(args)
+    if parsed is None:
+        return None
+    ref, as_json = parsed
+    from engine.environment import surely_database_url
+
+    url = surely_database_url(db)
+    if url is None:
+        return None
+    try:
+        from engine.runtime import quick_heads
+
+        found = quick_heads(url, ref)
+    except Exception:  # as in _status
+        return None
+    if found is None:
+        return None
+    show_heads(found, as_json)
     return 0

@@ -32,6 +32,7 @@ __all__ = [
     "StatusRows",
     "Unsure",
     "plain_head",
+    "read_heads",
     "read_status_rows",
 ]
 
@@ -174,6 +175,25 @@ def read_status_rows(url: str, ref: str | None) -> list[StatusRows]:
 
 def _decoded(columns: Sequence[str], values: Sequence[Any], decode: Decode) -> list[Any]:
     return [decode(c, v) for c, v in zip(columns, values, strict=True)]
+
+
+def read_heads(url: str, ref: str | None) -> list[tuple[str, int, str]]:
+    """Every round's id, log length and log head (or the one ``ref`` names), oldest agreement
+    and round first, as ``audit.round_heads`` reads them. Raises :class:`Unsure` when in doubt."""
+    try:
+        with _opened(url) as (cursor, mark, _decode):
+            _check_revision(cursor)
+            query = "SELECT id, log_length, log_head FROM rounds"
+            params: tuple[str, ...] = ()
+            if ref is not None:
+                query += f" WHERE id = {mark}"
+                params = (_rounds(cursor, mark, ref)[0][0],)
+            cursor.execute(f"{query} ORDER BY agreement_id, number", params)
+            return [(str(r), int(n), str(h)) for r, n, h in cursor.fetchall()]
+    except Unsure:
+        raise
+    except Exception as exc:
+        raise Unsure(str(exc)) from exc
 
 
 _SELECT_ROUNDS = f"SELECT {', '.join(ROUND_COLUMNS)} FROM rounds"

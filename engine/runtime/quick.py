@@ -5,11 +5,22 @@ cannot be sure, and the caller runs that use case instead."""
 
 from __future__ import annotations
 
-from engine.persistence.reader import Unsure, read_status_rows
+from typing import NamedTuple
+
+from engine.persistence.reader import Unsure, read_heads, read_status_rows
 from engine.runtime.results import RoundStatus
 from engine.runtime.status_view import round_status
 
-__all__ = ["quick_status"]
+__all__ = ["QuickHead", "quick_heads", "quick_status"]
+
+
+class QuickHead(NamedTuple):
+    """A round's head, as :class:`~engine.runtime.HeadReport` has it (which lives with the
+    audit and its SQLAlchemy)."""
+
+    round: str
+    entries: int
+    head: str
 
 
 def quick_status(url: str, ref: str | None) -> list[RoundStatus] | None:
@@ -20,3 +31,11 @@ def quick_status(url: str, ref: str | None) -> list[RoundStatus] | None:
     except Unsure:
         return None
     return [round_status(row, parties, outbox) for row, parties, outbox in found]
+
+
+def quick_heads(url: str, ref: str | None) -> list[QuickHead] | None:
+    """:func:`~engine.runtime.heads` on the database at ``url``, or None: take the full path."""
+    try:
+        return [QuickHead(*found) for found in read_heads(url, ref)]
+    except Unsure:
+        return None
