@@ -163,3 +163,21 @@ def test_audit_head_imports_no_sqlalchemy_either(launched: tuple[str, CLI]) -> N
         loaded, output = ratify_in_a_new_process(*command, watch=FULL_PATH)
         assert loaded == []
         assert output == cli(*command[2:]).stdout
+
+
+def test_a_reader_gone_ends_the_fast_path_as_the_full_one(launched: tuple[str, CLI]) -> None:
+    # `ratify status --json | head`: typer exits 1 without a word; the fast path does the same.
+    url, _ = launched
+    ratify = [sys.executable, "-m", "engine.interfaces.cli", "--db", url]
+    ended = []
+    for args in (("audit", "log", "kanta-hame-strategic-2026", "--json"), ("status", "--json")):
+        child = subprocess.Popen(
+            [*ratify, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        assert child.stdout is not None
+        assert child.stderr is not None
+        child.stdout.close()  # before it writes: it starts in far longer than this takes
+        said = child.stderr.read()
+        child.stderr.close()
+        ended.append((child.wait(), said))
+    assert ended == [(1, b""), (1, b"")]

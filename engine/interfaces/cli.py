@@ -4,6 +4,7 @@ typer application in ``commands`` (``app`` here too, imported when first asked f
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,14 @@ __all__ = ["app", "main"]
 def main() -> None:
     from engine.interfaces.fast import answer
 
-    code = answer(sys.argv[1:])
+    try:
+        code = answer(sys.argv[1:])
+    # Ended as typer ends a command: the reader gone (`| head`) is a quiet exit 1, ^C one of 130.
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
     if code is not None:
         raise SystemExit(code)
     from engine.interfaces.commands import app
