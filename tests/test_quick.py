@@ -210,10 +210,12 @@ def test_urls_only_sqlalchemy_reads_go_the_full_way(url: str) -> None:
 
 
 def test_a_setting_the_full_settings_refuse_goes_the_full_way(
-    cli: CLI, sqlite_url: str, rounds: list[str], monkeypatch: pytest.MonkeyPatch
+    cli: CLI, database_url: str, rounds: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert quick_status(database_url, None) is not None  # answered, but for the setting
     monkeypatch.setenv("RATIFY_SMTP_PORT", "many")
-    assert answer(["--db", sqlite_url, "status", "--json"]) is None
+    assert answer(["--db", database_url, "status", "--json"]) is None
+    assert answer(["--db", database_url, "audit", "head"]) is None
     ran = cli("status", "--json")
     assert ran.exit_code == 2
     assert "RATIFY_SMTP_PORT" in ran.stderr
