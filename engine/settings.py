@@ -1,4 +1,6 @@
-"""Settings from the environment (``RATIFY_`` prefix), built by a factory, never at import."""
+"""Settings from the environment (``RATIFY_`` prefix), built by a factory, never at import.
+(``engine.environment`` reads the database URL without them, for the fast reads; a field added
+here needs its check there, which tests/test_quick.py asks for.)"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.core.text import ACTOR_MAX, length_problem, line_problem
+from engine.environment import DEFAULT_DATABASE_URL
 from engine.errors import InvalidInput
 
 __all__ = ["Settings", "default_actor", "load_settings"]
@@ -18,7 +21,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RATIFY_", extra="ignore")
 
     database_url: str = Field(
-        default="sqlite:///ratify.db",
+        default=DEFAULT_DATABASE_URL,
         description="SQLite file (default: ratify.db here) or postgresql+psycopg://user@host/db",
     )
     actor: str | None = Field(default=None, description="who is recording; default the OS user")

@@ -100,3 +100,84 @@ def test_a_schema_to_make_still_imports_alembic(tmp_path: Path) -> None:
     loaded, output = ratify_in_a_new_process("--db", url, "status", "--json", watch=("alembic",))
     assert loaded == ["alembic"]
     assert json.loads(output) == []
+
+
+# What `ratify status` needs no longer includes the libraries of the full command line: it is
+# answered by interfaces.fast through the driver (tests/test_quick.py holds it to the full path).
+FULL_PATH = ("sqlalchemy", "sqlmodel", "pydantic", "pydantic_settings", "typer", "click", "alembic")
+
+
+def test_status_json_imports_no_sqlalchemy_sqlmodel_pydantic_or_typer(
+    launched: tuple[str, CLI],
+) -> None:
+    url, cli = launched
+    loaded, output = ratify_in_a_new_process("--db", url, "status", "--json", watch=FULL_PATH)
+    assert loaded == []
+    assert output == cli("status", "--json").stdout
+    one, _ = ratify_in_a_new_process("--db", url, "status", "kanta-hame-strategic-2026", "--json")
+    assert one == []
+
+
+def test_the_status_table_imports_no_sqlalchemy_either(launched: tuple[str, CLI]) -> None:
+    url, _ = launched
+    loaded, output = ratify_in_a_new_process("--db", url, "status", watch=(*FULL_PATH, "rich"))
+    assert loaded == ["rich"]
+    assert "0/13 signed" in output
+
+
+@pytest.mark.postgres
+def test_status_on_postgresql_imports_the_driver_only(postgres_url: str) -> None:
+    from tests.conftest import empty_postgres
+
+    url = empty_postgres(postgres_url)
+    cli = cli_on(url)
+    assert cli("launch", str(EXAMPLE)).exit_code == 0
+    watch = (*FULL_PATH, "psycopg")
+    loaded, output = ratify_in_a_new_process("--db", url, "status", "--json", watch=watch)
+    assert loaded == ["psycopg"]
+    assert output == cli("status", "--json").stdout
+
+
+def test_a_command_it_does_not_answer_takes_the_full_path(launched: tuple[str, CLI]) -> None:
+    # The checker sees the full path's libraries when they are loaded (so the tests above can
+    # fail): an unknown round goes there, and has its usual error.
+    url, cli = launched
+    ran = subprocess.run(
+        [sys.executable, "-m", "engine.interfaces.cli", "--db", url, "status", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    full = cli("status", "nope")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (full.exit_code, full.stdout, full.stderr)
+    log = ("audit", "log", "kanta-hame-strategic-2026", "--json")
+    loaded, _ = ratify_in_a_new_process("--db", url, *log, watch=FULL_PATH)
+    assert {"sqlalchemy", "sqlmodel", "typer"} <= set(loaded)
+
+
+def test_audit_head_imports_no_sqlalchemy_either(launched: tuple[str, CLI]) -> None:
+    url, cli = launched
+    for args in (("--json",), ()):
+        command = ("--db", url, "audit", "head", *args)
+        loaded, output = ratify_in_a_new_process(*command, watch=FULL_PATH)
+        assert loaded == []
+        assert output == cli(*command[2:]).stdout
+
+
+def test_a_reader_gone_ends_the_fast_path_as_the_full_one(launched: tuple[str, CLI]) -> None:
+    # `ratify status --json | head`: typer exits 1 without a word; the fast path does the same.
+    url, _ = launched
+    ratify = [sys.executable, "-m", "engine.interfaces.cli", "--db", url]
+    ended = []
+    for args in (("audit", "log", "kanta-hame-strategic-2026", "--json"), ("status", "--json")):
+        child = subprocess.Popen(
+            [*ratify, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        assert child.stdout is not None
+        assert child.stderr is not None
+        child.stdout.close()  # before it writes: it starts in far longer than this takes
+        said = child.stderr.read()
+        child.stderr.close()
+        ended.append((child.wait(), said))
+    assert ended == [(1, b""), (1, b"")]

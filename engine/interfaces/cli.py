@@ -1,247 +1,43 @@
-"""The `ratify` command. Exit codes: 0 done, 1 refused by the rules (or verification failed),
-2 invalid input. Heavy imports (database, workflows, mail) happen inside the commands that need
-them, so `ratify --help` stays fast. The audit, workflow and mail commands live beside this file."""
+"""The `ratify` command: :func:`main`, its entry point. A read that ``fast`` answers (`ratify
+status`) imports neither typer nor SQLAlchemy; every other command, and any doubt, goes to the
+typer application in ``commands`` (``app`` here too, imported when first asked for)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from engine.interfaces import cli_audit, cli_mail, cli_tokens, cli_web, cli_webhooks
-from engine.interfaces.common import (
-    At,
-    By,
-    Group,
-    Json,
-    RoundArg,
-    actor_for,
-    clock_at,
-    db_engine,
-    out,
-    print_json,
-    state,
-)
-from engine.wording import counted
+if TYPE_CHECKING:
+    from engine.interfaces.commands import app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    cls=Group,
-    help="Run the ratification of an agreement by many parties, and prove it afterwards.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    db: Annotated[
-        str | None,
-        typer.Option("--db", help="Database URL; overrides RATIFY_DATABASE_URL.", metavar="URL"),
-    ] = None,
-) -> None:
-    state.db = db
-    ctx.call_on_close(state.close)
-
-
-@app.command()
-def init() -> None:
-    """Create the database schema, or check that the existing one is current."""
-    from engine.runtime import init_schema
-
-    out.print(init_schema(db_engine()))
-
-
-@app.command()
-def launch(
-    file: Annotated[Path, typer.Argument(help="The agreement file (TOML).")],
-    at: At = None,
-    by: By = None,
-    as_json: Json = False,
-) -> None:
-    """Validate an agreement file and launch a round of it, every party at its workflow's start."""
-    from engine.runtime import launch as do_launch
-
-    done = do_launch(db_engine(), file, clock_at(at), actor_for(by))
-    if as_json:
-        print_json({"round": done.round})
-        return
-    out.print(
-        f"Launched round [bold]{done.round}[/]: {counted(done.parties, 'party', 'parties')} "
-        f"invited; document sha256 {done.document_sha256}"
-    )
-
-
-@app.command()
-def status(
-    round_ref: Annotated[
-        str | None, typer.Argument(metavar="[ROUND]", help="Default: every round.")
-    ] = None,
-    as_json: Json = False,
-) -> None:
-    """Show a round's parties and their states (every round without ROUND)."""
-    from engine.interfaces.render import status_table
-    from engine.runtime import jsonable
-    from engine.runtime import status as get_status
-
-    rounds = jsonable(get_status(db_engine(), round_ref))
-    if as_json:
-        print_json(rounds[0] if round_ref is not None else rounds)
-        return
-    if not rounds:
-        out.print("No rounds yet. Launch one with `ratify launch FILE`.")
-    for r in rounds:
-        out.print(status_table(r))
-
-
-@app.command()
-def record(
-    round_ref: RoundArg,
-    party: Annotated[str, typer.Argument(help="The party's id.")],
-    event: Annotated[
-        str,
-        typer.Argument(help="submit, approve, return, reject, sign, appeal or appeal-resolved."),
-    ],
-    ref: Annotated[
-        str | None, typer.Option("--ref", help="Decision reference: 'Body dd.mm.yyyy § n'.")
-    ] = None,
-    reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (return, reject, appeal).")
-    ] = None,
-    signatory: Annotated[str | None, typer.Option("--signatory", help="Who signs (sign).")] = None,
-    title: Annotated[
-        str | None,
-        typer.Option(
-            "--title", help="The signatory's title (sign; a listed signatory's by default)."
-        ),
-    ] = None,
-    diary: Annotated[
-        str | None,
-        typer.Option(
-            "--diary", help="The party's diary number, as its system writes it (optional)."
-        ),
-    ] = None,
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Record an event for a party: checked against its workflow, written with its log entry."""
-    from engine.runtime import Evidence, jsonable
-    from engine.runtime import record as do_record
-
-    done = do_record(
-        db_engine(),
-        round_ref,
-        party,
-        event,
-        Evidence(ref=ref, reason=reason, signatory=signatory, title=title, diary=diary),
-        clock_at(at),
-        actor_for(by),
-    )
-    result = jsonable(done)
-    if as_json:
-        print_json(result)
-        return
-    line = f"{result['party']}: {result['from_state']} → [bold]{result['to_state']}[/]"
-    line += f" (entry #{result['seq']})"
-    if result["event"] == "sign":
-        line += f", signatures {result['signatures']}/{result['signatures_required']}"
-    if result["to_state"] == "legal_force_wait":
-        line += f", final from {result['legal_force_from']}"
-    out.print(line)
-    if result["round_state"] == "active":
-        out.print(
-            f"[bold green]Round {result['round']} is active, "
-            f"effective {result['effective_date']}.[/]"
-        )
-    elif result["round_state"] == "failed":
-        out.print(f"[bold red]Round {result['round']} has failed.[/]")
-
-
-@app.command()
-def tick(at: At = None, as_json: Json = False) -> None:
-    """Apply the timed transitions that are due (legal force)."""
-    from engine.runtime import jsonable
-    from engine.runtime import tick as do_tick
-
-    moved = jsonable(do_tick(db_engine(), clock_at(at)))
-    if as_json:
-        print_json(moved)
-        return
-    for m in moved:
-        out.print(f"{m['round']} {m['party']}: {m['from_state']} → [bold]{m['to_state']}[/]")
-    out.print(f"{counted(len(moved), 'party', 'parties')} moved.")
-
-
-@app.command()
-def amend(
-    round_ref: RoundArg,
-    document: Annotated[Path, typer.Argument(help="The new text of the agreement.")],
-    reason: Annotated[str | None, typer.Option("--reason", help="What changed and why.")] = None,
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Continue the round with a new text; approvals of the old text must be renewed."""
-    from engine.runtime import amend as do_amend
-    from engine.runtime import jsonable
-
-    result = jsonable(
-        do_amend(db_engine(), round_ref, document, reason, clock_at(at), actor_for(by))
-    )
-    if as_json:
-        print_json(result)
-        return
-    out.print(
-        f"Round {result['round']} now runs on version {result['version']} "
-        f"(sha256 {result['document_sha256']}); "
-        f"back to draft: {', '.join(result['reopened']) or 'none'}"
-    )
-
-
-@app.command()
-def cancel(
-    round_ref: RoundArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why the round ends.")],
-    by: By = None,
-    at: At = None,
-) -> None:
-    """End an open round."""
-    from engine.runtime import cancel as do_cancel
-
-    cancelled = do_cancel(db_engine(), round_ref, reason, clock_at(at), actor_for(by))
-    out.print(f"Round {cancelled} is cancelled.")
-
-
-@app.command()
-def demo(
-    file: Annotated[
-        Path | None,
-        typer.Option("--file", help="Agreement to play (default: the Kanta-Häme example)."),
-    ] = None,
-) -> None:
-    """Play the Kanta-Häme round on a simulated clock in a temporary database."""
-    from engine.interfaces.demo import run_demo
-
-    raise typer.Exit(run_demo(out, file))
-
-
-# After the commands above, so that --help lists the round's commands first.
-cli_mail.register(app)
-cli_web.register(app)
-cli_tokens.register(app)
-cli_webhooks.register(app)
-app.add_typer(cli_audit.audit_app, name="audit")
-app.add_typer(cli_audit.workflows_app, name="workflows")
-
 
 def main() -> None:
+    from engine.interfaces.fast import answer
+
+    try:
+        code = answer(sys.argv[1:])
+    # Ended as typer ends a command: the reader gone (`| head`) is a quiet exit 1, ^C one of 130.
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    if code is not None:
+        raise SystemExit(code)
+    from engine.interfaces.commands import app
+
     app()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from engine.interfaces.commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # python -m engine.interfaces.cli (e.g. with -X importtime)

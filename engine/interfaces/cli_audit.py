@@ -18,6 +18,7 @@ from engine.interfaces.common import (
     out,
     print_json,
 )
+from engine.interfaces.fast import show_heads
 from engine.wording import counted
 
 __all__ = ["audit_app", "workflows_app"]
@@ -52,17 +53,7 @@ def audit_head(
     administrators cannot write; `ratify audit verify --expect-head` checks the log against it."""
     from engine.runtime import heads
 
-    found = heads(db_engine(), round_ref)
-    if as_json:
-        print_json([{"round": h.round, "entries": h.entries, "head": h.head} for h in found])
-        return
-    for h in found:
-        out.print(
-            f"round {h.round}: {counted(h.entries, 'entry', 'entries')}; head {h.head}",
-            soft_wrap=True,
-        )
-    if not found:
-        out.print("No rounds.")
+    show_heads(heads(db_engine(), round_ref), as_json, out)
 
 
 @audit_app.command("verify")

@@ -3,8 +3,6 @@ the engine, clock and actor a command runs with. Heavy imports stay inside the f
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from engine.errors import InvalidInput, RatifyError, Words
+from engine.interfaces.fast import print_json
 
 if TYPE_CHECKING:
     from engine.clock import Clock
@@ -201,10 +200,6 @@ def actor_for(by: str | None) -> str:
     if by is not None and by.strip():
         return " ".join(check_line(by, "by", limit=ACTOR_MAX).split())
     return default_actor(current_settings())
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def parse_at(text: str) -> datetime:

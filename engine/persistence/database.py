@@ -11,7 +11,6 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
@@ -19,6 +18,12 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, Operati
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
+from engine.persistence.reader import (
+    MIGRATIONS,
+    SQLITE_BUSY_TIMEOUT_MS,
+    VERSION_TABLE,
+    plain_head,
+)
 
 if TYPE_CHECKING:  # Alembic (and Mako with it) is imported only when a migration is to run
     from alembic.config import Config
@@ -33,10 +38,7 @@ __all__ = [
     "transaction",
 ]
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x7261746966  # "ratif": the advisory lock that serialises migrations
-VERSION_TABLE = "alembic_version"  # where Alembic keeps the schema's revision
 
 
 def connect(url: str) -> Engine:
@@ -199,26 +201,7 @@ def _head() -> str | None:
     """This version's revision: the one no migration names as the one before it. Read from the
     scripts' ``revision`` and ``down_revision`` lines, as a command that finds its schema current
     needs nothing more; by Alembic when they are not that plain (a merge, a branch)."""
-    found: dict[str, str | None] = {}
-    for script in sorted((MIGRATIONS / "versions").glob("*.py")):
-        source = script.read_text("utf-8")
-        revision, before = _REVISION.search(source), _DOWN_REVISION.search(source)
-        if revision is None and before is None:
-            continue  # __init__.py, a helper
-        if revision is None or before is None:
-            return _scripts().get_current_head()
-        down = before.group(1)
-        found[revision.group(1)] = None if down == "None" else down.strip("\"'")
-    heads = set(found) - set(found.values())
-    if len(heads) != 1 or any(d is not None and d not in found for d in found.values()):
-        return _scripts().get_current_head()
-    return heads.pop()
-
-
-_REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*[\"']([0-9A-Za-z_]+)[\"']\s*$", re.M)
-_DOWN_REVISION = re.compile(
-    r"^down_revision(?:\s*:[^=]+)?\s*=\s*(None|[\"'][0-9A-Za-z_]+[\"'])\s*$", re.M
-)
+    return plain_head() or _scripts().get_current_head()
 
 
 def schema_revision(engine: Engine) -> str | None:

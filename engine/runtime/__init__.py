@@ -41,6 +41,7 @@ if typing.TYPE_CHECKING:
     from engine.runtime.events import record, tick
     from engine.runtime.pack import certificate_pdf, evidence_pack, render_certificate_html
     from engine.runtime.queue import outbox_messages, retry_message
+    from engine.runtime.quick import QuickHead, quick_heads, quick_status
     from engine.runtime.results import (
         AmendResult,
         ContactInfo,
@@ -96,6 +97,9 @@ _HOME = {
     "render_certificate_html": "engine.runtime.pack",
     "outbox_messages": "engine.runtime.queue",
     "retry_message": "engine.runtime.queue",
+    "QuickHead": "engine.runtime.quick",
+    "quick_heads": "engine.runtime.quick",
+    "quick_status": "engine.runtime.quick",
     "AmendResult": "engine.runtime.results",
     "ContactInfo": "engine.runtime.results",
     "DeliveryResult": "engine.runtime.results",
@@ -144,6 +148,7 @@ __all__ = [
     "LaunchResult",
     "OutboxMessage",
     "PartyStatus",
+    "QuickHead",
     "RecordResult",
     "ReminderPreview",
     "RoundStatus",
@@ -171,6 +176,8 @@ __all__ = [
     "next_working_day",
     "outbox_messages",
     "preview",
+    "quick_heads",
+    "quick_status",
     "record",
     "render_certificate_html",
     "retry_message",

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from engine.clock import Clock
 from engine.core.chain import GENESIS
 from engine.core.evidence import Evidence
-from engine.core.party import allowed, body_in_charge, had_approval, reopened
+from engine.core.party import had_approval, reopened
 from engine.core.text import check_evidence_text
 from engine.errors import AgreementFileError, InvalidInput, RatifyError, Refused
 from engine.persistence import outbox
@@ -23,15 +23,8 @@ from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
-from engine.runtime.results import (
-    AmendResult,
-    ContactInfo,
-    DocumentVersion,
-    LaunchResult,
-    PartyStatus,
-    RoundStatus,
-    Signatory,
-)
+from engine.runtime.results import AmendResult, DocumentVersion, LaunchResult, RoundStatus
+from engine.runtime.status_view import round_status
 from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep, with_via
 
 if TYPE_CHECKING:
@@ -372,47 +365,8 @@ def status(engine: Engine, ref: str | None) -> list[RoundStatus]:
         return [_round_status(session, row) for row in rows]
 
 
-def _party_status(row: RoundRow, party: PartyRow, tz: ZoneInfo) -> PartyStatus:
-    snap = snapshot(party)
-    machine = machine_of(party)
-    body = body_in_charge(machine, snap)
-    return PartyStatus(
-        id=party.party_id,
-        name=party.name,
-        state=party.state,
-        role=machine.role(party.state),
-        since=aware(party.since).astimezone(tz),
-        workflow=f"{party.workflow}@{party.workflow_version}",
-        bodies=tuple(b["name"] for b in party.bodies),
-        body=body.name if body else None,
-        legal_force_from=party.legal_force_from,
-        signatures=len(party.signatures),
-        signatures_required=party.signatures_required,
-        signatories=tuple(s["name"] for s in party.signatures),
-        may_sign=tuple(Signatory(s["name"], s["title"]) for s in party.signatories),
-        allowed=tuple(allowed(machine, snap)) if row.state == "open" else (),
-        contacts=tuple(ContactInfo(c["name"], c["email"], c["language"]) for c in party.contacts),
-    )
-
-
 def _round_status(session: Session, row: RoundRow) -> RoundStatus:
-    tz = ZoneInfo(row.timezone)
-    parties = tuple(_party_status(row, p, tz) for p in _parties(session, row.id))
-    return RoundStatus(
-        round=row.id,
-        agreement=row.agreement_id,
-        title=row.title,
-        state=row.state,
-        effective_date=row.effective_date,
-        document_sha256=row.document_sha256,
-        document_version=row.document_version,
-        deadline=row.deadline,
-        launched_at=aware(row.launched_at).astimezone(tz),
-        log_entries=row.log_length,
-        outbox=outbox.counts(session, row.id),
-        signed=sum(p.role == "done" for p in parties),
-        parties=parties,
-    )
+    return round_status(row, _parties(session, row.id), outbox.counts(session, row.id))
 
 
 def documents(engine: Engine, ref: str) -> list[DocumentVersion]:
