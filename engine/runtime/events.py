@@ -73,8 +73,11 @@ def record(
             return RecordResult.from_json(done)  # the same form again: its first answer
         require_open(row)
         now = now_in(clock, row.timezone)
-        check_id(party_id, "party")
-        party = read.party if read is not None else party_row(session, row.id, party_id)
+        if read is not None:  # the party's id was found well-formed before it was read
+            party = read.party
+        else:
+            check_id(party_id, "party")
+            party = party_row(session, row.id, party_id)
         if party is None:
             ids = session.exec(
                 select(PartyRow.party_id)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, bindparam, insert, update
+from sqlalchemy import Engine, Table, bindparam, insert, inspect, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -137,6 +137,10 @@ def save_party(session: Session, row: PartyRow, new: PartySnapshot, now: datetim
 def _written(row: RoundRow | PartyRow, values: dict[str, Any]) -> None:
     """The loaded row as the statement left it in the database (the statements bypass the ORM,
     which would otherwise hand later code of the transaction the old values)."""
+    state = inspect(row)
+    if state.session_id is None and not state.committed_state:
+        row.__dict__.update(values)  # a row read without the ORM (.rows): in no session
+        return
     for key, value in values.items():
         set_committed_value(row, key, value)
 

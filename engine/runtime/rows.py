@@ -47,6 +47,7 @@ _TEXT_DATE = Direct(
 # out).
 _ROUND_KEYS = tuple(c.key for c in _ROUNDS.columns)
 _PARTY_KEYS = tuple(c.key for c in _PARTIES.columns)
+_PARTY_ID = len(_ROUND_KEYS) + 1 + _PARTY_KEYS.index("party_id")
 _FOR_RECORD = Direct(
     select(
         *(c.label(f"r_{c.key}") for c in _ROUNDS.columns),
@@ -84,10 +85,9 @@ def for_record(session: Session, round_id: str, party_id: str) -> ForRecord | No
     if found is None:
         return None
     n = len(_ROUND_KEYS)
-    party_values = found[n + 1 :]
     party = None
-    if party_values[_PARTY_KEYS.index("party_id")] is not None:
-        party = _instance(PartyRow, dict(zip(_PARTY_KEYS, party_values, strict=True)))
+    if found[_PARTY_ID] is not None:
+        party = _instance(PartyRow, dict(zip(_PARTY_KEYS, found[n + 1 :], strict=True)))
     return ForRecord(
         _instance(RoundRow, dict(zip(_ROUND_KEYS, found[:n], strict=True))), found[n], party
     )
