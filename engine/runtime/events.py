@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.evidence import Evidence
-from engine.core.party import Decision, decide
+from engine.core.party import Decision, PartySnapshot, decide
 from engine.core.round import settle
 from engine.core.text import check_evidence_text
 from engine.errors import InvalidInput, NotFound
@@ -32,6 +32,7 @@ from engine.runtime.results import RecordResult
 from engine.runtime.rows import for_record, party_row, text_recorded_at
 from engine.runtime.witness import witness_on_activation
 from engine.runtime.writes import Via, check_once, earlier, keep
+from workflows import ProcessMachine
 
 __all__ = ["Via", "record", "tick"]
 
@@ -99,7 +100,8 @@ def record(
         else:
             launched = text_recorded_at(session, row.id, row.document_version)
         text_from = launched.astimezone(now.tzinfo).date() if launched else None
-        decision = decide(machine, snapshot(party), event, evidence, now, text_from)
+        before = snapshot(party)
+        decision = decide(machine, before, event, evidence, now, text_from)
         if minutes is not None and not (spec is not None and spec.takes("ref")):
             raise InvalidInput(
                 f'"{event}" is no decision of a body: it takes no minutes extract', field="minutes"
@@ -114,7 +116,7 @@ def record(
         if extra:
             decision = replace(decision, evidence={**decision.evidence, **extra})
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-        result = _apply(session, row, party, decision, journal)
+        result = _apply(session, row, party, decision, journal, machine, before)
         if once is not None:
             keep(session, "record", once, result.to_json(), now)
         return result
@@ -123,9 +125,15 @@ def record(
 
 
 def _apply(
-    session: Session, row: RoundRow, party: PartyRow, decision: Decision, journal: Journal
+    session: Session,
+    row: RoundRow,
+    party: PartyRow,
+    decision: Decision,
+    journal: Journal,
+    machine: ProcessMachine,
+    before: PartySnapshot,
 ) -> RecordResult:
-    before = snapshot(party)
+    """Write ``decision``, made by the party's ``machine`` from its state ``before``."""
     save_party(session, party, decision.party, journal.now)
     entry = journal.append(
         decision.event,
@@ -134,7 +142,6 @@ def _apply(
         to_state=decision.to_state,
         evidence=decision.evidence,
     )
-    machine = machine_of(party)
     messages.on_event(session, row, party, machine, entry, before, decision.party, journal.now)
     role = machine.role(decision.to_state)
     changes: dict[str, object] = {}
@@ -251,9 +258,10 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[RecordResu
                 return None
             if now < row.last_entry_at:  # the round's log is already past this moment
                 return None
-            decision = decide(machine, snapshot(party), event, Evidence(), now)
+            before = snapshot(party)
+            decision = decide(machine, before, event, Evidence(), now)
             journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-            return _apply(session, row, party, decision, journal)
+            return _apply(session, row, party, decision, journal, machine, before)
 
         result = retrying(engine, work)
         if result is not None:
