@@ -203,3 +203,43 @@ def test_a_receipt_row_is_the_row_outbox_enqueue_writes(
     assert ours == theirs
     assert ours["personal"] == personal
     assert ours["state"] == "pending"
+
+
+def test_a_lost_connection_is_invalidated_and_the_next_write_gets_a_new_one(
+    postgres_url: str, clock: FakeClock, agreement_file: Callable[..., Path]
+) -> None:
+    """PostgreSQL ends the server process of a writer in the middle of its transaction: the
+    statement fails as SQLAlchemy's error saying the connection is gone, the pool drops that
+    connection, and the next record works."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from engine.errors import RatifyError
+    from engine.persistence.database import connect, init_schema
+    from tests.conftest import empty_postgres
+
+    db = connect(empty_postgres(postgres_url))
+    try:
+        init_schema(db)
+        round_id = _launch(db, clock, agreement_file)
+        admin = psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True)
+        seen: list[DBAPIError] = []
+
+        def read_on_a_lost_connection() -> None:
+            with transaction(db) as session:
+                connection = session.connection()
+                pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                try:
+                    for_record(session, round_id, "alpha")
+                except DBAPIError as exc:
+                    seen.append(exc)
+                    raise
+
+        with admin, pytest.raises(RatifyError, match="terminating connection"):
+            read_on_a_lost_connection()
+        (error,) = seen
+        assert error.connection_invalidated
+        record(db, round_id, "alpha", "submit", Evidence(), clock, "c")
+    finally:
+        db.dispose()

@@ -11,6 +11,7 @@ they would from ``Connection.execute``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +40,11 @@ class Direct:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        made = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver)  # the driver decides the parameters' style
+        made = self._compiled.get(key)
         if made is None:
             compiled = self.statement.compile(dialect=dialect)
             assert isinstance(compiled, SQLCompiler)
@@ -62,7 +64,7 @@ class Direct:
                 tuple(column.key for column in columns),
                 tuple(results),
             )
-            self._compiled[dialect.name] = made
+            self._compiled[key] = made
         return made
 
     def _parameters(self, compiled: _Compiled, values: Mapping[str, Any]) -> Any:
@@ -85,9 +87,19 @@ class Direct:
             else:
                 cursor.execute(compiled.sql, parameters[0])
         except dbapi.Error as exc:
-            cursor.close()
+            # As Connection.execute would: a lost connection is not handed back to the pool.
+            lost = connection.dialect.is_disconnect(exc, connection.connection, cursor)
+            with suppress(dbapi.Error):
+                cursor.close()
+            if lost:
+                connection.invalidate(exc)
             raise DBAPIError.instance(
-                compiled.sql, parameters, exc, dbapi.Error, dialect=connection.dialect
+                compiled.sql,
+                parameters,
+                exc,
+                dbapi.Error,
+                connection_invalidated=lost,
+                dialect=connection.dialect,
             ) from exc
         return cursor
 
