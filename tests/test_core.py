@@ -172,3 +172,11 @@ def test_the_kept_answers_of_the_machine_follow_the_facts_they_were_asked_with()
         assert first.to_state == "awaiting_signature"
         last = decide(m, first.party, "sign", Evidence(signatory="C D", title="Chair"), NOW)
         assert last.to_state != "awaiting_signature"
+
+
+def test_facts_that_cannot_be_kept_are_asked_afresh() -> None:
+    """A tampered log replayed by verify can give a body a list for a name: no key for the kept
+    answers, so the machine is asked as before (here it answers)."""
+    odd = Body(["Kunnanhallitus"], "board", 14)  # type: ignore[arg-type]
+    submitted = decide(machine(), party(bodies=(odd, COUNCIL)), "submit", Evidence(), NOW)
+    assert submitted.to_state == "board_review"

@@ -94,10 +94,19 @@ def body_in_charge(machine: ProcessMachine, party: PartySnapshot) -> Body | None
     return party.body if machine.role(party.state) in ("preparing", "review") else None
 
 
-@functools.lru_cache(maxsize=4096)
 def _fire(machine: ProcessMachine, state: str, event: str, facts: PartyFacts) -> str | None:
     """Where ``event`` leads from ``state``: a machine's guards ask only the facts (frozen, so a
-    key), and a machine is one workflow version's, never changed, so the answer is kept."""
+    key), and a machine is one workflow version's, never changed, so the answer is kept. Facts
+    that cannot be a key (a tampered log's, replayed by verify: a list for a name) are asked
+    afresh, for the machine to answer (or fail) as it always did."""
+    try:
+        return _kept(machine, state, event, facts)
+    except TypeError:
+        return machine.fire(state, event, facts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept(machine: ProcessMachine, state: str, event: str, facts: PartyFacts) -> str | None:
     return machine.fire(state, event, facts)
 
 
