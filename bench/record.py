@@ -4,7 +4,8 @@ ratify: ``engine.runtime.record`` for each event (submit, then each body's appro
 parties of copies of the Kanta-Häme round. The limit: the same row writes in one transaction per
 event through ``sqlite3`` or ``psycopg`` with the same durability (SQLite: WAL, synchronous=FULL,
 BEGIN IMMEDIATE; PostgreSQL: its defaults, the round's row locked FOR UPDATE): read the round's
-anchors and the party's version, update the party guarded by its version, move the round's
+anchors and the party's version, update the party guarded by its version (its state, signatures,
+dates, and when it is next due: ``due_at``, which the tick reads), move the round's
 anchors guarded by its version, insert the log entry with its hash and insert the receipt rows
 (one per contact, the very subject and bodies ratify rendered for the same event). The two take
 turns, a round each, on copies of one round in the same database.
@@ -232,7 +233,8 @@ class RawWriter:
         cursor.execute(
             sql(
                 "UPDATE parties SET state = ?, step = ?, signatures = ?, legal_force_from = ?, "
-                "since = ?, version = ? WHERE round_id = ? AND party_id = ? AND version = ?"
+                "since = ?, version = ?, due_at = ? "
+                "WHERE round_id = ? AND party_id = ? AND version = ?"
             ),
             (
                 outcome.state,
@@ -241,6 +243,7 @@ class RawWriter:
                 outcome.legal_force_from,
                 self._time(now),
                 party_version + 1,
+                self._time(now),  # what is due for the party may have changed: the tick looks
                 round_id,
                 outcome.event.party,
                 party_version,

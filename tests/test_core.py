@@ -154,3 +154,29 @@ def test_the_round_settles_from_its_parties_roles(
     roles: list[str], outcome: Outcome | None
 ) -> None:
     assert settle(roles, NOW) == outcome  # type: ignore[arg-type]
+
+
+def test_the_kept_answers_of_the_machine_follow_the_facts_they_were_asked_with() -> None:
+    """decide keeps where an event leads (engine.core.party._fire): asked again with other facts
+    (one body fewer, no wait for legal force, the last signature), it answers anew."""
+    m = machine()
+    ref = Evidence(ref="Kunnanhallitus 07.12.2026 § 5")
+    for _ in range(2):  # the second time from what was kept
+        assert decide(m, party("board_review"), "approve", ref, NOW).to_state == "council_review"
+        one_body = party("board_review", bodies=(BOARD,))
+        assert decide(m, one_body, "approve", ref, NOW).to_state == "legal_force_wait"
+        no_wait = party("board_review", bodies=(BOARD,), await_legal_force=False)
+        assert decide(m, no_wait, "approve", ref, NOW).to_state != "legal_force_wait"
+        signing = party("awaiting_signature", step=1)
+        first = decide(m, signing, "sign", Evidence(signatory="A B", title="Mayor"), NOW)
+        assert first.to_state == "awaiting_signature"
+        last = decide(m, first.party, "sign", Evidence(signatory="C D", title="Chair"), NOW)
+        assert last.to_state != "awaiting_signature"
+
+
+def test_facts_that_cannot_be_kept_are_asked_afresh() -> None:
+    """A tampered log replayed by verify can give a body a list for a name: no key for the kept
+    answers, so the machine is asked as before (here it answers)."""
+    odd = Body(["Kunnanhallitus"], "board", 14)  # type: ignore[arg-type]
+    submitted = decide(machine(), party(bodies=(odd, COUNCIL)), "submit", Evidence(), NOW)
+    assert submitted.to_state == "board_review"

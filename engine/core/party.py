@@ -8,6 +8,7 @@ follows from the roles its workflow declares (workflows/definition.py), never fr
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -91,6 +92,22 @@ def body_in_charge(machine: ProcessMachine, party: PartySnapshot) -> Body | None
     """The body the party's step waits on: while preparing, the next to decide; in review, the
     one deciding. None in the other roles."""
     return party.body if machine.role(party.state) in ("preparing", "review") else None
+
+
+def _fire(machine: ProcessMachine, state: str, event: str, facts: PartyFacts) -> str | None:
+    """Where ``event`` leads from ``state``: a machine's guards ask only the facts (frozen, so a
+    key), and a machine is one workflow version's, never changed, so the answer is kept. Facts
+    that cannot be a key (a tampered log's, replayed by verify: a list for a name) are asked
+    afresh, for the machine to answer (or fail) as it always did."""
+    try:
+        return _kept(machine, state, event, facts)
+    except TypeError:
+        return machine.fire(state, event, facts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept(machine: ProcessMachine, state: str, event: str, facts: PartyFacts) -> str | None:
+    return machine.fire(state, event, facts)
 
 
 def _refuse(
@@ -199,7 +216,7 @@ def decide(
             )
         record["legal_force_from"] = party.legal_force_from.isoformat()
 
-    dest = machine.fire(party.state, event, party.facts())
+    dest = _fire(machine, party.state, event, party.facts())
     if dest is None:  # every transition's conditions failed: the definition has no fallback
         raise _refusal(machine, party, event)
     target: Role = machine.role(dest)

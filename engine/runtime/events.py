@@ -11,19 +11,28 @@ from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.evidence import Evidence
-from engine.core.party import Decision, decide
+from engine.core.party import Decision, PartySnapshot, decide
 from engine.core.round import settle
 from engine.core.text import check_evidence_text
 from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
+from engine.persistence.tables import PartyRow, RoundRow
 from engine.runtime import messages
 from engine.runtime.files import Upload, check_upload, store
 from engine.runtime.journal import Journal, lock_round, machine_of, retrying, save_party, snapshot
-from engine.runtime.lookup import check_id, moves_forward, now_in, require_open, resolve_round
+from engine.runtime.lookup import (
+    check_id,
+    id_problem,
+    moves_forward,
+    now_in,
+    require_open,
+    resolve_round,
+)
 from engine.runtime.results import RecordResult
+from engine.runtime.rows import for_record, party_row, text_recorded_at
 from engine.runtime.witness import witness_on_activation
 from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep
+from workflows import ProcessMachine
 
 __all__ = ["Via", "record", "tick"]
 
@@ -54,13 +63,22 @@ def record(
     check_once(once)
 
     def work(session: Session) -> RecordResult:
-        row = resolve_round(session, ref, lock=True)
+        check_id(ref, "round")
+        # A round's id and a well-formed party id (the common case): the round's row (locked),
+        # its text's date and the party's row in one read; else each looked up.
+        read = None
+        if "/" in ref and id_problem(party_id) is None:
+            read = for_record(session, ref, party_id)
+        row = read.round if read is not None else resolve_round(session, ref, lock=True)
         if (done := earlier(session, "record", once)) is not None:
             return RecordResult.from_json(done)  # the same form again: its first answer
         require_open(row)
         now = now_in(clock, row.timezone)
-        check_id(party_id, "party")
-        party = session.get(PartyRow, (row.id, party_id))
+        if read is not None:  # the party's id was found well-formed before it was read
+            party = read.party
+        else:
+            check_id(party_id, "party")
+            party = party_row(session, row.id, party_id)
         if party is None:
             ids = session.exec(
                 select(PartyRow.party_id)
@@ -77,9 +95,13 @@ def record(
             raise InvalidInput(
                 f'"{event}" is applied by {{cmd.tick}} once the date has come', field="event"
             )
-        text = session.get(DocumentRow, (row.id, row.document_version))
-        text_from = text.recorded_at.astimezone(now.tzinfo).date() if text else None
-        decision = decide(machine, snapshot(party), event, evidence, now, text_from)
+        if read is not None:
+            launched = read.text_from
+        else:
+            launched = text_recorded_at(session, row.id, row.document_version)
+        text_from = launched.astimezone(now.tzinfo).date() if launched else None
+        before = snapshot(party)
+        decision = decide(machine, before, event, evidence, now, text_from)
         if minutes is not None and not (spec is not None and spec.takes("ref")):
             raise InvalidInput(
                 f'"{event}" is no decision of a body: it takes no minutes extract', field="minutes"
@@ -94,17 +116,24 @@ def record(
         if extra:
             decision = replace(decision, evidence={**decision.evidence, **extra})
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-        result = _apply(session, row, party, decision, journal)
-        keep(session, "record", once, result.to_json(), now)
+        result = _apply(session, row, party, decision, journal, machine, before)
+        if once is not None:
+            keep(session, "record", once, result.to_json(), now)
         return result
 
     return retrying(engine, work)
 
 
 def _apply(
-    session: Session, row: RoundRow, party: PartyRow, decision: Decision, journal: Journal
+    session: Session,
+    row: RoundRow,
+    party: PartyRow,
+    decision: Decision,
+    journal: Journal,
+    machine: ProcessMachine,
+    before: PartySnapshot,
 ) -> RecordResult:
-    before = snapshot(party)
+    """Write ``decision``, made by the party's ``machine`` from its state ``before``."""
     save_party(session, party, decision.party, journal.now)
     entry = journal.append(
         decision.event,
@@ -113,7 +142,6 @@ def _apply(
         to_state=decision.to_state,
         evidence=decision.evidence,
     )
-    machine = machine_of(party)
     messages.on_event(session, row, party, machine, entry, before, decision.party, journal.now)
     role = machine.role(decision.to_state)
     changes: dict[str, object] = {}
@@ -230,9 +258,10 @@ def tick(engine: Engine, clock: Clock, actor: str = "ratify") -> list[RecordResu
                 return None
             if now < row.last_entry_at:  # the round's log is already past this moment
                 return None
-            decision = decide(machine, snapshot(party), event, Evidence(), now)
+            before = snapshot(party)
+            decision = decide(machine, before, event, Evidence(), now)
             journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
-            return _apply(session, row, party, decision, journal)
+            return _apply(session, row, party, decision, journal, machine, before)
 
         result = retrying(engine, work)
         if result is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, Table, bindparam, insert, inspect, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -20,6 +20,7 @@ from engine.core.party import PartySnapshot
 from engine.errors import ConcurrentUpdate, NotFound
 from engine.persistence.database import transaction
 from engine.persistence.tables import LogRow, PartyRow, RoundRow
+from engine.runtime.direct import Direct
 from workflows import Body, ProcessMachine, default_catalog
 
 __all__ = [
@@ -40,13 +41,15 @@ _rounds, _parties = RoundRow.__table__.c, PartyRow.__table__.c  # type: ignore[a
 _ROUND_SEAL = update(RoundRow.__table__).where(  # type: ignore[attr-defined]
     _rounds.id == bindparam("_id"), _rounds.version == bindparam("_v")
 )
-_ROUND_SEAL_PLAIN = _ROUND_SEAL.values(
-    log_length=bindparam("log_length"),
-    log_head=bindparam("log_head"),
-    last_entry_at=bindparam("last_entry_at"),
-    version=bindparam("version"),
+_ROUND_SEAL_PLAIN = Direct(
+    _ROUND_SEAL.values(
+        log_length=bindparam("log_length"),
+        log_head=bindparam("log_head"),
+        last_entry_at=bindparam("last_entry_at"),
+        version=bindparam("version"),
+    )
 )
-_PARTY_SAVE = (
+_PARTY_SAVE = Direct(
     update(PartyRow.__table__)  # type: ignore[attr-defined]
     .where(
         _parties.round_id == bindparam("_round"),
@@ -63,7 +66,8 @@ _PARTY_SAVE = (
         since=bindparam("since"),
     )
 )
-_LOG_INSERT = insert(LogRow.__table__)  # type: ignore[attr-defined]
+_LOG: Table = LogRow.__table__  # type: ignore[attr-defined]
+_LOG_INSERT = Direct(insert(_LOG).values({c.key: bindparam(c.key) for c in _LOG.columns}))
 ATTEMPTS = 8  # a writer that loses a race decides again from the new state, at most this often
 
 
@@ -125,16 +129,18 @@ def save_party(session: Session, row: PartyRow, new: PartySnapshot, now: datetim
         "due_at": now,  # what is due for it may have changed: the next tick looks (runtime.due)
         "since": now if new.state != row.state else row.since,
     }
-    result = session.execute(_PARTY_SAVE, values)
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        _written(row, {k: v for k, v in values.items() if not k.startswith("_")})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if _PARTY_SAVE.rowcount(session.connection(), values) != 1:
         raise ConcurrentUpdate(f"party {row.party_id} was changed by another writer")
+    _written(row, {k: v for k, v in values.items() if not k.startswith("_")})
 
 
 def _written(row: RoundRow | PartyRow, values: dict[str, Any]) -> None:
     """The loaded row as the statement left it in the database (the statements bypass the ORM,
     which would otherwise hand later code of the transaction the old values)."""
+    state = inspect(row)
+    if state.session_id is None and not state.committed_state:
+        row.__dict__.update(values)  # a row read without the ORM (.rows): in no session
+        return
     for key, value in values.items():
         set_committed_value(row, key, value)
 
@@ -230,21 +236,21 @@ class Journal:
             "last_entry_at": self.now,
             "version": self.round.version + 1,
         }
-        with self.session.no_autoflush:
-            if changes:
-                statement = _ROUND_SEAL.values(**values, **changes)
-                result = self.session.execute(
-                    statement, {"_id": self.round.id, "_v": self.round.version}
-                )
-            else:  # the common case: one statement made once, parameters bound
-                params = {"_id": self.round.id, "_v": self.round.version, **values}
-                result = self.session.execute(_ROUND_SEAL_PLAIN, params)
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConcurrentUpdate(f"round {self.round.id} was changed by another writer")
-            _written(self.round, values | changes)
-            # Core, not the ORM's unit of work: the entries are written, never read back here.
-            self.session.execute(_LOG_INSERT, self._rows)
-            # The webhooks' deliveries of these entries, in the same transaction.
-            from engine.runtime.webhooks import enqueue  # it reads rounds through lookup
+        # On the session's connection: Core statements need none of the ORM's execution (nor
+        # its autoflush), and the entries are written, never read back here.
+        connection = self.session.connection()
+        if changes:
+            statement = _ROUND_SEAL.values(**values, **changes)
+            params = {"_id": self.round.id, "_v": self.round.version}
+            matched = connection.execute(statement, params).rowcount
+        else:  # the common case: one statement made once, parameters bound
+            params = {"_id": self.round.id, "_v": self.round.version, **values}
+            matched = _ROUND_SEAL_PLAIN.rowcount(connection, params)
+        if matched != 1:
+            raise ConcurrentUpdate(f"round {self.round.id} was changed by another writer")
+        _written(self.round, values | changes)
+        _LOG_INSERT.many(connection, self._rows)
+        # The webhooks' deliveries of these entries, in the same transaction.
+        from engine.runtime.webhooks import enqueue  # it reads rounds through lookup
 
-            enqueue(self.session, self.round.id, self.entries, self.now)
+        enqueue(connection, self.round.id, self.entries, self.now)

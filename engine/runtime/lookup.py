@@ -18,6 +18,7 @@ ID_MAX = 200  # longer than any round id (agreement id of 80, "/", its number)
 __all__ = [
     "aware",
     "check_id",
+    "id_problem",
     "local_now",
     "moves_forward",
     "now_in",
@@ -52,10 +53,15 @@ def resolve_round(session: Session, ref: str, *, lock: bool = False) -> RoundRow
     return row
 
 
+def id_problem(value: str) -> str | None:
+    """What is wrong with an id typed by someone, or None."""
+    return line_problem(value) or length_problem(value, ID_MAX)
+
+
 def check_id(value: str, what: str) -> None:
     """An id typed by someone (a round's, a party's): one line of text, or InvalidInput before any
     query (a database driver would choke on what is not UTF-8)."""
-    problem = line_problem(value) or length_problem(value, ID_MAX)
+    problem = id_problem(value)
     if problem is not None:
         raise InvalidInput(f"the {what} {value[:40]!r} {problem}", field=what)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, func, insert, update
+from sqlalchemy import Connection, Engine, func, insert, update
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
@@ -356,12 +356,12 @@ def body_of(entry: Entry) -> str:
     return json.dumps({k: entry[k] for k in FIELDS}, ensure_ascii=False, sort_keys=False)  # type: ignore[literal-required]
 
 
-def enqueue(session: Session, round_id: str, entries: Sequence[Entry], now: datetime) -> None:
-    """The deliveries of these entries, in the transaction that writes them: one query for the
-    webhooks (a handful of rows), and one insert when any entry is wanted."""
+def enqueue(connection: Connection, round_id: str, entries: Sequence[Entry], now: datetime) -> None:
+    """The deliveries of these entries, in the transaction that writes them (on its connection:
+    no ORM work): one query for the webhooks (a handful of rows), one insert when any is wanted."""
     if not entries:
         return
-    hooks = session.execute(
+    hooks = connection.execute(
         select(WebhookRow.id, WebhookRow.events, WebhookRow.round_id).where(
             col(WebhookRow.removed_at).is_(None)
         )
@@ -384,4 +384,4 @@ def enqueue(session: Session, round_id: str, entries: Sequence[Entry], now: date
         if events == ["*"] or entry["event"] in events
     ]
     if rows:
-        session.execute(insert(WebhookDeliveryRow), rows)
+        connection.execute(insert(WebhookDeliveryRow), rows)
