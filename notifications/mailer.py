@@ -2,8 +2,10 @@
 
 A ``Delivery`` says what became of one message: ``sent`` (perhaps with some recipients refused),
 ``temporary`` (retry later, with :func:`backoff`) or ``permanent`` (a 5xx: do not retry).
-An ``on_delivery`` callback hears each outcome as soon as it is known, before the next message
-goes out, so that the caller can record it first (the outbox marks a message sent there).
+An ``on_delivery`` callback hears each outcome before the server can take the next message, so
+that the caller can record it first (the outbox marks a message sent there): it runs while the
+next message's bytes are with the server, before the line that ends them, so that recording one
+message overlaps the server's reading of the next (:class:`_Client`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from aiosmtplib.typing import Default, SMTPStatus
 
 from notifications.mime import Wire
 
@@ -49,8 +53,63 @@ class Delivery:
 # with its envelope (notifications.mime).
 Sendable = email.message.EmailMessage | Wire
 
-# Called with each message's Delivery as soon as it is known, before the next message is sent.
+# Called with each message's Delivery once it is known, before the server can take the next one.
 OnDelivery = Callable[[Delivery], None]
+
+
+class _Unrecorded(Exception):
+    """What ``on_delivery`` raised, carried out of aiosmtplib's call (whose handlers must not
+    take it for a failure of the message withdrawn) to :meth:`Mailer.deliver`, which raises it."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, but its DATA runs ``before_end`` once the message's bytes are
+    written and before the line that ends them: the server reads the message meanwhile, but has
+    not taken it. So the work done there (telling ``on_delivery`` of the message before) overlaps
+    the server's, and a failure there still withdraws the message: the connection is closed
+    before its end, and a server drops a message it had no end of."""
+
+    def __init__(self, before_end: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.before_end = before_end
+
+    async def data(
+        self,
+        message: str | bytes,
+        /,
+        *,
+        timeout: float | Literal[Default.token] | None = Default.token,
+    ) -> aiosmtplib.SMTPResponse:
+        # As aiosmtplib's data() and its protocol's DATA command, but for the hook; sendmail()
+        # has sent EHLO before it calls this.
+        protocol = self.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        wait = self.timeout if timeout is Default.token else timeout
+        raw = message.encode("ascii") if isinstance(message, str) else message
+        body = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw))
+        try:
+            start = await protocol.execute_command(b"DATA", timeout=wait)
+            if start.code != SMTPStatus.start_input:
+                raise aiosmtplib.SMTPDataError(start.code, start.message)
+            protocol.write(body)
+            try:
+                self.before_end()
+            except BaseException as exc:
+                self.close()  # the message unended: the server never takes it
+                raise _Unrecorded(exc) from exc
+            protocol.write(b".\r\n")
+            response = await protocol.read_response(timeout=wait)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            self.close()
+            raise
+        if response.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(response.code, response.message)
+        return response
 
 
 class Mailer:
@@ -102,25 +161,47 @@ class Mailer:
         not yet tried; the message that was in flight is ``temporary`` (the server may or may not
         have taken it: the outbox retries it later, with the same Message-ID).
 
-        ``on_delivery`` is called with each Delivery as soon as it is known, and returns before
-        the next message is sent (it runs on the event loop's thread, and may block it: nothing
-        else runs there meanwhile). If it raises, no further message is sent: the exception
-        propagates once the connection is closed, and the messages not yet tried have no
-        Delivery (a caller that cannot record what it sent must stop sending).
+        ``on_delivery`` is called with each Delivery, in the batch's order, and returns before
+        the server can take the next message: while the next one's bytes are with the server,
+        before the line that ends them (or before the next Delivery is known, or at the end).
+        It runs on the event loop's thread, and may block it: nothing else runs there
+        meanwhile. If it raises, no further message is sent: the one whose end it held up is
+        withdrawn unended (the connection closed), the exception propagates, and the messages
+        not yet tried, that one among them, have no Delivery (a caller that cannot record what
+        it sent must stop sending).
         """
         results: list[Delivery] = []
+        untold: deque[Delivery] = deque()  # known, not yet told to on_delivery
+
+        def tell() -> None:
+            while untold:
+                delivery = untold.popleft()
+                if on_delivery is not None:
+                    on_delivery(delivery)
 
         def known(delivery: Delivery) -> None:
+            tell()  # the one before first: on_delivery hears them in order
             results.append(delivery)
-            if on_delivery is not None:
-                on_delivery(delivery)
+            untold.append(delivery)
 
-        queue = deque(batch)
+        try:
+            await self._deliver(deque(batch), known, tell)
+        except _Unrecorded as stop:
+            raise stop.error from None
+        tell()
+        return results
+
+    async def _deliver(
+        self,
+        queue: deque[tuple[object, Sendable]],
+        known: Callable[[Delivery], None],
+        tell: Callable[[], None],
+    ) -> None:
         dropped: str | None = None
         for _attempt in range(2):  # the first connection and one reconnection
             if not queue:
                 break
-            smtp = self._client()
+            smtp = self._client(tell)
             try:
                 await smtp.connect()
             except _SETUP_ERRORS as exc:  # connect() closes the transport itself
@@ -128,7 +209,7 @@ class Mailer:
                 log.warning("SMTP %r unreachable: %s", self, error)
                 while queue:
                     known(Delivery(queue.popleft()[0], "temporary", error))
-                return results
+                return
             async with smtp:  # QUIT politely and close the transport, whatever happens
                 while queue and smtp.is_connected:
                     ref, message = queue.popleft()
@@ -140,7 +221,6 @@ class Mailer:
             error = f"connection lost: {dropped}"
             while queue:
                 known(Delivery(queue.popleft()[0], "temporary", error))
-        return results
 
     def deliver_sync(
         self,
@@ -150,8 +230,9 @@ class Mailer:
         """:meth:`deliver` from synchronous code (not from inside a running event loop)."""
         return asyncio.run(self.deliver(batch, on_delivery))
 
-    def _client(self) -> aiosmtplib.SMTP:
-        return aiosmtplib.SMTP(
+    def _client(self, before_end: Callable[[], None] = lambda: None) -> aiosmtplib.SMTP:
+        return _Client(
+            before_end,
             hostname=self.host,
             port=self.port,
             username=self.username,
