@@ -281,6 +281,9 @@ def to_email(
     return email
 
 
+# The same few calendars many times over: a tick's reminders of one round share their deadline's
+# event (its uid), their stamp (the tick's moment) and, by language, their summary.
+@functools.lru_cache(maxsize=256)
 def _calendar(deadline: date, uid: str, summary: str, stamp: datetime) -> bytes:
     if stamp.utcoffset() is None:
         raise ValueError("the calendar stamp needs an aware datetime")
