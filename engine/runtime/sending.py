@@ -16,15 +16,17 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, tuple_
+from sqlalchemy import Engine, and_, bindparam, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.chain import format_time
+from engine.errors import ConcurrentUpdate
 from engine.persistence import outbox
 from engine.persistence.database import Transactions, ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
-from engine.runtime.journal import Journal, lock_round, machine_of, retrying
+from engine.runtime.journal import ATTEMPTS, Journal, lock_round, machine_of
 from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
@@ -48,7 +50,7 @@ def send_due(
     ``keys`` make the contacts' personal links; without them a message links to no party page."""
     ensure_schema(engine)
     with transaction(engine) as session:
-        zones = sorted(session.exec(select(RoundRow.timezone).distinct()).all())
+        zones = outbox.waiting_zones(session)
         certificates = [
             (round_id, row.log_head, language)
             for round_id, language in outbox.waiting_of_kind(session, "active")
@@ -179,10 +181,14 @@ def _load(session: Session, claimed: list[OutboxRow]) -> list[RoundRow | PartyRo
     rounds = {item.round_id for item in claimed}
     if rounds:
         rows += session.exec(select(RoundRow).where(col(RoundRow.id).in_(rounds))).all()
-    pairs = {(i.round_id, i.party_id) for i in claimed if i.party_id is not None}
+    pairs = sorted({(i.round_id, i.party_id) for i in claimed if i.party_id is not None})
     if pairs:
-        party = tuple_(col(PartyRow.round_id), col(PartyRow.party_id))
-        rows += session.exec(select(PartyRow).where(party.in_(pairs))).all()
+        # Pair by pair, not (round_id, party_id) IN (…): SQLite (3.40) reads a list of row
+        # values by scanning the whole table, every party of every round.
+        party = or_(
+            *(and_(col(PartyRow.round_id) == r, col(PartyRow.party_id) == p) for r, p in pairs)
+        )
+        rows += session.exec(select(PartyRow).where(party)).all()
     return rows
 
 
@@ -205,10 +211,17 @@ class _Shared:
         texts = {(i.round_id, sha) for i in going if (sha := (i.personal or {}).get("document"))}
         documents: dict[tuple[str, str], DocumentRow] = {}
         if texts:
-            text = tuple_(col(DocumentRow.round_id), col(DocumentRow.sha256))
-            found = select(DocumentRow).where(text.in_(texts)).order_by(col(DocumentRow.version))
+            # By round (its key's prefix), the text picked here: (round_id, sha256) IN (…) is a
+            # scan of every text on SQLite (see _load), and a round has few versions.
+            rounds = {round_id for round_id, _ in texts}
+            found = (
+                select(DocumentRow)
+                .where(col(DocumentRow.round_id).in_(rounds))
+                .order_by(col(DocumentRow.version))
+            )
             for document in session.exec(found):
-                documents.setdefault((document.round_id, document.sha256), document)
+                if (document.round_id, document.sha256) in texts:
+                    documents.setdefault((document.round_id, document.sha256), document)
         contacts: list[Contact] = []
         if keys is not None:
             for item in going:
@@ -340,7 +353,8 @@ def _settle(
     """Write what became of one message, and for a chase sent its log entry, under the round's
     lock; a message sent or retried that writes nothing but its own row needs no other lock,
     and waits for the disk only if ``durable``. False when this worker's claim on it was lost
-    meanwhile: then nothing is written."""
+    meanwhile: then nothing is written. Each in a transaction of its own on the batch's
+    connection (``settling``): no session or connection of the pool's for each."""
     from notifications.mailer import backoff
 
     if outcome == "temporary" or (outcome == "sent" and not item.chase):
@@ -364,15 +378,28 @@ def _settle(
             _bounced(session, row, item, error or "", now)
         return True
 
-    return retrying(engine, work)
+    for _ in range(ATTEMPTS):  # as journal.retrying, on the batch's connection
+        try:
+            with settling.begin() as connection, Session(bind=connection) as session:
+                return work(session)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate("the round is busy with other writers; try again")
+
+
+_PARTY_STATE = sa_select(PartyRow.__table__.c.state).where(  # type: ignore[attr-defined]
+    PartyRow.__table__.c.round_id == bindparam("round"),  # type: ignore[attr-defined]
+    PartyRow.__table__.c.party_id == bindparam("party"),  # type: ignore[attr-defined]
+)
 
 
 def _log_chase(
     session: Session, row: RoundRow, item: OutboxRow, now: datetime, source: str
 ) -> None:
     chase = item.chase or {}
-    party = session.get(PartyRow, (row.id, item.party_id)) if item.party_id else None
-    state = party.state if party else None
+    state = None
+    if item.party_id:  # its state only: the rest of the party's row is not needed here
+        state = session.execute(_PARTY_STATE, {"round": row.id, "party": item.party_id}).scalar()
     # The log only moves forward: a worker run --at an earlier time records at the latest entry.
     moment = max(now, row.last_entry_at)
     journal = Journal(session, row, actor="ratify", now=moment, clock=source)
