@@ -265,7 +265,8 @@ def mark_sent(
     if done and row.kind == "reminder" and row.party_id is not None:
         # The escalation is timed from the last reminder actually sent: the party is due for a
         # look (parties.due_at, engine.runtime.due).
-        mark_due(session, row.round_id, row.party_id, now)
+        connection = session.connection() if isinstance(session, Session) else session
+        mark_due(connection, row.round_id, row.party_id, now)
     return done
 
 

@@ -16,17 +16,17 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, bindparam, or_
+from sqlalchemy import Engine, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.chain import format_time
-from engine.errors import ConcurrentUpdate
+from engine.errors import ConcurrentUpdate, NotFound
 from engine.persistence import outbox
 from engine.persistence.database import Transactions, ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
-from engine.runtime.journal import ATTEMPTS, Journal, lock_round, machine_of
+from engine.runtime.journal import ATTEMPTS, Journal, machine_of
 from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
@@ -181,14 +181,18 @@ def _load(session: Session, claimed: list[OutboxRow]) -> list[RoundRow | PartyRo
     rounds = {item.round_id for item in claimed}
     if rounds:
         rows += session.exec(select(RoundRow).where(col(RoundRow.id).in_(rounds))).all()
-    pairs = sorted({(i.round_id, i.party_id) for i in claimed if i.party_id is not None})
+    pairs = {(i.round_id, i.party_id) for i in claimed if i.party_id is not None}
     if pairs:
-        # Pair by pair, not (round_id, party_id) IN (…): SQLite (3.40) reads a list of row
-        # values by scanning the whole table, every party of every round.
-        party = or_(
-            *(and_(col(PartyRow.round_id) == r, col(PartyRow.party_id) == p) for r, p in pairs)
+        # Their rounds' and their ids' every pair, the batch's kept: (round_id, party_id) IN
+        # (…) would have SQLite (3.40) scan every party of every round for a list of row values,
+        # and pair by pair ORs make a statement to compile anew for each batch's size.
+        found = session.exec(
+            select(PartyRow).where(
+                col(PartyRow.round_id).in_({r for r, _ in pairs}),
+                col(PartyRow.party_id).in_({p for _, p in pairs}),
+            )
         )
-        rows += session.exec(select(PartyRow).where(party)).all()
+        rows += [party for party in found if (party.round_id, party.party_id) in pairs]
     return rows
 
 
@@ -365,7 +369,11 @@ def _settle(
             return outbox.mark_retry(connection, item, now, backoff(item.attempts + 1), error or "")
 
     def work(session: Session) -> bool:
-        row = lock_round(session, item.round_id)
+        # The round read under its lock (as journal.lock_round, in a session that holds nothing
+        # yet, by a statement made once: lock_round's get costs several times more).
+        row = session.execute(_LOCKED_ROUND, {"id": item.round_id}).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no round {item.round_id!r}")
         now = now_in(clock, row.timezone)
         if outcome == "sent":
             if not outbox.mark_sent(session, item, now, refused):
@@ -387,6 +395,7 @@ def _settle(
     raise ConcurrentUpdate("the round is busy with other writers; try again")
 
 
+_LOCKED_ROUND = select(RoundRow).where(col(RoundRow.id) == bindparam("id")).with_for_update()
 _PARTY_STATE = sa_select(PartyRow.__table__.c.state).where(  # type: ignore[attr-defined]
     PartyRow.__table__.c.round_id == bindparam("round"),  # type: ignore[attr-defined]
     PartyRow.__table__.c.party_id == bindparam("party"),  # type: ignore[attr-defined]
@@ -399,7 +408,8 @@ def _log_chase(
     chase = item.chase or {}
     state = None
     if item.party_id:  # its state only: the rest of the party's row is not needed here
-        state = session.execute(_PARTY_STATE, {"round": row.id, "party": item.party_id}).scalar()
+        params = {"round": row.id, "party": item.party_id}
+        state = session.connection().execute(_PARTY_STATE, params).scalar()
     # The log only moves forward: a worker run --at an earlier time records at the latest entry.
     moment = max(now, row.last_entry_at)
     journal = Journal(session, row, actor="ratify", now=moment, clock=source)
