@@ -315,6 +315,9 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates ship with the package: a template compiled once is the one to render,
+        # without a stat of its file (and of the files it extends and imports) at every message.
+        auto_reload=False,
     )
     env.filters["date"] = _date_filter
     env.filters["datetime"] = _datetime_filter
