@@ -27,7 +27,7 @@ from notifications.mime import Wire
 if TYPE_CHECKING:
     from engine.settings import Settings
 
-__all__ = ["Delivery", "Mailer", "OnDelivery", "Outcome", "Sendable", "Tls", "backoff"]
+__all__ = ["Delivery", "Later", "Mailer", "OnDelivery", "Outcome", "Sendable", "Tls", "backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,36 @@ class Delivery:
     refused: dict[str, str] = field(default_factory=dict)
 
 
+class Later:
+    """A message written out only when its turn comes: while the server reads the one before it
+    (see :meth:`Mailer.deliver`), so that writing it overlaps the server's work. What ``make``
+    raises is what sending it raised (a ValueError: it cannot be sent, ``permanent``)."""
+
+    def __init__(self, make: Callable[[], email.message.EmailMessage | Wire]) -> None:
+        self._make: Callable[[], email.message.EmailMessage | Wire] | None = make
+        self._made: email.message.EmailMessage | Wire | None = None
+        self._error: Exception | None = None
+
+    def prepare(self) -> None:
+        """Write it out now, keeping what it raises for :meth:`made`."""
+        if self._make is not None:
+            make, self._make = self._make, None
+            try:
+                self._made = make()
+            except Exception as exc:
+                self._error = exc
+
+    def made(self) -> email.message.EmailMessage | Wire:
+        self.prepare()
+        if self._error is not None:
+            raise self._error
+        assert self._made is not None
+        return self._made
+
+
 # What the mailer sends: a message of the email package's, or one already written out as bytes
-# with its envelope (notifications.mime).
-Sendable = email.message.EmailMessage | Wire
+# with its envelope (notifications.mime), or one to write out when its turn comes.
+Sendable = email.message.EmailMessage | Wire | Later
 
 # Called with each message's Delivery once it is known, before the server can take the next one.
 OnDelivery = Callable[[Delivery], None]
@@ -197,11 +224,17 @@ class Mailer:
         known: Callable[[Delivery], None],
         tell: Callable[[], None],
     ) -> None:
+        def meanwhile() -> None:
+            # While the server reads a message: the one before told, the next one written out.
+            tell()
+            if queue and isinstance(queue[0][1], Later):
+                queue[0][1].prepare()
+
         dropped: str | None = None
         for _attempt in range(2):  # the first connection and one reconnection
             if not queue:
                 break
-            smtp = self._client(tell)
+            smtp = self._client(meanwhile)
             try:
                 await smtp.connect()
             except _SETUP_ERRORS as exc:  # connect() closes the transport itself
@@ -243,8 +276,9 @@ class Mailer:
             start_tls=self.tls == "starttls",
         )
 
-    async def _send(self, smtp: aiosmtplib.SMTP, ref: object, message: Sendable) -> Delivery:
+    async def _send(self, smtp: aiosmtplib.SMTP, ref: object, sendable: Sendable) -> Delivery:
         try:
+            message = sendable.made() if isinstance(sendable, Later) else sendable
             if isinstance(message, Wire):
                 errors, _reply = await smtp.sendmail(
                     message.sender, message.recipients, message.data

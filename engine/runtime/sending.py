@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
@@ -31,7 +32,7 @@ from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
 from notifications.message import Attachment, OutgoingMessage
-from notifications.mime import to_wire
+from notifications.mime import check_headers, to_wire
 from notifications.render import personalize
 
 if TYPE_CHECKING:
@@ -143,6 +144,8 @@ def _claim(
     """A batch to deliver: claimed rows still worth sending now, written out. None: nothing is
     due. What the batch's messages share (their rounds, parties, documents and links) is read
     once for the batch, not once a message."""
+    from notifications.mailer import Later  # as the mailer itself: aiosmtplib when sending only
+
     while True:
         with transaction(engine) as session:
             claimed = outbox.claim(session, now, BATCH, timezone=zone, lease=lease)
@@ -163,10 +166,14 @@ def _claim(
             for item in going:
                 try:
                     made, reply_to = _finished(session, item, keys, shared)
-                    batch.append((item, to_wire(made, mail_from, now, reply_to)))
+                    check_headers(made, mail_from, now, reply_to)
                 except ValueError as exc:  # a header that cannot be sent: never will be
                     outbox.mark_failed(session, item, str(exc))
                     results.append(_result(item, "permanent", str(exc)))
+                    continue
+                # Written out as bytes by the mailer when its turn comes, while the server reads
+                # the message before it: not here, inside the claim's transaction.
+                batch.append((item, Later(partial(to_wire, made, mail_from, now, reply_to))))
         if not claimed:
             return None
         if batch:
