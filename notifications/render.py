@@ -281,6 +281,9 @@ def to_email(
     return email
 
 
+# The same few calendars many times over: a tick's reminders of one round share their deadline's
+# event (its uid), their stamp (the tick's moment) and, by language, their summary.
+@functools.lru_cache(maxsize=256)
 def _calendar(deadline: date, uid: str, summary: str, stamp: datetime) -> bytes:
     if stamp.utcoffset() is None:
         raise ValueError("the calendar stamp needs an aware datetime")
@@ -312,6 +315,9 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates ship with the package: a template compiled once is the one to render,
+        # without a stat of its file (and of the files it extends and imports) at every message.
+        auto_reload=False,
     )
     env.filters["date"] = _date_filter
     env.filters["datetime"] = _datetime_filter

@@ -80,7 +80,11 @@ def test_what_a_batch_shares_is_read_once_however_many_messages_it_has(
         with statements(db) as seen:
             results = send_due(db, FixedClock(START), Mailer(HOST, smtp.port), FROM, KEYS)
         assert [r.outcome for r in results] == ["sent"] * size
-        per_message = [s for s in seen if s.startswith("UPDATE outbox SET state=") and "id = " in s]
+        per_message = [
+            s
+            for s in seen
+            if s.startswith("UPDATE outbox SET state=") and "WHERE outbox.id = " in s
+        ]
         assert len(per_message) == size  # each message marked on its own
         counts.append(len([s for s in seen if not settles(s)]))
     assert counts[0] == counts[1], "what the sender reads grew with the batch"

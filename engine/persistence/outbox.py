@@ -41,6 +41,7 @@ __all__ = [
     "outgoing",
     "retry",
     "supersede",
+    "waiting_zones",
 ]
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
@@ -202,8 +203,14 @@ def claim(
     token = uuid.uuid4().hex
     due = select(OutboxRow.id).where(_due(now)).order_by(col(OutboxRow.id)).limit(limit)
     if timezone is not None:
-        zone_rounds = select(RoundRow.id).where(RoundRow.timezone == timezone)
-        due = due.where(col(OutboxRow.round_id).in_(zone_rounds))
+        # Each row's round looked up by its key: "round_id IN (rounds of the zone)" would list
+        # every round of the zone (on SQLite, a scan of the rounds) at every claim.
+        in_zone = (
+            select(RoundRow.id)
+            .where(col(RoundRow.id) == col(OutboxRow.round_id), RoundRow.timezone == timezone)
+            .exists()
+        )
+        due = due.where(in_zone)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     # One statement chooses the rows (on PostgreSQL locking them, and passing over those another
@@ -258,22 +265,26 @@ def mark_sent(
     if done and row.kind == "reminder" and row.party_id is not None:
         # The escalation is timed from the last reminder actually sent: the party is due for a
         # look (parties.due_at, engine.runtime.due).
-        mark_due(session, row.round_id, row.party_id, now)
+        connection = session.connection() if isinstance(session, Session) else session
+        mark_due(connection, row.round_id, row.party_id, now)
     return done
 
 
 def mark_due(session: Session | Connection, round_id: str, party_id: str, now: datetime) -> None:
     """Something changed what may be due for a party: the next tick looks at it."""
-    parties = PartyRow.__table__.c  # type: ignore[attr-defined]
-    session.execute(
-        update(PartyRow.__table__)  # type: ignore[attr-defined]
-        .where(
-            parties.round_id == round_id,
-            parties.party_id == party_id,
-            parties.due_at.is_(None) | (parties.due_at > now),
-        )
-        .values(due_at=now)
+    session.execute(_MARK_DUE, {"_round": round_id, "_party": party_id, "_now": now})
+
+
+_PARTIES = PartyRow.__table__.c  # type: ignore[attr-defined]
+_MARK_DUE = (  # made once: a reminder sent marks its party (a statement built each time costs more)
+    update(PartyRow.__table__)  # type: ignore[attr-defined]
+    .where(
+        _PARTIES.round_id == bindparam("_round"),
+        _PARTIES.party_id == bindparam("_party"),
+        _PARTIES.due_at.is_(None) | (_PARTIES.due_at > bindparam("_now")),
     )
+    .values(due_at=bindparam("_now"))
+)
 
 
 def mark_retry(
@@ -386,19 +397,28 @@ def chase_histories(session: Session, round_ids: Sequence[str]) -> dict[str, His
 def supersede(session: Session, round_id: str, party_id: str, step: str, key: str) -> None:
     """A newer reminder (``key``) of a step replaces any older one of the same step (its keys
     begin with ``step``) still waiting to go out: the party gets the newer one only."""
-    session.execute(
-        update(OutboxRow)
-        .where(
-            col(OutboxRow.round_id) == round_id,
-            col(OutboxRow.party_id) == party_id,
-            col(OutboxRow.kind) == "reminder",
-            col(OutboxRow.state) == "pending",
-            col(OutboxRow.key).startswith(step),
-            ~col(OutboxRow.key).startswith(key + ":"),
-        )
-        .values(state="skipped", last_error=f"superseded by {key}")
-        .execution_options(synchronize_session=False)
+    params = {
+        "_round": round_id,
+        "_party": party_id,
+        "_step": step,
+        "_mine": key + ":",
+        "_why": f"superseded by {key}",
+    }
+    session.execute(_SUPERSEDE, params)
+
+
+_SUPERSEDE = (  # made once: every reminder queued runs it
+    update(_TABLE)
+    .where(
+        _TABLE.c.round_id == bindparam("_round"),
+        _TABLE.c.party_id == bindparam("_party"),
+        _TABLE.c.kind == "reminder",
+        _TABLE.c.state == "pending",
+        _TABLE.c.key.startswith(bindparam("_step")),
+        ~_TABLE.c.key.startswith(bindparam("_mine")),
     )
+    .values(state="skipped", last_error=bindparam("_why"))
+)
 
 
 def exists(session: Session, key: str) -> bool:
@@ -435,3 +455,12 @@ def waiting_of_kind(session: Session, kind: str) -> list[tuple[str, str]]:
         .distinct()
     ).all()
     return [(r, lang) for r, lang in rows]
+
+
+def waiting_zones(session: Session) -> list[str]:
+    """The timezones of the rounds with messages waiting to be sent (or held by a worker), in
+    order: where a worker claims. Those of every round would be a scan of the rounds at every
+    tick, for nothing to send in most of them."""
+    waiting = select(OutboxRow.round_id).where(col(OutboxRow.state).in_(("pending", "sending")))
+    zones = select(RoundRow.timezone).where(col(RoundRow.id).in_(waiting)).distinct()
+    return sorted(session.exec(zones).all())

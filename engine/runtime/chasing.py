@@ -132,15 +132,13 @@ def _due_rounds(
 ) -> list[tuple[RoundRow, list[PartyRow], outbox.History]]:
     """The parties due by ``instant`` (``parties.due_at``, indexed), by round, with each round's
     chases so far: what a tick looks at, however many parties wait for their bodies' meetings."""
-    query = (
-        select(PartyRow)
-        .where(col(PartyRow.due_at) <= instant)
-        .order_by(col(PartyRow.round_id), col(PartyRow.position))
-    )
+    # Ordered here, not by the query: with an ORDER BY (round_id, position), SQLite walks the
+    # parties' key in that order, every party of every round, instead of the due_at range.
+    query = select(PartyRow).where(col(PartyRow.due_at) <= instant)
     if wanted is not None:
         query = query.where(col(PartyRow.round_id) == wanted)
     by_round: dict[str, list[PartyRow]] = {}
-    for party in session.exec(query).all():
+    for party in sorted(session.exec(query).all(), key=lambda p: (p.round_id, p.position)):
         by_round.setdefault(party.round_id, []).append(party)
     if not by_round:
         return []

@@ -15,19 +15,20 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlalchemy import Engine, bindparam, select, update
+from sqlmodel import Session
 
 from engine.core.calendar import WorkCalendar
 from engine.core.chain import format_time
 from engine.persistence import outbox
+from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import PartyRow, RoundRow
 from engine.runtime.journal import machine_of
 from engine.runtime.messages import policy_of
 from notifications.policy import deadline_reminder_due, escalation_due, reminder_due
 from workflows import PENDING_ROLES
 
-__all__ = ["next_due", "set_due"]
+__all__ = ["legal_force_due", "next_due", "set_due"]
 
 
 def next_due(
@@ -87,6 +88,27 @@ def next_due(
     return min(times).astimezone(UTC) if times else None
 
 
+def legal_force_due(engine: Engine, instant: datetime) -> bool:
+    """Whether any party of an open round that waits for legal force is due by ``instant``: the
+    parties :func:`engine.runtime.events.tick` reads, found through the due_at index alone (its
+    own query, ordered, has SQLite walk every open round's parties), so that a tick with none
+    due does not look at every party."""
+    ensure_schema(engine)
+    rounds = RoundRow.__table__.c  # type: ignore[attr-defined]
+    found = (
+        select(_PARTIES.party_id)
+        .select_from(PartyRow.__table__.join(RoundRow.__table__, rounds.id == _PARTIES.round_id))  # type: ignore[attr-defined]
+        .where(
+            _PARTIES.due_at <= instant,
+            _PARTIES.legal_force_from.is_not(None),
+            rounds.state == "open",
+        )
+        .limit(1)
+    )
+    with transaction(engine) as session:
+        return session.execute(found).first() is not None
+
+
 def _next_sending(now: datetime, tz: ZoneInfo, send_time: time, calendar: WorkCalendar) -> datetime:
     """The first moment from ``now`` at which a tick sends chases: a working day, from send_at."""
     local = now.astimezone(tz)
@@ -99,19 +121,28 @@ def _next_sending(now: datetime, tz: ZoneInfo, send_time: time, calendar: WorkCa
 def set_due(session: Session, party: PartyRow, at: datetime | None) -> None:
     """Set when to look at ``party`` again, unless it changed since it was read (its state, or a
     reminder of it sent meanwhile: then it stays due, for the next tick to look at)."""
-    seen = (
-        col(PartyRow.due_at).is_(None)
-        if party.due_at is None
-        else col(PartyRow.due_at) == party.due_at
-    )
-    session.execute(
-        update(PartyRow)
-        .where(
-            col(PartyRow.round_id) == party.round_id,
-            col(PartyRow.party_id) == party.party_id,
-            col(PartyRow.version) == party.version,
-            seen,
-        )
-        .values(due_at=at)
-        .execution_options(synchronize_session=False)
-    )
+    params = {"_round": party.round_id, "_party": party.party_id, "_v": party.version, "_at": at}
+    if party.due_at is None:
+        session.execute(_SET_DUE_FROM_NONE, params)
+    else:
+        session.execute(_SET_DUE, params | {"_seen": party.due_at})
+
+
+# Made once (a tick sets every party it looks at): the party as it was read, by version and by
+# its due time (None compares to nothing, hence two).
+_PARTIES = PartyRow.__table__.c  # type: ignore[attr-defined]
+_SAME = (
+    _PARTIES.round_id == bindparam("_round"),
+    _PARTIES.party_id == bindparam("_party"),
+    _PARTIES.version == bindparam("_v"),
+)
+_SET_DUE = (
+    update(PartyRow.__table__)  # type: ignore[attr-defined]
+    .where(*_SAME, _PARTIES.due_at == bindparam("_seen"))
+    .values(due_at=bindparam("_at"))
+)
+_SET_DUE_FROM_NONE = (
+    update(PartyRow.__table__)  # type: ignore[attr-defined]
+    .where(*_SAME, _PARTIES.due_at.is_(None))
+    .values(due_at=bindparam("_at"))
+)

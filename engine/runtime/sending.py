@@ -13,23 +13,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, tuple_
+from sqlalchemy import Engine, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.core.chain import format_time
+from engine.errors import ConcurrentUpdate, NotFound
 from engine.persistence import outbox
 from engine.persistence.database import Transactions, ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
-from engine.runtime.journal import Journal, lock_round, machine_of, retrying
+from engine.runtime.journal import ATTEMPTS, Journal, machine_of
 from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
 from notifications.message import Attachment, OutgoingMessage
-from notifications.mime import to_wire
+from notifications.mime import check_headers, to_wire
 from notifications.render import personalize
 
 if TYPE_CHECKING:
@@ -48,7 +51,7 @@ def send_due(
     ``keys`` make the contacts' personal links; without them a message links to no party page."""
     ensure_schema(engine)
     with transaction(engine) as session:
-        zones = sorted(session.exec(select(RoundRow.timezone).distinct()).all())
+        zones = outbox.waiting_zones(session)
         certificates = [
             (round_id, row.log_head, language)
             for round_id, language in outbox.waiting_of_kind(session, "active")
@@ -141,6 +144,8 @@ def _claim(
     """A batch to deliver: claimed rows still worth sending now, written out. None: nothing is
     due. What the batch's messages share (their rounds, parties, documents and links) is read
     once for the batch, not once a message."""
+    from notifications.mailer import Later  # as the mailer itself: aiosmtplib when sending only
+
     while True:
         with transaction(engine) as session:
             claimed = outbox.claim(session, now, BATCH, timezone=zone, lease=lease)
@@ -161,10 +166,14 @@ def _claim(
             for item in going:
                 try:
                     made, reply_to = _finished(session, item, keys, shared)
-                    batch.append((item, to_wire(made, mail_from, now, reply_to)))
+                    check_headers(made, mail_from, now, reply_to)
                 except ValueError as exc:  # a header that cannot be sent: never will be
                     outbox.mark_failed(session, item, str(exc))
                     results.append(_result(item, "permanent", str(exc)))
+                    continue
+                # Written out as bytes by the mailer when its turn comes, while the server reads
+                # the message before it: not here, inside the claim's transaction.
+                batch.append((item, Later(partial(to_wire, made, mail_from, now, reply_to))))
         if not claimed:
             return None
         if batch:
@@ -181,8 +190,16 @@ def _load(session: Session, claimed: list[OutboxRow]) -> list[RoundRow | PartyRo
         rows += session.exec(select(RoundRow).where(col(RoundRow.id).in_(rounds))).all()
     pairs = {(i.round_id, i.party_id) for i in claimed if i.party_id is not None}
     if pairs:
-        party = tuple_(col(PartyRow.round_id), col(PartyRow.party_id))
-        rows += session.exec(select(PartyRow).where(party.in_(pairs))).all()
+        # Their rounds' and their ids' every pair, the batch's kept: (round_id, party_id) IN
+        # (…) would have SQLite (3.40) scan every party of every round for a list of row values,
+        # and pair by pair ORs make a statement to compile anew for each batch's size.
+        found = session.exec(
+            select(PartyRow).where(
+                col(PartyRow.round_id).in_({r for r, _ in pairs}),
+                col(PartyRow.party_id).in_({p for _, p in pairs}),
+            )
+        )
+        rows += [party for party in found if (party.round_id, party.party_id) in pairs]
     return rows
 
 
@@ -205,10 +222,17 @@ class _Shared:
         texts = {(i.round_id, sha) for i in going if (sha := (i.personal or {}).get("document"))}
         documents: dict[tuple[str, str], DocumentRow] = {}
         if texts:
-            text = tuple_(col(DocumentRow.round_id), col(DocumentRow.sha256))
-            found = select(DocumentRow).where(text.in_(texts)).order_by(col(DocumentRow.version))
+            # By round (its key's prefix), the text picked here: (round_id, sha256) IN (…) is a
+            # scan of every text on SQLite (see _load), and a round has few versions.
+            rounds = {round_id for round_id, _ in texts}
+            found = (
+                select(DocumentRow)
+                .where(col(DocumentRow.round_id).in_(rounds))
+                .order_by(col(DocumentRow.version))
+            )
             for document in session.exec(found):
-                documents.setdefault((document.round_id, document.sha256), document)
+                if (document.round_id, document.sha256) in texts:
+                    documents.setdefault((document.round_id, document.sha256), document)
         contacts: list[Contact] = []
         if keys is not None:
             for item in going:
@@ -340,7 +364,8 @@ def _settle(
     """Write what became of one message, and for a chase sent its log entry, under the round's
     lock; a message sent or retried that writes nothing but its own row needs no other lock,
     and waits for the disk only if ``durable``. False when this worker's claim on it was lost
-    meanwhile: then nothing is written."""
+    meanwhile: then nothing is written. Each in a transaction of its own on the batch's
+    connection (``settling``): no session or connection of the pool's for each."""
     from notifications.mailer import backoff
 
     if outcome == "temporary" or (outcome == "sent" and not item.chase):
@@ -351,7 +376,11 @@ def _settle(
             return outbox.mark_retry(connection, item, now, backoff(item.attempts + 1), error or "")
 
     def work(session: Session) -> bool:
-        row = lock_round(session, item.round_id)
+        # The round read under its lock (as journal.lock_round, in a session that holds nothing
+        # yet, by a statement made once: lock_round's get costs several times more).
+        row = session.execute(_LOCKED_ROUND, {"id": item.round_id}).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no round {item.round_id!r}")
         now = now_in(clock, row.timezone)
         if outcome == "sent":
             if not outbox.mark_sent(session, item, now, refused):
@@ -364,15 +393,30 @@ def _settle(
             _bounced(session, row, item, error or "", now)
         return True
 
-    return retrying(engine, work)
+    for _ in range(ATTEMPTS):  # as journal.retrying, on the batch's connection
+        try:
+            with settling.begin() as connection, Session(bind=connection) as session:
+                return work(session)
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate("the round is busy with other writers; try again")
+
+
+_LOCKED_ROUND = select(RoundRow).where(col(RoundRow.id) == bindparam("id")).with_for_update()
+_PARTY_STATE = sa_select(PartyRow.__table__.c.state).where(  # type: ignore[attr-defined]
+    PartyRow.__table__.c.round_id == bindparam("round"),  # type: ignore[attr-defined]
+    PartyRow.__table__.c.party_id == bindparam("party"),  # type: ignore[attr-defined]
+)
 
 
 def _log_chase(
     session: Session, row: RoundRow, item: OutboxRow, now: datetime, source: str
 ) -> None:
     chase = item.chase or {}
-    party = session.get(PartyRow, (row.id, item.party_id)) if item.party_id else None
-    state = party.state if party else None
+    state = None
+    if item.party_id:  # its state only: the rest of the party's row is not needed here
+        params = {"round": row.id, "party": item.party_id}
+        state = session.connection().execute(_PARTY_STATE, params).scalar()
     # The log only moves forward: a worker run --at an earlier time records at the latest entry.
     moment = max(now, row.last_entry_at)
     journal = Journal(session, row, actor="ratify", now=moment, clock=source)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from engine.clock import Clock
 from engine.runtime.chasing import enqueue_due
+from engine.runtime.due import legal_force_due
 from engine.runtime.events import tick as apply_timed
 from engine.runtime.results import DeliveryResult, RecordResult
 from engine.runtime.sending import send_due
@@ -68,7 +69,8 @@ def tick_once(
     """One tick: timed transitions, then what is due into the outbox, then the outbox out, then
     the webhooks' deliveries."""
     report = TickReport()
-    report.moved = apply_timed(engine, clock)
+    if legal_force_due(engine, clock.now(UTC)):
+        report.moved = apply_timed(engine, clock)
     report.queued = enqueue_due(engine, clock)
     report.queued += queue_daily(engine, clock)  # the rounds' heads to RATIFY_WITNESS_EMAIL
     report.sent = send_due(engine, clock, mailer, mail_from, keys)
