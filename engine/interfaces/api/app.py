@@ -140,10 +140,9 @@ def create_api(cfg: WebConfig) -> FastAPI:
 
 def _answers() -> list[type]:
     """The types the API answers with, whose fields the document describes."""
-    from engine.core.chain import ChainReport, Entry
     from engine.interfaces.api.models import RoundRef
     from engine.interfaces.api.routes_webhooks import NewWebhookOut
-    from engine.runtime import results
+    from engine.runtime import ChainReport, Entry, results
     from engine.runtime.audit import HeadFound, HeadReport, VerifyReport
     from engine.runtime.log_page import LogPage
     from engine.runtime.views import RoundSummary
