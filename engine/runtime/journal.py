@@ -20,6 +20,7 @@ from engine.core.party import PartySnapshot
 from engine.errors import ConcurrentUpdate, NotFound
 from engine.persistence.database import transaction
 from engine.persistence.tables import LogRow, PartyRow, RoundRow
+from engine.runtime import deliveries
 from engine.runtime.direct import Direct
 from workflows import Body, ProcessMachine, default_catalog
 
@@ -251,6 +252,4 @@ class Journal:
         _written(self.round, values | changes)
         _LOG_INSERT.many(connection, self._rows)
         # The webhooks' deliveries of these entries, in the same transaction.
-        from engine.runtime.webhooks import enqueue  # it reads rounds through lookup
-
-        enqueue(connection, self.round.id, self.entries, self.now)
+        deliveries.enqueue(connection, self.round.id, self.entries, self.now)

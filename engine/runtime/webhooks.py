@@ -17,18 +17,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, func, insert, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
-from engine.core.chain import FIELDS, Entry
 from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import WebhookDeliveryRow, WebhookRow
@@ -42,7 +40,6 @@ __all__ = [
     "WebhookInfo",
     "add_webhook",
     "deliveries",
-    "enqueue",
     "known_events",
     "remove_webhook",
     "retry_delivery",
@@ -349,39 +346,3 @@ def retry_delivery(engine: Engine, delivery_id: int, clock: Clock) -> DeliveryIn
             session.add(row)
             session.flush()
         return _delivery(row)
-
-
-def body_of(entry: Entry) -> str:
-    """The entry as exported (one line of ``audit export``, without its line break)."""
-    return json.dumps({k: entry[k] for k in FIELDS}, ensure_ascii=False, sort_keys=False)  # type: ignore[literal-required]
-
-
-def enqueue(connection: Connection, round_id: str, entries: Sequence[Entry], now: datetime) -> None:
-    """The deliveries of these entries, in the transaction that writes them (on its connection:
-    no ORM work): one query for the webhooks (a handful of rows), one insert when any is wanted."""
-    if not entries:
-        return
-    hooks = connection.execute(
-        select(WebhookRow.id, WebhookRow.events, WebhookRow.round_id).where(
-            col(WebhookRow.removed_at).is_(None)
-        )
-    ).all()
-    rows = [
-        {
-            "webhook_id": hook_id,
-            "round_id": round_id,
-            "seq": entry["seq"],
-            "event": entry["event"],
-            "body": body_of(entry),
-            "state": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for hook_id, events, scope in hooks
-        if scope is None or scope == round_id
-        for entry in entries
-        if events == ["*"] or entry["event"] in events
-    ]
-    if rows:
-        connection.execute(insert(WebhookDeliveryRow), rows)
