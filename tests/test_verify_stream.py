@@ -625,9 +625,9 @@ def most_alive(db: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
 
     made = audit._entry
 
-    def counted(row: Any, recorded_at: Any = format_time) -> Any:
+    def counted(row: Any, *how: Any) -> Any:
         nonlocal most
-        entry = Counted(made(row, recorded_at))
+        entry = Counted(made(row, *how))
         alive.add(id(entry))
         most = max(most, len(alive))
         weakref.finalize(entry, alive.discard, id(entry))

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from engine.core.calendar import legal_force_date
-from engine.core.evidence import Signature, parse_decision_ref, same_person
+from engine.core.evidence import Signature, parse_decision_ref, person_key
 from engine.core.party import PartySnapshot
 from workflows import EventSpec, ProcessMachine, Role
 
@@ -140,6 +141,14 @@ def table_of(machine: ProcessMachine) -> TransitionTable:
     return table
 
 
+@lru_cache(maxsize=4096)
+def _person(name: str) -> str:
+    """:func:`person_key`, kept: a round's signatories are compared with each signature given,
+    and the key of a name (its NFKC forms, character by character) is dearer than the rest of
+    the move. ``same_person(a, b)`` is ``_person(a) == _person(b)``."""
+    return person_key(name)
+
+
 def advance(
     move: Move,
     party: PartySnapshot,
@@ -172,7 +181,8 @@ def _advance(
     if move.signs and party.signatories:  # party._as_authorised
         name = " ".join((signatory or "").split())
         if name:
-            listed = next((s for s in party.signatories if same_person(s.name, name)), None)
+            key = _person(name)
+            listed = next((s for s in party.signatories if _person(s.name) == key), None)
             if listed is None:
                 return None  # not an authorised signatory: refused
             title = (title or "").strip() or listed.title
@@ -202,7 +212,8 @@ def _advance(
     signatures = party.signatures
     if move.signs:
         name = " ".join((signatory or "").split())
-        if any(same_person(s.name, name) for s in signatures):
+        key = _person(name)
+        if any(_person(s.name) == key for s in signatures):
             return None  # signed already
         signatures = (*signatures, Signature(name, " ".join((title or "").split())))
     if move.timed and (party.legal_force_from is None or today < party.legal_force_from):
