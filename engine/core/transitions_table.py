@@ -21,7 +21,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from engine.core.calendar import legal_force_date
-from engine.core.evidence import Signature, parse_decision_ref, person_key
+from engine.core.evidence import DecisionRef, Signature, parse_decision_ref, person_key
 from engine.core.party import PartySnapshot
 from workflows import EventSpec, ProcessMachine, Role
 
@@ -235,13 +235,24 @@ def _advance(
     if choice.enters_legal_force:
         if cited is None:
             return None  # legal force runs from a decision: refused
-        decided = parse_decision_ref(str(cited))  # as decide reads it back from its record
         legal_force_from = legal_force_date(
-            decided.decided, party.body.appeal_days, party.notice_days
+            _read_back(cited), party.body.appeal_days, party.notice_days
         )
     if type(party) is not PartySnapshot:
         return _replaced(party, choice.dest, step, signatures, legal_force_from)
     return _evolved(party, choice.dest, step, signatures, legal_force_from)
+
+
+def _read_back(cited: DecisionRef) -> date:
+    """The date of ``parse_decision_ref(str(cited))``, the decision as decide reads it back from
+    its record. From year 1000 that is ``cited.decided`` itself: str() writes the body (stripped,
+    starting with no space, on one line, as parsed), the date as dd.mm.yyyy and the section, and
+    the pattern reads those same three back (its body ends where the last date before "§ n"
+    begins, which is the one str() wrote). Before year 1000 strftime's year has fewer than the
+    pattern's four digits: the text is read back, and refused."""
+    if cited.decided.year >= 1000:
+        return cited.decided
+    return parse_decision_ref(str(cited)).decided
 
 
 def _replaced(

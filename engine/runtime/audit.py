@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Engine, String, Table, bindparam, type_coerce
+from sqlalchemy import JSON, Connection, Dialect, Engine, String, Table, bindparam, type_coerce
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
@@ -205,9 +206,7 @@ def _made_log_query(dialect: Dialect) -> _LogQuery:
     coerced = (*_LOG_COLUMNS[:at], type_coerce(_LOG.c.recorded_at, String), *_LOG_COLUMNS[at + 1 :])
     statement = core_select(*coerced).where(_LOG.c.round_id == _ROUND_ID).order_by(_LOG.c.seq)
     recorded_at = _sqlite_times(dialect)
-    processors: list[Callable[[Any], Any] | None] = [
-        c.type.dialect_impl(dialect).result_processor(dialect, None) for c in coerced
-    ]
+    processors = [_processor(c.type, dialect) for c in coerced]
     evidence = processors[_EVIDENCE]
     compiled = statement.compile(dialect=dialect)
     if (
@@ -217,21 +216,31 @@ def _made_log_query(dialect: Dialect) -> _LogQuery:
         or list(compiled.positiontup or ()) != ["round_id"]
     ):
         return _LogQuery(statement, recorded_at)
-    if dialect._json_deserializer is None:  # json.loads
-        evidence = _json_objects(evidence)
     return _LogQuery(statement, recorded_at, compiled.string, evidence)
 
 
-def _json_objects(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The JSON column's ``processor`` (json.loads, on SQLite), the scanner json.loads ends in
-    called at once for the text of an object: json.loads("{...}") is scan_once's value when it
-    reads the text to its end. Anything else (another text, an error, text after the value) goes
+def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The result processor of a column of ``type_`` on ``dialect``, as SQLAlchemy's rows apply
+    it; a JSON column's with json.loads's scanner called at once (:func:`_json_values`)."""
+    processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).result_processor(
+        dialect, None
+    )
+    if processor is not None and isinstance(type_, JSON) and dialect._json_deserializer is None:
+        return _json_values(processor)
+    return processor
+
+
+def _json_values(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The JSON column's ``processor`` (json.loads, on SQLite), with the scanner json.loads ends in
+    called at once for the text of an object or an array: json.loads of such a text is
+    scan_once's value when it reads the text to its end (json.loads skips the whitespace before
+    it, finds none after). Anything else (another text, an error, text after the value) goes
     through the processor, which raises what it raises."""
     decoder = json.JSONDecoder()  # json.loads's: json's defaults
     scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
 
-    def evidence(value: Any) -> Any:
-        if type(value) is str and value[:1] == "{":
+    def value_of(value: Any) -> Any:
+        if type(value) is str and value[:1] in _OPENING:
             try:
                 found, end = scan(value, 0)
             except Exception:  # the processor says what it is
@@ -241,7 +250,10 @@ def _json_objects(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
                     return found
         return processor(value)
 
-    return evidence
+    return value_of
+
+
+_OPENING = ("{", "[")
 
 
 def _stream(session: Session, round_id: str) -> Iterator[Entry]:
@@ -290,12 +302,33 @@ def export(engine: Engine, ref: str, fmt: str) -> str:
     return to_jsonl(entries) if fmt == "jsonl" else to_csv(entries)
 
 
-def _rounds(session: Session) -> list[RoundRow]:
-    return list(
-        session.exec(
-            select(RoundRow).order_by(col(RoundRow.agreement_id), col(RoundRow.number))
-        ).all()
-    )
+class _Anchored(Protocol):
+    """What verify reads of a round: a RoundRow, or a plain row of :data:`_ROUNDS`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def log_length(self) -> int: ...
+    @property
+    def log_head(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def effective_date(self) -> date | None: ...
+    @property
+    def document_sha256(self) -> str: ...
+
+
+_ROUND: Table = RoundRow.__table__  # type: ignore[attr-defined]
+_ROUNDS = core_select(
+    *(_ROUND.c[name] for name in ("id", "log_length", "log_head", "state", "effective_date")),
+    _ROUND.c.document_sha256,
+).order_by(_ROUND.c.agreement_id, _ROUND.c.number)
+
+
+def _rounds(session: Session) -> list[_Anchored]:
+    """Every round, oldest agreement and round first, as plain rows of what verify checks."""
+    return list(session.connection().execute(_ROUNDS))
 
 
 def round_heads(session: Session, ref: str | None = None) -> list[HeadReport]:
@@ -332,9 +365,11 @@ def verify(
         if ref is None:
             rounds = _rounds(session)
             known = {r.id for r in rounds}
-            orphans = session.exec(
-                select(LogRow.round_id).where(col(LogRow.round_id).not_in(known)).limit(1)
-            ).first()
+            orphans = (
+                session.connection()
+                .execute(core_select(_LOG.c.round_id).where(_LOG.c.round_id.not_in(known)).limit(1))
+                .scalar()
+            )
             if orphans is not None:
                 raise VerificationFailed(
                     f"log entries of round {orphans} exist but the round does not"
@@ -374,7 +409,7 @@ class _Texts:
 
 
 def _verify_round(
-    session: Session, row: RoundRow, watch: str | None
+    session: Session, row: _Anchored, watch: str | None
 ) -> tuple[ChainReport, int | None]:
     """Check one round as its entries stream by: the chain, its anchors, the replay, the stored
     states and texts. The report, and the seq of the entry whose hash is ``watch`` (or None).
@@ -462,34 +497,75 @@ def _replayed(replayer: Replayer, refused: Exception | None, where: str) -> Repl
 
 
 # What _compare reads of a round's parties and texts: the columns snapshot() and the check ask
-# for, as plain rows (named as PartyRow's and DocumentRow's attributes), by statements built once.
+# for, as plain rows named as PartyRow's and DocumentRow's attributes.
 _PARTY: Table = PartyRow.__table__  # type: ignore[attr-defined]
 _DOCUMENT: Table = DocumentRow.__table__  # type: ignore[attr-defined]
-_PARTIES_OF = core_select(
-    *(
-        _PARTY.c[name]
-        for name in (
-            "party_id",
-            "workflow",
-            "workflow_version",
-            "state",
-            "bodies",
-            "step",
-            "await_legal_force",
-            "notice_days",
-            "signatures_required",
-            "signatures",
-            "signatories",
-            "legal_force_from",
-        )
-    )
-).where(_PARTY.c.round_id == _ROUND_ID)
-_DOCUMENTS_OF = core_select(_DOCUMENT.c.version, _DOCUMENT.c.sha256, _DOCUMENT.c.text).where(
-    _DOCUMENT.c.round_id == _ROUND_ID
+_PARTY_COLUMNS = (
+    "party_id",
+    "workflow",
+    "workflow_version",
+    "state",
+    "bodies",
+    "step",
+    "await_legal_force",
+    "notice_days",
+    "signatures_required",
+    "signatures",
+    "signatories",
+    "legal_force_from",
 )
 
 
-def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) -> None:
+class _RoundRows:
+    """A select of one round's rows (``round_id`` its parameter), run as SQLAlchemy runs it but on
+    SQLite, where it is run on the driver's cursor and each value processed by its column's result
+    processor, as SQLAlchemy's row processes it, in the same order: the same rows (named tuples),
+    without SQLAlchemy's work per statement, which is most of reading a round's parties."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        names = [c.key for c in statement.selected_columns]
+        self._row: Any = namedtuple("_Row", names)  # type: ignore[misc]
+        self._plans: WeakKeyDictionary[Dialect, tuple[str, list[Any]] | None] = WeakKeyDictionary()
+
+    def _plan(self, dialect: Dialect) -> tuple[str, list[Any]] | None:
+        if dialect in self._plans:
+            return self._plans[dialect]
+        plan = None
+        compiled = self.statement.compile(dialect=dialect)
+        if (
+            dialect.name == "sqlite"
+            and compiled.positional
+            and list(compiled.positiontup or ()) == ["round_id"]
+        ):
+            processors = [_processor(c.type, dialect) for c in self.statement.selected_columns]
+            plan = (compiled.string, processors)
+        self._plans[dialect] = plan
+        return plan
+
+    def all(self, connection: Connection, round_id: str) -> list[Any]:
+        plan = self._plan(connection.dialect)
+        if plan is None:
+            return list(connection.execute(self.statement, {"round_id": round_id}))
+        sql, processors = plan
+        make = self._row._make
+        return [
+            make([v if p is None else p(v) for p, v in zip(processors, row, strict=True)])
+            for row in _driver_rows(connection, sql, round_id)
+        ]
+
+
+_PARTIES_OF = _RoundRows(
+    core_select(*(_PARTY.c[name] for name in _PARTY_COLUMNS)).where(_PARTY.c.round_id == _ROUND_ID)
+)
+_DOCUMENTS_OF = _RoundRows(
+    core_select(_DOCUMENT.c.version, _DOCUMENT.c.sha256, _DOCUMENT.c.text).where(
+        _DOCUMENT.c.round_id == _ROUND_ID
+    )
+)
+
+
+def _compare(session: Session, row: _Anchored, rebuilt: Replayed, texts: _Texts) -> None:
     if rebuilt.state != row.state or rebuilt.effective_date != row.effective_date:
         raise VerificationFailed(
             f"round {row.id}: stored as {row.state} (effective {row.effective_date}) but its log "
@@ -500,7 +576,7 @@ def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) 
             f"round {row.id}: its document hash is not the one its log ends with"
         )
     connection = session.connection()
-    stored = {p.party_id: p for p in connection.execute(_PARTIES_OF, {"round_id": row.id})}
+    stored = {p.party_id: p for p in _PARTIES_OF.all(connection, row.id)}
     if set(stored) != set(rebuilt.parties):
         raise VerificationFailed(
             f"round {row.id}: parties {sorted(stored)} stored, {sorted(rebuilt.parties)} launched"
@@ -518,7 +594,7 @@ def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) 
                 "was changed outside ratify"
             )
     logged = texts.versions()  # the texts' hashes as the log has them
-    documents = connection.execute(_DOCUMENTS_OF, {"round_id": row.id}).all()
+    documents = _DOCUMENTS_OF.all(connection, row.id)
     if {d.version: d.sha256 for d in documents} != logged:
         raise VerificationFailed(
             f"round {row.id}: its stored texts are not the versions its log records "
