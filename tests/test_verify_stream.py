@@ -610,9 +610,7 @@ TAMPERINGS: dict[str, list[Step]] = {
         sql("UPDATE parties SET signatures = ' [] ' WHERE round_id = :r AND party_id = 'delta'")
     ],
     "party-date-text": [
-        sql(
-            "UPDATE parties SET legal_force_from = 'soon' WHERE round_id = :r AND party_id = 'delta'"
-        )
+        sql("UPDATE parties SET legal_force_from = 'x' WHERE round_id = :r AND party_id = 'delta'")
     ],
     "party-flag-text": [
         sql(
@@ -662,9 +660,9 @@ def most_alive(db: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
 
     made = audit._entry
 
-    def counted(row: Any, *how: Any) -> Any:
+    def counted(row: Any, *how: Any, **how_named: Any) -> Any:
         nonlocal most
-        entry = Counted(made(row, *how))
+        entry = Counted(made(row, *how, **how_named))
         alive.add(id(entry))
         most = max(most, len(alive))
         weakref.finalize(entry, alive.discard, id(entry))

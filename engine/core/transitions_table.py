@@ -81,7 +81,7 @@ class TransitionTable:
                 move = _move(machine, state, event)
                 if move is not None:
                     moves[state, event] = move
-        self._moves = moves
+        self.moves = moves  # by (state, event): what move() answers
 
     def has(self, event: Any) -> bool:
         """``event in self.events``, for an event of the log (text, if ratify wrote it)."""
@@ -89,7 +89,7 @@ class TransitionTable:
 
     def move(self, state: str, event: str) -> Move | None:
         """The move, or None: the event does not leave the state (or the table cannot say)."""
-        return self._moves.get((state, event))
+        return self.moves.get((state, event))
 
 
 def _move(machine: ProcessMachine, state: str, event: str) -> Move | None:

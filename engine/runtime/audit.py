@@ -13,6 +13,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, cast
 from weakref import WeakKeyDictionary
@@ -262,16 +263,14 @@ def _stream(session: Session, round_id: str) -> Iterator[Entry]:
     is never in memory whole."""
     connection = session.connection()
     query = _log_query(connection.dialect)
-    make, recorded_at = _entry, query.recorded_at
     if query.sql is None or query.evidence is None:
         rows = connection.execute(
             query.statement, {"round_id": round_id}, execution_options={"yield_per": YIELD_PER}
         )
-        for row in rows:
-            yield make(row, recorded_at)
+        yield from map(partial(_entry, recorded_at=query.recorded_at), rows)
         return
-    for row in _driver_rows(connection, query.sql, round_id):
-        yield make(row, recorded_at, query.evidence)
+    made = partial(_entry, recorded_at=query.recorded_at, evidence_of=query.evidence)
+    yield from map(made, _driver_rows(connection, query.sql, round_id))
 
 
 def _driver_rows(connection: Connection, sql: str, round_id: str) -> Iterator[Any]:
@@ -548,11 +547,14 @@ class _RoundRows:
         if plan is None:
             return list(connection.execute(self.statement, {"round_id": round_id}))
         sql, processors = plan
-        make = self._row._make
-        return [
-            make([v if p is None else p(v) for p, v in zip(processors, row, strict=True)])
-            for row in _driver_rows(connection, sql, round_id)
-        ]
+        processed = [(i, p) for i, p in enumerate(processors) if p is not None]
+        make, rows = self._row._make, []
+        for row in _driver_rows(connection, sql, round_id):
+            values = list(row)
+            for i, processor in processed:  # in the columns' order, as SQLAlchemy's row
+                values[i] = processor(values[i])
+            rows.append(make(values))
+        return rows
 
 
 _PARTIES_OF = _RoundRows(
