@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ assert _TEXT_KEYS == (
     "to_state",
 )
 
+_TEXT_VALUES = operator.itemgetter(*_TEXT_KEYS)
+
 
 def _canonical_text(entry: Mapping[str, Any]) -> str | None:
     """``canonical(entry)`` before it is encoded to UTF-8, for an entry of the types ratify writes
@@ -164,15 +167,18 @@ def _canonical_text(entry: Mapping[str, Any]) -> str | None:
     seq, evidence = entry["seq"], entry["evidence"]
     if type(seq) is not int or type(evidence) is not dict:
         return None
-    quoted = []
-    for key in _TEXT_KEYS:
-        value = entry[key]
-        if type(value) is str:
-            quoted.append(_quote(value))
-        elif value is None:
-            quoted.append("null")
-        else:
-            return None
+    values = _TEXT_VALUES(entry)
+    try:  # every one of them text, as in most entries (_quote takes nothing else)
+        quoted = [*map(_quote, values)]
+    except TypeError:
+        quoted = []
+        for value in values:
+            if type(value) is str:
+                quoted.append(_quote(value))
+            elif value is None:
+                quoted.append("null")
+            else:
+                return None
     actor, clock, document, event, from_state, party, prev, at, round_id, to_state = quoted
     return (
         f'{{"actor":{actor},"clock":{clock},"document_sha256":{document},"event":{event},'
@@ -238,12 +244,12 @@ class ChainChecker:
         if self.problem is not None:
             return False
         position = self.entries + 1
-        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
-            return self._broken(f"entry {position} is not a log entry (no seq)")
-        if (type(entry) is not dict or not entry.keys() >= _FIELD_SET) and (
-            missing := [k for k in FIELDS if k not in entry]
-        ):
-            return self._broken(f"{self._named(entry)}: fields missing: {missing}")
+        if not (type(entry) is dict and entry.keys() >= _FIELD_SET and type(entry["seq"]) is int):
+            # Not a plain dict of every field with a whole number for seq: asked in turn.
+            if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
+                return self._broken(f"entry {position} is not a log entry (no seq)")
+            if missing := [k for k in FIELDS if k not in entry]:
+                return self._broken(f"{self._named(entry)}: fields missing: {missing}")
         if entry["round"] != self.round:
             return self._broken(f"{self._named(entry)}: belongs to round {entry['round']}")
         seq = entry["seq"]

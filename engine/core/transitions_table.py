@@ -172,12 +172,16 @@ def _advance(
     now: datetime,
     text_from: date | None,
 ) -> PartySnapshot | None:
-    get = evidence.get
-    ref, signatory, title = get("decision"), get("signatory"), get("title")
-    values = [get("diary"), get("reason"), ref, signatory, title]  # in _OPTIONS' order
-    for value in values:
-        if value is not None and type(value) is not str:
-            return None  # decide reads its evidence as text: let it say what this is
+    if evidence:
+        get = evidence.get
+        ref, signatory, title = get("decision"), get("signatory"), get("title")
+        values = [get("diary"), get("reason"), ref, signatory, title]  # in _OPTIONS' order
+        for value in values:
+            if value is not None and type(value) is not str:
+                return None  # decide reads its evidence as text: let it say what this is
+    else:  # no evidence (a submit…): none of it given
+        ref = signatory = title = None
+        values = [None, None, None, None, None]
     if move.signs and party.signatories:  # party._as_authorised
         name = " ".join((signatory or "").split())
         if name:
