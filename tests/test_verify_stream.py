@@ -553,7 +553,19 @@ def edit(engine: Engine, seq: int, column: str = "actor", value: Any = "someone"
     )
 
 
-SQLITE_ONLY = {"time-text-short", "time-text-impossible", "evidence-not-json", "evidence-a-number"}
+SQLITE_ONLY = {
+    "time-text-short",
+    "time-text-impossible",
+    "evidence-not-json",
+    "evidence-a-number",
+    "evidence-spaced",
+    "party-bodies-not-json",
+    "party-signatures-a-number",
+    "party-signatures-spaced",
+    "party-date-text",
+    "party-flag-text",
+    "document-text-a-number",
+}
 Step = Callable[[Engine], None]
 
 
@@ -587,6 +599,29 @@ TAMPERINGS: dict[str, list[Step]] = {
     ],
     "evidence-not-json": [partial(edit, seq=6, column="evidence", value="{not json")],
     "evidence-a-number": [partial(edit, seq=6, column="evidence", value=5)],
+    "evidence-spaced": [partial(edit, seq=6, column="evidence", value=' {"x": 1} ')],
+    "party-bodies-not-json": [
+        sql("UPDATE parties SET bodies = '[{' WHERE round_id = :r AND party_id = 'delta'")
+    ],
+    "party-signatures-a-number": [
+        sql("UPDATE parties SET signatures = 7 WHERE round_id = :r AND party_id = 'delta'")
+    ],
+    "party-signatures-spaced": [
+        sql("UPDATE parties SET signatures = ' [] ' WHERE round_id = :r AND party_id = 'delta'")
+    ],
+    "party-date-text": [
+        sql("UPDATE parties SET legal_force_from = 'x' WHERE round_id = :r AND party_id = 'delta'")
+    ],
+    "party-flag-text": [
+        sql(
+            "UPDATE parties SET await_legal_force = 'no' WHERE round_id = :r AND party_id = 'delta'"
+        )
+    ],
+    "party-step": [sql("UPDATE parties SET step = step + 1 WHERE round_id = :r")],
+    "party-gone": [sql("DELETE FROM parties WHERE round_id = :r AND party_id = 'delta'")],
+    "document-text-a-number": [sql("UPDATE documents SET text = 5 WHERE round_id = :r")],
+    "document-gone": [sql("DELETE FROM documents WHERE round_id = :r")],
+    "round-state": [sql("UPDATE rounds SET state = 'active' WHERE id = :r")],
 }
 
 
@@ -625,9 +660,9 @@ def most_alive(db: Engine, monkeypatch: pytest.MonkeyPatch) -> int:
 
     made = audit._entry
 
-    def counted(row: Any, recorded_at: Any = format_time) -> Any:
+    def counted(row: Any, *how: Any, **how_named: Any) -> Any:
         nonlocal most
-        entry = Counted(made(row, recorded_at))
+        entry = Counted(made(row, *how, **how_named))
         alive.add(id(entry))
         most = max(most, len(alive))
         weakref.finalize(entry, alive.discard, id(entry))

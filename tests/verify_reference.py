@@ -25,7 +25,7 @@ from engine.core.round import settle
 from engine.errors import InvalidInput, RatifyError, VerificationFailed
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, LogRow, PartyRow, RoundRow
-from engine.runtime.audit import HeadFound, VerifyReport, _head_gone, _rounds
+from engine.runtime.audit import HeadFound, VerifyReport, _head_gone
 from engine.runtime.journal import entry_dict, snapshot
 from engine.runtime.lookup import resolve_round
 from workflows import default_catalog
@@ -148,6 +148,14 @@ def replay(entries: Sequence[Mapping[str, Any]], machines: Machines) -> Replayed
                 "but no entry says so"
             )
     return result
+
+
+def _rounds(session: Session) -> list[RoundRow]:
+    return list(
+        session.exec(
+            select(RoundRow).order_by(col(RoundRow.agreement_id), col(RoundRow.number))
+        ).all()
+    )
 
 
 def _entries(session: Session, round_id: str) -> list[Entry]:

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from engine.core.calendar import legal_force_date
-from engine.core.evidence import Signature, parse_decision_ref, same_person
+from engine.core.evidence import DecisionRef, Signature, parse_decision_ref, person_key
 from engine.core.party import PartySnapshot
 from workflows import EventSpec, ProcessMachine, Role
 
@@ -80,7 +81,7 @@ class TransitionTable:
                 move = _move(machine, state, event)
                 if move is not None:
                     moves[state, event] = move
-        self._moves = moves
+        self.moves = moves  # by (state, event): what move() answers
 
     def has(self, event: Any) -> bool:
         """``event in self.events``, for an event of the log (text, if ratify wrote it)."""
@@ -88,7 +89,7 @@ class TransitionTable:
 
     def move(self, state: str, event: str) -> Move | None:
         """The move, or None: the event does not leave the state (or the table cannot say)."""
-        return self._moves.get((state, event))
+        return self.moves.get((state, event))
 
 
 def _move(machine: ProcessMachine, state: str, event: str) -> Move | None:
@@ -140,6 +141,14 @@ def table_of(machine: ProcessMachine) -> TransitionTable:
     return table
 
 
+@lru_cache(maxsize=4096)
+def _person(name: str) -> str:
+    """:func:`person_key`, kept: a round's signatories are compared with each signature given,
+    and the key of a name (its NFKC forms, character by character) is dearer than the rest of
+    the move. ``same_person(a, b)`` is ``_person(a) == _person(b)``."""
+    return person_key(name)
+
+
 def advance(
     move: Move,
     party: PartySnapshot,
@@ -163,16 +172,21 @@ def _advance(
     now: datetime,
     text_from: date | None,
 ) -> PartySnapshot | None:
-    get = evidence.get
-    ref, signatory, title = get("decision"), get("signatory"), get("title")
-    values = [get("diary"), get("reason"), ref, signatory, title]  # in _OPTIONS' order
-    for value in values:
-        if value is not None and type(value) is not str:
-            return None  # decide reads its evidence as text: let it say what this is
+    if evidence:
+        get = evidence.get
+        ref, signatory, title = get("decision"), get("signatory"), get("title")
+        values = [get("diary"), get("reason"), ref, signatory, title]  # in _OPTIONS' order
+        for value in values:
+            if value is not None and type(value) is not str:
+                return None  # decide reads its evidence as text: let it say what this is
+    else:  # no evidence (a submit…): none of it given
+        ref = signatory = title = None
+        values = [None, None, None, None, None]
     if move.signs and party.signatories:  # party._as_authorised
         name = " ".join((signatory or "").split())
         if name:
-            listed = next((s for s in party.signatories if same_person(s.name, name)), None)
+            key = _person(name)
+            listed = next((s for s in party.signatories if _person(s.name) == key), None)
             if listed is None:
                 return None  # not an authorised signatory: refused
             title = (title or "").strip() or listed.title
@@ -202,7 +216,8 @@ def _advance(
     signatures = party.signatures
     if move.signs:
         name = " ".join((signatory or "").split())
-        if any(same_person(s.name, name) for s in signatures):
+        key = _person(name)
+        if any(_person(s.name) == key for s in signatures):
             return None  # signed already
         signatures = (*signatures, Signature(name, " ".join((title or "").split())))
     if move.timed and (party.legal_force_from is None or today < party.legal_force_from):
@@ -224,13 +239,24 @@ def _advance(
     if choice.enters_legal_force:
         if cited is None:
             return None  # legal force runs from a decision: refused
-        decided = parse_decision_ref(str(cited))  # as decide reads it back from its record
         legal_force_from = legal_force_date(
-            decided.decided, party.body.appeal_days, party.notice_days
+            _read_back(cited), party.body.appeal_days, party.notice_days
         )
     if type(party) is not PartySnapshot:
         return _replaced(party, choice.dest, step, signatures, legal_force_from)
     return _evolved(party, choice.dest, step, signatures, legal_force_from)
+
+
+def _read_back(cited: DecisionRef) -> date:
+    """The date of ``parse_decision_ref(str(cited))``, the decision as decide reads it back from
+    its record. From year 1000 that is ``cited.decided`` itself: str() writes the body (stripped,
+    starting with no space, on one line, as parsed), the date as dd.mm.yyyy and the section, and
+    the pattern reads those same three back (its body ends where the last date before "§ n"
+    begins, which is the one str() wrote). Before year 1000 strftime's year has fewer than the
+    pattern's four digits: the text is read back, and refused."""
+    if cited.decided.year >= 1000:
+        return cited.decided
+    return parse_decision_ref(str(cited)).decided
 
 
 def _replaced(

@@ -6,16 +6,22 @@ word them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Engine, String, Table, type_coerce
+from sqlalchemy import JSON, Connection, Dialect, Engine, String, Table, bindparam, type_coerce
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session, col, select
 
 from engine.agreement import sha256_text
@@ -104,14 +110,21 @@ _LOG_COLUMNS = (
     _LOG.c.prev_hash,
     _LOG.c.hash,
 )
+_EVIDENCE = _LOG_COLUMNS.index(_LOG.c.evidence)
 
 
-def _entry(row: Sequence[Any], recorded_at: Callable[[Any], str] = format_time) -> Entry:
+def _entry(
+    row: Sequence[Any],
+    recorded_at: Callable[[Any], str] = format_time,
+    evidence_of: Callable[[Any], Any] | None = None,
+) -> Entry:
     """:func:`~engine.runtime.journal.entry_dict` of a row of :data:`_LOG_COLUMNS`, its time
-    spelt by ``recorded_at``."""
+    spelt by ``recorded_at`` (and its evidence, as the driver gave it, read by ``evidence_of``)."""
     seq, round_id, party, event, from_state, to_state, actor, at, clock, evidence, doc, prev, h = (
         row
     )
+    if evidence_of is not None:  # read before the time, as SQLAlchemy's row would have it read
+        evidence = evidence_of(evidence)
     return {
         "seq": seq,
         "round": round_id,
@@ -155,23 +168,124 @@ def _sqlite_times(dialect: Dialect) -> Callable[[Any], str]:
     return recorded_at
 
 
+_ROUND_ID: BindParameter[Any] = bindparam("round_id")
+
+
+@dataclass(frozen=True)
+class _LogQuery:
+    """How verify reads a round's log on one dialect: the statement, how an entry's time is spelt,
+    and on SQLite the statement's SQL to run on the driver's own cursor, with the evidence
+    column's result processor (the only column but the time with one there)."""
+
+    statement: Any
+    recorded_at: Callable[[Any], str]
+    sql: str | None = None
+    evidence: Callable[[Any], Any] | None = None
+
+
+# The statement that streams a round's log, by engine's dialect: built once, not per round (a
+# select and its cache key cost as much as reading a short log).
+_LOG_QUERIES: WeakKeyDictionary[Dialect, _LogQuery] = WeakKeyDictionary()
+
+
+def _log_query(dialect: Dialect) -> _LogQuery:
+    found = _LOG_QUERIES.get(dialect)
+    if found is None:
+        found = _LOG_QUERIES[dialect] = _made_log_query(dialect)
+    return found
+
+
+def _made_log_query(dialect: Dialect) -> _LogQuery:
+    statement = core_select(*_LOG_COLUMNS).where(_LOG.c.round_id == _ROUND_ID).order_by(_LOG.c.seq)
+    if dialect.name != "sqlite":
+        return _LogQuery(statement, format_time)
+    # SQLite's times come as text: spelt from the text (_sqlite_times). Its rows are read from the
+    # driver's cursor, a row at a time, and each column processed as SQLAlchemy would process it
+    # (its type's result processor): the same values, without SQLAlchemy's work per row, which
+    # was a third of reading one. Only where no column but the time and the evidence has one.
+    at = _LOG_COLUMNS.index(_LOG.c.recorded_at)
+    coerced = (*_LOG_COLUMNS[:at], type_coerce(_LOG.c.recorded_at, String), *_LOG_COLUMNS[at + 1 :])
+    statement = core_select(*coerced).where(_LOG.c.round_id == _ROUND_ID).order_by(_LOG.c.seq)
+    recorded_at = _sqlite_times(dialect)
+    processors = [_processor(c.type, dialect) for c in coerced]
+    evidence = processors[_EVIDENCE]
+    compiled = statement.compile(dialect=dialect)
+    if (
+        any(p is not None for i, p in enumerate(processors) if i != _EVIDENCE)
+        or evidence is None
+        or not compiled.positional
+        or list(compiled.positiontup or ()) != ["round_id"]
+    ):
+        return _LogQuery(statement, recorded_at)
+    return _LogQuery(statement, recorded_at, compiled.string, evidence)
+
+
+def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The result processor of a column of ``type_`` on ``dialect``, as SQLAlchemy's rows apply
+    it; a JSON column's with json.loads's scanner called at once (:func:`_json_values`)."""
+    processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).result_processor(
+        dialect, None
+    )
+    if processor is not None and isinstance(type_, JSON) and dialect._json_deserializer is None:
+        return _json_values(processor)
+    return processor
+
+
+def _json_values(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The JSON column's ``processor`` (json.loads, on SQLite), with the scanner json.loads ends in
+    called at once for the text of an object or an array: json.loads of such a text is
+    scan_once's value when it reads the text to its end (json.loads skips the whitespace before
+    it, finds none after). Anything else (another text, an error, text after the value) goes
+    through the processor, which raises what it raises."""
+    decoder = json.JSONDecoder()  # json.loads's: json's defaults
+    scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
+
+    def value_of(value: Any) -> Any:
+        if type(value) is str and value[:1] in _OPENING:
+            try:
+                found, end = scan(value, 0)
+            except Exception:  # the processor says what it is
+                pass
+            else:
+                if end == len(value):
+                    return found
+        return processor(value)
+
+    return value_of
+
+
+_OPENING = ("{", "[")
+
+
 def _stream(session: Session, round_id: str) -> Iterator[Entry]:
     """A round's entries, oldest first, read :data:`YIELD_PER` rows at a time as plain rows (no
-    ORM objects) and made entries one by one: the log is never in memory whole."""
-    columns: tuple[Any, ...] = _LOG_COLUMNS
-    recorded_at: Callable[[Any], str] = format_time
-    dialect = session.get_bind().dialect
-    if dialect.name == "sqlite":  # its times come as text: spelt from the text (_sqlite_times)
-        columns = (*columns[:7], type_coerce(_LOG.c.recorded_at, String), *columns[8:])
-        recorded_at = _sqlite_times(dialect)
-    query = (
-        core_select(*columns)
-        .where(_LOG.c.round_id == round_id)
-        .order_by(_LOG.c.seq)
-        .execution_options(yield_per=YIELD_PER)
-    )
-    for row in session.execute(query):
-        yield _entry(row, recorded_at)
+    ORM objects; on SQLite a row at a time from the driver) and made entries one by one: the log
+    is never in memory whole."""
+    connection = session.connection()
+    query = _log_query(connection.dialect)
+    if query.sql is None or query.evidence is None:
+        rows = connection.execute(
+            query.statement, {"round_id": round_id}, execution_options={"yield_per": YIELD_PER}
+        )
+        yield from map(partial(_entry, recorded_at=query.recorded_at), rows)
+        return
+    made = partial(_entry, recorded_at=query.recorded_at, evidence_of=query.evidence)
+    yield from map(made, _driver_rows(connection, query.sql, round_id))
+
+
+def _driver_rows(connection: Connection, sql: str, round_id: str) -> Iterator[Any]:
+    """The rows of ``sql`` run on the driver's cursor of the session's connection (in its
+    transaction), as tuples; the driver's errors as SQLAlchemy raises them."""
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql, (round_id,))
+            yield from cast(Iterable[Any], cursor)
+        finally:
+            cursor.close()
+    except dbapi_error as exc:
+        raise DBAPIError.instance(sql, (round_id,), exc, dbapi_error) from exc
 
 
 def log_entries(engine: Engine, ref: str) -> list[Entry]:
@@ -187,12 +301,33 @@ def export(engine: Engine, ref: str, fmt: str) -> str:
     return to_jsonl(entries) if fmt == "jsonl" else to_csv(entries)
 
 
-def _rounds(session: Session) -> list[RoundRow]:
-    return list(
-        session.exec(
-            select(RoundRow).order_by(col(RoundRow.agreement_id), col(RoundRow.number))
-        ).all()
-    )
+class _Anchored(Protocol):
+    """What verify reads of a round: a RoundRow, or a plain row of :data:`_ROUNDS`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def log_length(self) -> int: ...
+    @property
+    def log_head(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def effective_date(self) -> date | None: ...
+    @property
+    def document_sha256(self) -> str: ...
+
+
+_ROUND: Table = RoundRow.__table__  # type: ignore[attr-defined]
+_ROUNDS = core_select(
+    *(_ROUND.c[name] for name in ("id", "log_length", "log_head", "state", "effective_date")),
+    _ROUND.c.document_sha256,
+).order_by(_ROUND.c.agreement_id, _ROUND.c.number)
+
+
+def _rounds(session: Session) -> list[_Anchored]:
+    """Every round, oldest agreement and round first, as plain rows of what verify checks."""
+    return list(session.connection().execute(_ROUNDS))
 
 
 def round_heads(session: Session, ref: str | None = None) -> list[HeadReport]:
@@ -229,9 +364,11 @@ def verify(
         if ref is None:
             rounds = _rounds(session)
             known = {r.id for r in rounds}
-            orphans = session.exec(
-                select(LogRow.round_id).where(col(LogRow.round_id).not_in(known)).limit(1)
-            ).first()
+            orphans = (
+                session.connection()
+                .execute(core_select(_LOG.c.round_id).where(_LOG.c.round_id.not_in(known)).limit(1))
+                .scalar()
+            )
             if orphans is not None:
                 raise VerificationFailed(
                     f"log entries of round {orphans} exist but the round does not"
@@ -271,7 +408,7 @@ class _Texts:
 
 
 def _verify_round(
-    session: Session, row: RoundRow, watch: str | None
+    session: Session, row: _Anchored, watch: str | None
 ) -> tuple[ChainReport, int | None]:
     """Check one round as its entries stream by: the chain, its anchors, the replay, the stored
     states and texts. The report, and the seq of the entry whose hash is ``watch`` (or None).
@@ -358,7 +495,79 @@ def _replayed(replayer: Replayer, refused: Exception | None, where: str) -> Repl
         ) from None
 
 
-def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) -> None:
+# What _compare reads of a round's parties and texts: the columns snapshot() and the check ask
+# for, as plain rows named as PartyRow's and DocumentRow's attributes.
+_PARTY: Table = PartyRow.__table__  # type: ignore[attr-defined]
+_DOCUMENT: Table = DocumentRow.__table__  # type: ignore[attr-defined]
+_PARTY_COLUMNS = (
+    "party_id",
+    "workflow",
+    "workflow_version",
+    "state",
+    "bodies",
+    "step",
+    "await_legal_force",
+    "notice_days",
+    "signatures_required",
+    "signatures",
+    "signatories",
+    "legal_force_from",
+)
+
+
+class _RoundRows:
+    """A select of one round's rows (``round_id`` its parameter), run as SQLAlchemy runs it but on
+    SQLite, where it is run on the driver's cursor and each value processed by its column's result
+    processor, as SQLAlchemy's row processes it, in the same order: the same rows (named tuples),
+    without SQLAlchemy's work per statement, which is most of reading a round's parties."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        names = [c.key for c in statement.selected_columns]
+        self._row: Any = namedtuple("_Row", names)  # type: ignore[misc]
+        self._plans: WeakKeyDictionary[Dialect, tuple[str, list[Any]] | None] = WeakKeyDictionary()
+
+    def _plan(self, dialect: Dialect) -> tuple[str, list[Any]] | None:
+        if dialect in self._plans:
+            return self._plans[dialect]
+        plan = None
+        compiled = self.statement.compile(dialect=dialect)
+        if (
+            dialect.name == "sqlite"
+            and compiled.positional
+            and list(compiled.positiontup or ()) == ["round_id"]
+        ):
+            processors = [_processor(c.type, dialect) for c in self.statement.selected_columns]
+            plan = (compiled.string, processors)
+        self._plans[dialect] = plan
+        return plan
+
+    def all(self, connection: Connection, round_id: str) -> list[Any]:
+        plan = self._plan(connection.dialect)
+        if plan is None:
+            return list(connection.execute(self.statement, {"round_id": round_id}))
+        sql, processors = plan
+        processed = [(i, p) for i, p in enumerate(processors) if p is not None]
+        make, rows = self._row._make, []
+        for row in _driver_rows(connection, sql, round_id):
+            values = list(row)
+            for i, processor in processed:  # in the columns' order, as SQLAlchemy's row
+                values[i] = processor(values[i])
+            rows.append(make(values))
+        return rows
+
+
+_PARTIES_OF = _RoundRows(
+    core_select(*(_PARTY.c[name] for name in _PARTY_COLUMNS)).where(_PARTY.c.round_id == _ROUND_ID)
+)
+_DOCUMENTS_OF = _RoundRows(
+    core_select(_DOCUMENT.c.version, _DOCUMENT.c.sha256, _DOCUMENT.c.text).where(
+        _DOCUMENT.c.round_id == _ROUND_ID
+    )
+)
+
+
+def _compare(session: Session, row: _Anchored, rebuilt: Replayed, texts: _Texts) -> None:
     if rebuilt.state != row.state or rebuilt.effective_date != row.effective_date:
         raise VerificationFailed(
             f"round {row.id}: stored as {row.state} (effective {row.effective_date}) but its log "
@@ -368,16 +577,15 @@ def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) 
         raise VerificationFailed(
             f"round {row.id}: its document hash is not the one its log ends with"
         )
-    stored = {
-        p.party_id: p
-        for p in session.exec(select(PartyRow).where(PartyRow.round_id == row.id)).all()
-    }
+    connection = session.connection()
+    stored = {p.party_id: p for p in _PARTIES_OF.all(connection, row.id)}
     if set(stored) != set(rebuilt.parties):
         raise VerificationFailed(
             f"round {row.id}: parties {sorted(stored)} stored, {sorted(rebuilt.parties)} launched"
         )
     for party_id, party in rebuilt.parties.items():
-        mine = snapshot(stored[party_id])
+        # The row has the columns snapshot() reads, by the names PartyRow gives them.
+        mine = snapshot(cast(PartyRow, stored[party_id]))
         if mine != party:
             differ = [
                 f.name for f in fields(party) if getattr(mine, f.name) != getattr(party, f.name)
@@ -388,7 +596,7 @@ def _compare(session: Session, row: RoundRow, rebuilt: Replayed, texts: _Texts) 
                 "was changed outside ratify"
             )
     logged = texts.versions()  # the texts' hashes as the log has them
-    documents = session.exec(select(DocumentRow).where(DocumentRow.round_id == row.id)).all()
+    documents = _DOCUMENTS_OF.all(connection, row.id)
     if {d.version: d.sha256 for d in documents} != logged:
         raise VerificationFailed(
             f"round {row.id}: its stored texts are not the versions its log records "
