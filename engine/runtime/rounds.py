@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, Table, bindparam, func
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -24,7 +25,7 @@ from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
 from engine.runtime.results import AmendResult, DocumentVersion, LaunchResult, RoundStatus
-from engine.runtime.status_view import round_status
+from engine.runtime.status_view import PartyFields, round_status
 from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep, with_via
 
 if TYPE_CHECKING:
@@ -365,8 +366,19 @@ def status(engine: Engine, ref: str | None) -> list[RoundStatus]:
         return [_round_status(session, row) for row in rows]
 
 
+_PARTY_TABLE: Table = PartyRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
+# A status reads its parties as plain rows (the columns by name, through their types), not as ORM
+# objects: a round of a thousand parties costs half as much.
+_PARTY_ROWS = (
+    core_select(*_PARTY_TABLE.c)
+    .where(_PARTY_TABLE.c.round_id == bindparam("round_id"))
+    .order_by(_PARTY_TABLE.c.position)
+)
+
+
 def _round_status(session: Session, row: RoundRow) -> RoundStatus:
-    return round_status(row, _parties(session, row.id), outbox.counts(session, row.id))
+    parties = session.execute(_PARTY_ROWS, {"round_id": row.id}).all()
+    return round_status(row, cast("list[PartyFields]", parties), outbox.counts(session, row.id))
 
 
 def documents(engine: Engine, ref: str) -> list[DocumentVersion]:

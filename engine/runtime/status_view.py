@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from engine.core.evidence import Signature
 from engine.core.party import PartySnapshot, allowed, body_in_charge
 from engine.runtime.results import ContactInfo, PartyStatus, RoundStatus, Signatory
-from workflows import Body, default_catalog
+from workflows import Body, ProcessMachine, default_catalog
 
 __all__ = ["PartyFields", "RoundFields", "party_snapshot", "party_status", "round_status"]
 
@@ -101,9 +101,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def party_status(round_state: str, party: PartyFields, tz: ZoneInfo) -> PartyStatus:
+def party_status(
+    round_state: str, party: PartyFields, tz: ZoneInfo, machine: ProcessMachine | None = None
+) -> PartyStatus:
     snap = party_snapshot(party)
-    machine = default_catalog().machine(party.workflow, party.workflow_version)
+    if machine is None:
+        machine = default_catalog().machine(party.workflow, party.workflow_version)
     body = body_in_charge(machine, snap)
     return PartyStatus(
         id=party.party_id,
@@ -129,7 +132,18 @@ def round_status(
 ) -> RoundStatus:
     """The round's status: ``parties`` in their order, ``outbox`` its messages by state."""
     tz = ZoneInfo(row.timezone)
-    shown: Sequence[PartyStatus] = tuple(party_status(row.state, p, tz) for p in parties)
+    catalog = default_catalog()
+    machines: dict[tuple[str, int], ProcessMachine] = {}  # a round has a workflow or two
+
+    def machine_of(p: PartyFields) -> ProcessMachine:
+        key = (p.workflow, p.workflow_version)
+        if key not in machines:
+            machines[key] = catalog.machine(*key)
+        return machines[key]
+
+    shown: Sequence[PartyStatus] = tuple(
+        party_status(row.state, p, tz, machine_of(p)) for p in parties
+    )
     return RoundStatus(
         round=row.id,
         agreement=row.agreement_id,
