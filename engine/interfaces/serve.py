@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -14,12 +16,14 @@ from engine.interfaces.common import out
 
 if TYPE_CHECKING:
     from engine.clock import Clock
+    from engine.interfaces.web.common import WebConfig
     from engine.runtime import Engine
     from engine.runtime.access import Keys
     from engine.settings import Settings
 
 __all__ = ["DEV_FOLDER", "run_server", "set_up_dev"]
 
+log = logging.getLogger(__name__)
 DEV_FOLDER = Path(".ratify")  # the development sink's mail, beside the database
 EXAMPLE = Path(str(resources.files("ratify_examples") / "kanta-hame" / "agreement.toml"))
 
@@ -85,16 +89,18 @@ def run_server(
             _, sink_port = sink.start("127.0.0.1", 0)
         mailer = Mailer("127.0.0.1", sink_port, timeout=settings.smtp_timeout)
         interval = min(interval, 5.0)  # invitations appear in the sink while one watches
-    app = create_app(
-        WebConfig(
-            engine,
-            clock,
-            made_keys,
-            secure_cookies=made_keys.base_url.startswith("https://"),
-            sink_folder=sink_folder,
-            mail_from=settings.mail_from,
-        )
+    cfg = WebConfig(
+        engine,
+        clock,
+        made_keys,
+        secure_cookies=made_keys.base_url.startswith("https://"),
+        sink_folder=sink_folder,
+        mail_from=settings.mail_from,
     )
+    app = create_app(cfg)
+    # What the dashboard keeps (every round's summary, the scheduler's next messages) is made
+    # while the server starts, so that the first coordinator after a restart does not wait.
+    threading.Thread(target=_warm, args=(cfg,), daemon=True, name="warm-dashboard").start()
     stop_worker = None
     if worker:
 
@@ -119,3 +125,12 @@ def run_server(
             stop_worker()
         if sink is not None:
             sink.stop()
+
+
+def _warm(cfg: WebConfig) -> None:
+    from engine.interfaces.web.pages_dashboard import warm_dashboard
+
+    try:
+        warm_dashboard(cfg)
+    except Exception:  # the first visitor then makes it, and sees what went wrong
+        log.exception("warming the dashboard failed")
