@@ -40,7 +40,7 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/browser/node_modules
 
 # The benchmark harness: each measurement of ratify beside its limit, a table, bench/results.json.
-# The full sizes take about a quarter of an hour; the quick ones under two minutes.
+# The full sizes take about two minutes on a 2-core machine; the quick ones under one.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -2,9 +2,9 @@
 
     python bench/run.py [--quick | --sizes full|quick|tiny] [--only NAME,...] [--out FILE]
 
-``make bench`` runs the full sizes (about a quarter of an hour), ``make bench-quick`` the quick
-ones (under two minutes). NAME is one of record-sqlite, record-postgresql, tick, verify, send,
-cli, web. PostgreSQL is RATIFY_BENCH_POSTGRES (default the local server, user postgres): a
+``make bench`` runs the full sizes (about two minutes on a 2-core machine), ``make bench-quick``
+the quick ones (under one). NAME is one of record-sqlite, record-postgresql, tick, verify, send,
+cli, web, api. PostgreSQL is RATIFY_BENCH_POSTGRES (default the local server, user postgres): a
 throwaway database is created there and dropped; without an answer that row is left out.
 
 results.json is a list of rows ``{"name", "value", "limit", "ratio", "unit", "sizes"}`` (and
