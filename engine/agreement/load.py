@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.agreement.schema import Agreement, build, document_key
-from engine.clock import DEFAULT_ZONE, Clock, NonexistentTime
+from engine.agreement.schema import UNREADABLE, Agreement, build, document_key
+from engine.clock import DEFAULT_ZONE, Clock, NonexistentTime, SystemClock
 from engine.core.text import line_problem
 from engine.errors import AgreementFileError, InvalidInput
 
@@ -172,6 +172,8 @@ def load_agreement(path: str | Path, *, launch_at: Clock | None = None) -> Agree
                 f"UTF-8 file of at most {_mib(MAX_DOCUMENT_BYTES)} in this file's folder, its "
                 "path relative to this file)"
             )
+    texts = _calendar_texts(raw, path.parent)
+    start = (launch_at or SystemClock()).now(_zone(raw)).date()
     try:
         return build(
             raw,
@@ -181,6 +183,8 @@ def load_agreement(path: str | Path, *, launch_at: Clock | None = None) -> Agree
             document=document,
             document_sha256=sha256_text(document),
             problems=problems,
+            calendar_texts=texts,
+            calendars_from=start,
         )
     except RecursionError:
         raise AgreementFileError(
@@ -219,3 +223,32 @@ def _shown(path: str | Path) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _zone(raw: dict[str, Any]) -> ZoneInfo:
+    table = raw.get("agreement")
+    name = table.get("timezone") if isinstance(table, dict) else None
+    try:
+        return ZoneInfo(name if isinstance(name, str) else "Europe/Helsinki")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return ZoneInfo("Europe/Helsinki")  # the file's check says what is wrong with it
+
+
+def _calendar_texts(raw: dict[str, Any], folder: Path) -> dict[str, str]:
+    """The text of every iCalendar file the parties' calendars name (in the agreement file's
+    folder, as its text must be), or why it could not be read (schema.UNREADABLE first)."""
+    names: set[str] = set()
+    parties = raw.get("parties")
+    for party in parties if isinstance(parties, list) else []:
+        calendars = party.get("calendars") if isinstance(party, dict) else None
+        for given in calendars.values() if isinstance(calendars, dict) else []:
+            ical = given.get("ical") if isinstance(given, dict) else None
+            if isinstance(ical, str) and ical.strip():
+                names.add(ical.strip())
+    found: dict[str, str] = {}
+    for name in sorted(names)[:20]:
+        try:
+            found[name] = _text(Path(name), folder)
+        except _Unreadable as exc:
+            found[name] = f"{UNREADABLE}{exc}"
+    return found

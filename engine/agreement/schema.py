@@ -5,8 +5,8 @@ here: ``load`` reads the file and its document and hands the parsed TOML to :fun
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
+from engine.agreement.calendars import BodyCalendar, ical_meetings
 from engine.core.evidence import Signature, same_person
 from engine.core.text import (
     BODY_MAX,
@@ -132,6 +133,14 @@ class _Signatory(_Strict):
     title: Title
 
 
+class _Calendar(_Strict):
+    """When a body meets: dates listed here, or an iCalendar file beside the agreement file."""
+
+    meetings: list[date] = Field(default_factory=list, max_length=500)
+    ical: DocumentPath | None = None
+    agenda_days: int = Field(default=7, ge=0, le=60)  # working days before a meeting
+
+
 class _Party(_Strict):
     id: Slug
     name: Name
@@ -141,6 +150,7 @@ class _Party(_Strict):
     signatories: list[_Signatory] = Field(default_factory=list, max_length=50)
     await_legal_force: bool | None = None
     contacts: list[_Contact] = Field(min_length=1, max_length=50)
+    calendars: dict[BodyName, _Calendar] = Field(default_factory=dict, max_length=MAX_BODIES)
 
 
 class _File(_Strict):
@@ -171,6 +181,7 @@ class PartyPlan:
     notice_days: int
     contacts: tuple[Contact, ...]
     signatories: tuple[Signature, ...] = ()  # empty: anyone the party names may sign
+    calendars: tuple[BodyCalendar, ...] = ()  # its bodies' meetings, where known
 
 
 @dataclass(frozen=True)
@@ -219,6 +230,8 @@ def build(
     document: str,
     document_sha256: str,
     problems: list[str],
+    calendar_texts: Mapping[str, str] | None = None,
+    calendars_from: date | None = None,
 ) -> Agreement:
     """The checked agreement of the parsed file ``raw``; raise :class:`AgreementFileError` with
     ``problems`` (what reading found) and every problem of the file's own."""
@@ -269,6 +282,11 @@ def build(
             continue  # its shape is wrong: reported above
         key = f"parties[{index}] (id {party.id!r})"
         plan = _plan(party, key, language, problems)
+        if plan is not None and party.calendars:
+            found = _calendars(
+                party, plan, key, calendar_texts or {}, calendars_from or _today(tz), problems
+            )
+            plan = replace(plan, calendars=found)
         if plan is not None:
             parties.append(plan)
     if problems or data is None:
@@ -525,3 +543,61 @@ def check_signatory(name: str, title: str) -> tuple[str, str]:
     """An authorised signatory (name, title) as an agreement file would list it, or InvalidInput."""
     checked = _one(_Signatory, "signatory", name=name, title=title)
     return checked.name, checked.title
+
+
+# What the loader found of each iCalendar file a calendar names: its text, or (with this prefix)
+# why it could not be read.
+UNREADABLE = "\0unreadable: "
+
+
+def _calendars(
+    party: _Party,
+    plan: PartyPlan,
+    key: str,
+    texts: Mapping[str, str],
+    start: date,
+    problems: list[str],
+) -> tuple[BodyCalendar, ...]:
+    """The party's bodies' calendars: each names one of its bodies, lists dates or an iCalendar
+    file (or both), and keeps the meetings from ``start`` on."""
+    found: list[BodyCalendar] = []
+    names = {b.name.casefold(): b.name for b in plan.bodies}
+    for written, given in party.calendars.items():
+        where = f"{key}.calendars.{written}"
+        body = names.get(written.casefold())
+        if body is None:
+            problems.append(
+                f"{where}: {written!r} is not one of the party's bodies "
+                f"({', '.join(names.values())}); name the calendar after one of them"
+            )
+            continue
+        if not given.meetings and given.ical is None:
+            problems.append(f"{where}: give the meetings' dates (meetings = [...]) or an ical file")
+            continue
+        days = {d for d in given.meetings if d >= start}
+        source = "file"
+        if given.ical is not None:
+            text = texts.get(given.ical, UNREADABLE + "was not read")
+            if text.startswith(UNREADABLE):
+                problems.append(f"{where}.ical: {given.ical!r} {text[len(UNREADABLE) :]}")
+                continue
+            try:
+                days.update(ical_meetings(text, start))
+            except ValueError as exc:
+                problems.append(
+                    f"{where}.ical: {given.ical!r} {exc}; export the body's meetings "
+                    "as an .ics file"
+                )
+                continue
+            source = given.ical
+        found.append(BodyCalendar(body, tuple(sorted(days)), given.agenda_days, source))
+    return tuple(found)
+
+
+def _today(tz: object) -> date:
+    from engine.clock import SystemClock
+
+    try:
+        return SystemClock().now(ZoneInfo(str(tz))).date()
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return SystemClock().now(ZoneInfo("Europe/Helsinki")).date()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from engine.interfaces import cli_audit, cli_mail, cli_tokens, cli_web, cli_webhooks
 from engine.interfaces.common import (
@@ -99,6 +100,34 @@ def status(
         out.print(NO_ROUNDS)
     for r in rounds:
         out.print(status_table(r))
+
+
+@app.command()
+def calendar(
+    round_ref: RoundArg,
+    party: Annotated[
+        str | None, typer.Argument(help="One party's (default: every party's).")
+    ] = None,
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Each body's next meetings and the day its agenda closes for each (the calendars the
+    agreement file gave)."""
+    from engine.runtime import jsonable
+    from engine.runtime.calendars import calendar as get_calendar
+
+    found = get_calendar(db_engine(), round_ref, clock_at(at), party)
+    if as_json:
+        print_json(jsonable(found))
+        return
+    if not found:
+        out.print("No meeting calendars: give them in the agreement file (parties' `calendars`).")
+    for body in found:
+        out.print(f"{escape(body.party_name)}: {escape(body.body)} ({escape(body.source)})")
+        if not body.next:
+            out.print("  no meetings known from today on")
+        for m in body.next:
+            out.print(f"  meets {m.day:%d.%m.%Y}; its agenda closes {m.agenda_closes:%d.%m.%Y}")
 
 
 @app.command()

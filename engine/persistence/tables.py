@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ApiTokenRow",
+    "CalendarRow",
     "DocumentRow",
     "FileRow",
     "LinkRow",
@@ -343,3 +344,18 @@ class WebhookDeliveryRow(SQLModel, table=True):
     last_status: int | None = None
     created_at: datetime = _utc()
     delivered_at: datetime | None = _utc_or_none()
+
+
+class CalendarRow(SQLModel, table=True):
+    """When one body of a party meets, as the agreement file gave it at launch (the dates listed,
+    or those of its iCalendar file from the launch on), and how many working days before a
+    meeting its agenda closes."""
+
+    __tablename__ = "body_calendars"
+
+    round_id: str = Field(primary_key=True, foreign_key="rounds.id")
+    party_id: str = Field(primary_key=True)
+    body: str = Field(primary_key=True)
+    source: str  # file (dates in the agreement file), or the iCalendar file's name
+    meetings: list[str] = _json()  # ISO dates, in order
+    agenda_days: int = 7

@@ -21,7 +21,7 @@ from engine.core.text import check_evidence_text
 from engine.errors import AgreementFileError, InvalidInput, RatifyError, Refused
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
+from engine.persistence.tables import CalendarRow, DocumentRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
 from engine.runtime.results import AmendResult, DocumentVersion, LaunchResult, RoundStatus
@@ -134,6 +134,7 @@ def _launch(
     )
     plans = []
     rows = []
+    calendars: list[CalendarRow] = []
     for position, plan in enumerate(agreement.parties):
         bodies = [asdict(b) for b in plan.bodies]
         rows.append(
@@ -156,6 +157,17 @@ def _launch(
                 due_at=now,  # the first tick works out its reminders (runtime.due)
             )
         )
+        calendars += [
+            CalendarRow(
+                round_id=row.id,
+                party_id=plan.id,
+                body=c.body,
+                source=c.source,
+                meetings=[d.isoformat() for d in c.meetings],
+                agenda_days=c.agenda_days,
+            )
+            for c in plan.calendars
+        ]
         # Contacts stay out of the log: it holds what was decided, not whom to email.
         plans.append(
             {
@@ -178,6 +190,7 @@ def _launch(
     from engine.runtime import messages
 
     session.add_all(rows)
+    session.add_all(calendars)  # when the bodies meet: scheduling, not decisions, so not logged
     session.flush()
     messages.on_launch(session, row, rows, now)
     journal = Journal(session, row, actor=actor, now=now, clock=source)

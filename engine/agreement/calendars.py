@@ -1,0 +1,57 @@
+"""Bodies' meeting calendars as an agreement file gives them: dates listed in the file, or an
+iCalendar file beside it (recurring meetings expanded, cancelled occurrences left out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+__all__ = ["HORIZON_DAYS", "MAX_MEETINGS", "BodyCalendar", "ical_meetings"]
+
+HORIZON_DAYS = 550  # meetings are kept from the launch to about a year and a half on
+MAX_MEETINGS = 500
+
+
+@dataclass(frozen=True)
+class BodyCalendar:
+    """When one body of a party meets, and how many working days before a meeting its agenda
+    closes. ``source``: where the dates came from (``file`` or the iCalendar file's name)."""
+
+    body: str
+    meetings: tuple[date, ...]
+    agenda_days: int
+    source: str
+
+
+def ical_meetings(text: str, start: date, *, days: int = HORIZON_DAYS) -> tuple[date, ...]:
+    """The dates of the meetings an iCalendar text holds from ``start`` on: recurring events
+    expanded (RRULE, RDATE), occurrences removed (EXDATE) or cancelled (STATUS:CANCELLED, also
+    on a single changed occurrence) left out. ValueError, in words, when it is no calendar."""
+    import icalendar
+    import recurring_ical_events
+
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"is not an iCalendar file ({exc})") from None
+    if calendar.name != "VCALENDAR":
+        raise ValueError("is not an iCalendar file (no VCALENDAR)")
+    end = start + timedelta(days=days)
+    try:
+        events = recurring_ical_events.of(calendar).between(start, end)
+    except Exception as exc:  # the library's own errors for a broken rule or date
+        raise ValueError(f"has an event that cannot be read ({exc})") from None
+    found: set[date] = set()
+    for event in events:
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        begins = event.get("DTSTART")
+        if begins is None:
+            continue
+        moment = begins.dt
+        day = moment.date() if isinstance(moment, datetime) else moment
+        if start <= day < end:
+            found.add(day)
+        if len(found) > MAX_MEETINGS:
+            raise ValueError(f"has more than {MAX_MEETINGS} meetings in its first year and a half")
+    return tuple(sorted(found))

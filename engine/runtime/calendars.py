@@ -1,0 +1,85 @@
+"""``ratify calendar``: each body's next meetings and the day its agenda closes for each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from engine.clock import Clock
+from engine.core.calendar import WorkCalendar
+from engine.errors import NotFound
+from engine.persistence.database import ensure_schema, transaction
+from engine.persistence.tables import CalendarRow, PartyRow
+from engine.runtime.lookup import resolve_round
+
+__all__ = ["SHOWN", "BodyMeetings", "Meeting", "calendar"]
+
+SHOWN = 3  # meetings shown per body
+
+
+@dataclass(frozen=True)
+class Meeting:
+    day: date
+    agenda_closes: date  # the last working day to put the agreement on its agenda
+
+
+@dataclass(frozen=True)
+class BodyMeetings:
+    round: str
+    party: str
+    party_name: str
+    body: str
+    source: str  # file (dates listed in the agreement file), or its iCalendar file
+    agenda_days: int  # working days before a meeting its agenda closes
+    next: tuple[Meeting, ...]  # from today on; empty: none known (the calendar has run out)
+
+
+def _closes(day: date, days: int, work: WorkCalendar) -> date:
+    return work.subtract_working_days(day, days) if days else day
+
+
+def calendar(
+    engine: Engine, ref: str, clock: Clock, party: str | None = None
+) -> list[BodyMeetings]:
+    """The bodies' next meetings (of one party, or of every party with a calendar), in the
+    parties' order, each with the day its agenda closes (on the round's working days)."""
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        row = resolve_round(session, ref)
+        today = clock.now(ZoneInfo(row.timezone)).date()
+        country = str((row.reminders or {}).get("holidays", "FI"))
+        work = WorkCalendar(country)
+        parties = session.exec(
+            select(PartyRow.party_id, PartyRow.name, PartyRow.position).where(
+                PartyRow.round_id == row.id
+            )
+        ).all()
+        known = {p: (name, position) for p, name, position in parties}
+        if party is not None and party not in known:
+            raise NotFound(
+                f"round {row.id} has no party {party!r}; its parties: {', '.join(known)}",
+                field="party",
+            )
+        query = select(CalendarRow).where(CalendarRow.round_id == row.id)
+        if party is not None:
+            query = query.where(col(CalendarRow.party_id) == party)
+        found = []
+        for cal in session.exec(query).all():
+            coming = [date.fromisoformat(d) for d in cal.meetings]
+            coming = [d for d in coming if d >= today]
+            # A meeting whose agenda has closed is still shown: the body may still take it up.
+            shown = tuple(Meeting(d, _closes(d, cal.agenda_days, work)) for d in coming[:SHOWN])
+            name, position = known.get(cal.party_id, (cal.party_id, 0))
+            found.append(
+                (
+                    position,
+                    BodyMeetings(
+                        row.id, cal.party_id, name, cal.body, cal.source, cal.agenda_days, shown
+                    ),
+                )
+            )
+        return [b for _, b in sorted(found, key=lambda item: (item[0], item[1].body))]
