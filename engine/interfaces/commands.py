@@ -131,6 +131,36 @@ def calendar(
 
 
 @app.command()
+def forecast(round_ref: RoundArg, at: At = None, as_json: Json = False) -> None:
+    """The earliest date each party can have signed (its bodies' next meetings whose agenda can
+    still take the agreement, the legal-force waits, a signing lag), and the round's entry into
+    force with the party that holds it back."""
+    from engine.runtime import jsonable
+    from engine.runtime.forecasts import forecast as get_forecast
+
+    found = get_forecast(db_engine(), round_ref, clock_at(at))
+    if as_json:
+        print_json(jsonable(found))
+        return
+    for p in found.parties:
+        when = f"{p.signed_by:%d.%m.%Y}" if p.signed_by else "no date"
+        late = "  LATE: after the deadline" if p.late else ""
+        out.print(f"{escape(p.party)}: signed at the earliest {when} ({escape(p.note)}){late}")
+        for step in p.steps:
+            what = {"decision": "decides", "legal_force": "final", "signed": "signed"}[step.what]
+            basis = "" if step.known or step.what == "signed" else " (assumed)"
+            body = f"{escape(step.body)} " if step.body else ""
+            out.print(f"  {body}{what} {step.on:%d.%m.%Y}{basis}")
+    if found.in_force is not None:
+        out.print(
+            f"In force at the earliest {found.in_force:%d.%m.%Y}; "
+            f"{escape(found.critical or '')} holds the round back."
+        )
+    else:
+        out.print("No entry into force to forecast (a party has no date, or the round is closed).")
+
+
+@app.command()
 def record(
     round_ref: RoundArg,
     party: Annotated[str, typer.Argument(help="The party's id.")],
