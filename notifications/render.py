@@ -28,9 +28,12 @@ And by kind:
 | `reminder`   | `step` (the pending step), `since` (aware datetime: when it began), `timezone`  |
 |              | (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),                 |
 |              | `max_reminders` (int), `deadline` (date or None)                                |
-| `escalation` | `reason`: `"stalled"`, with `step`, `since`, `timezone` and `reminders_sent`    |
-|              | (int); or `"bounced"`, with `recipients` (list of str) and `error` (str: the    |
-|              | server's reply)                                                                 |
+| `escalation` | `reason`: `"stalled"`, with `step`, `since`, `timezone`, `reminders_sent`       |
+|              | (int) and `forecast` (None, or a mapping: `in_force` (date: the earliest entry  |
+|              | into force), `party` (str: the party holding the round back), `party_id`,       |
+|              | `behind_days` (int or None: how much later than the next party), `late_days`    |
+|              | (int or None: days past the deadline)); or `"bounced"`, with `recipients` (list |
+|              | of str) and `error` (str: the server's reply)                                   |
 | `receipt`    | `event` (e.g. `approve`), `from_step`, `to_step`, `evidence` (mapping str → str |
 |              | of what was given, in order: `ref`, `reason`, `signatory`, `title`, `diary`),   |
 |              | `recorded_at` (aware datetime), `timezone`, `signatures_given` (int),           |

@@ -4,6 +4,7 @@ round's entry into force and the party holding it back; a party past the deadlin
 
 from __future__ import annotations
 
+import email.utils
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ from engine.core.forecast import Meetings, forecast_party
 from engine.core.party import PartySnapshot
 from engine.runtime import launch, load_agreement, record
 from engine.runtime.forecasts import forecast
+from engine.runtime.worker import tick_once
+from notifications.mailer import Mailer
+from notifications.render import write_date
 from tests.conftest import CLI, write_agreement
+from tests.smtp import SmtpServer
 from workflows import Body
 
 BOARD = Body("Kunnanhallitus", "board", 14)
@@ -102,3 +107,52 @@ def test_the_round_is_in_force_when_its_slowest_party_has_signed(
     assert data["critical"] == "beta"
     assert found.in_force is not None
     assert data["in_force"] == found.in_force.isoformat()
+
+
+def test_the_escalation_says_which_party_holds_the_round_back_and_by_how_long(
+    db: Engine, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    parties: list[dict[str, Any]] = [
+        {
+            "id": "alpha",
+            "name": "Alpha",
+            "contacts": [{"name": "Kim", "email": "kim@alpha.example.invalid"}],
+            "calendars": {"Kunnanhallitus": {"meetings": [date(2026, 12, 14)]}},
+        },
+        {
+            "id": "beta",
+            "name": "Beta",
+            "contacts": [{"name": "Bea", "email": "bea@beta.example.invalid"}],
+            "calendars": {"Kunnanhallitus": {"meetings": [date(2027, 2, 1)]}},
+        },
+    ]
+    policy = "[reminders]\nfirst_after_days = 1\nevery_days = 1\nmax_reminders = 1\n"
+    path = write_agreement(
+        tmp_path, parties, agreement={"deadline": date(2027, 2, 15)}, extra=policy
+    )
+    clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to the round)
+    made = launch(db, load_agreement(path, launch_at=clock), clock, "Cora").round
+    mailer = Mailer("127.0.0.1", smtp.port, timeout=5.0)
+    forecasts = {}
+    for day in (1, 2, 3, 4):  # a reminder on 2.12., the escalation one working day later
+        clock.set(datetime(2026, 12, day, 9, 0))  # noqa: DTZ001
+        forecasts[day] = forecast(db, made, clock)
+        tick_once(db, clock, mailer, "ratify@example.invalid")
+    escalations = [m for m in smtp.messages() if "ei etene" in str(m["Subject"])]
+    assert len(escalations) == 2  # one for each party, to the coordinator
+    sent_on = {email.utils.parsedate_to_datetime(str(m["Date"])).day for m in escalations}
+    assert sent_on == {3}
+    expected = forecasts[3]  # as the forecast stood when the escalation went out
+    assert expected.critical == "beta"
+    assert expected.in_force is not None
+    assert expected.behind_days is not None
+    assert expected.late_days is not None
+    text = escalations[0].get_body(preferencelist=("plain",))
+    assert text is not None
+    body = " ".join(str(text.get_content()).split())
+    assert f"aikaisintaan {write_date(expected.in_force, 'fi')}." in body
+    assert (
+        "Voimaantuloa viivästyttää eniten Beta: sen aikaisin mahdollinen allekirjoituspäivä on "
+        f"{expected.behind_days} päivää myöhäisempi kuin muiden osapuolten" in body
+    )
+    assert f"{expected.late_days} päivää määräajan jälkeen" in body

@@ -67,6 +67,13 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "since": datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
             "timezone": HELSINKI,
             "reminders_sent": 4,
+            "forecast": {
+                "in_force": date(2027, 3, 2),
+                "party": "Hattula",
+                "party_id": "hattula",
+                "behind_days": 12,
+                "late_days": None,
+            },
         },
     ),
     "escalation-bounced": (

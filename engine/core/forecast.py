@@ -60,6 +60,10 @@ class RoundForecast:
     in_force: date | None  # the earliest entry into force, when every party has a date
     critical: str | None  # the party whose date is the latest: it holds the round back
     parties: tuple[PartyForecast, ...]
+    # How long the critical party holds the round back: days from the next-latest party's date
+    # to its own (None: no other party left to sign), and days past the deadline (None: not late).
+    behind_days: int | None = None
+    late_days: int | None = None
 
 
 def _meeting(after: date, meetings: Meetings | None, work: WorkCalendar) -> tuple[date, bool]:
@@ -133,11 +137,21 @@ def forecast_party(
     return PartyForecast(party.id, signed, tuple(steps), note, late)
 
 
-def forecast_round(parties: Sequence[PartyForecast], failed: bool = False) -> RoundForecast:
+def forecast_round(
+    parties: Sequence[PartyForecast], failed: bool = False, deadline: date | None = None
+) -> RoundForecast:
     """The round's earliest entry into force: when its last party can have signed."""
     dated = [p for p in parties if p.signed_by is not None]
     open_without_date = [p for p in parties if p.signed_by is None and p.note != "signed"]
     if failed or open_without_date or not dated:
         return RoundForecast(None, None, tuple(parties))
     latest = max(dated, key=lambda p: p.signed_by or date.min)
-    return RoundForecast(latest.signed_by, latest.party, tuple(parties))
+    assert latest.signed_by is not None
+    others = [p.signed_by for p in dated if p is not latest and p.signed_by is not None]
+    behind = (latest.signed_by - max(others)).days if others else None
+    late = (
+        (latest.signed_by - deadline).days
+        if deadline is not None and latest.signed_by > deadline
+        else None
+    )
+    return RoundForecast(latest.signed_by, latest.party, tuple(parties), behind, late)

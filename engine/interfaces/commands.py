@@ -113,8 +113,8 @@ def calendar(
 ) -> None:
     """Each body's next meetings and the day its agenda closes for each (the calendars the
     agreement file gave)."""
+    from engine.runtime import calendar as get_calendar
     from engine.runtime import jsonable
-    from engine.runtime.calendars import calendar as get_calendar
 
     found = get_calendar(db_engine(), round_ref, clock_at(at), party)
     if as_json:
@@ -135,8 +135,8 @@ def forecast(round_ref: RoundArg, at: At = None, as_json: Json = False) -> None:
     """The earliest date each party can have signed (its bodies' next meetings whose agenda can
     still take the agreement, the legal-force waits, a signing lag), and the round's entry into
     force with the party that holds it back."""
+    from engine.runtime import forecast as get_forecast
     from engine.runtime import jsonable
-    from engine.runtime.forecasts import forecast as get_forecast
 
     found = get_forecast(db_engine(), round_ref, clock_at(at))
     if as_json:

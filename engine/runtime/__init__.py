@@ -35,10 +35,12 @@ if typing.TYPE_CHECKING:
         verify_database,
         verify_file,
     )
+    from engine.runtime.calendars import BodyMeetings, Meeting, calendar
     from engine.runtime.catalog import workflow, workflows
     from engine.runtime.certificate import Certificate, certificate
     from engine.runtime.chasing import enqueue_due, preview
     from engine.runtime.events import record, tick
+    from engine.runtime.forecasts import PartyForecast, RoundForecast, forecast
     from engine.runtime.pack import certificate_pdf, evidence_pack, render_certificate_html
     from engine.runtime.queue import outbox_messages, retry_message
     from engine.runtime.quick import QuickHead, quick_heads, quick_status
@@ -84,6 +86,9 @@ _HOME = {
     "verify": "engine.runtime.audit",
     "verify_database": "engine.runtime.audit",
     "verify_file": "engine.runtime.audit",
+    "BodyMeetings": "engine.runtime.calendars",
+    "Meeting": "engine.runtime.calendars",
+    "calendar": "engine.runtime.calendars",
     "workflow": "engine.runtime.catalog",
     "workflows": "engine.runtime.catalog",
     "Certificate": "engine.runtime.certificate",
@@ -92,6 +97,9 @@ _HOME = {
     "preview": "engine.runtime.chasing",
     "record": "engine.runtime.events",
     "tick": "engine.runtime.events",
+    "PartyForecast": "engine.runtime.forecasts",
+    "RoundForecast": "engine.runtime.forecasts",
+    "forecast": "engine.runtime.forecasts",
     "certificate_pdf": "engine.runtime.pack",
     "evidence_pack": "engine.runtime.pack",
     "render_certificate_html": "engine.runtime.pack",
@@ -135,6 +143,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_FILE_BYTES",
     "AmendResult",
+    "BodyMeetings",
     "Certificate",
     "ChainReport",
     "ContactInfo",
@@ -146,11 +155,14 @@ __all__ = [
     "HeadFound",
     "HeadReport",
     "LaunchResult",
+    "Meeting",
     "OutboxMessage",
+    "PartyForecast",
     "PartyStatus",
     "QuickHead",
     "RecordResult",
     "ReminderPreview",
+    "RoundForecast",
     "RoundStatus",
     "RoundSummary",
     "RoundView",
@@ -158,6 +170,7 @@ __all__ = [
     "TickReport",
     "VerifyReport",
     "amend",
+    "calendar",
     "cancel",
     "certificate",
     "certificate_pdf",
@@ -167,6 +180,7 @@ __all__ = [
     "enqueue_due",
     "evidence_pack",
     "export",
+    "forecast",
     "heads",
     "init_schema",
     "jsonable",

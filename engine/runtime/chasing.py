@@ -23,6 +23,7 @@ from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from engine.runtime.due import next_due, set_due
+from engine.runtime.forecasts import round_forecast
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import now_in, resolve_round
 from engine.runtime.messages import (
@@ -166,6 +167,7 @@ def _queue_chase(
             "since": chase.since,
             "timezone": row.timezone,
             "reminders_sent": _sent_reminders(sent, chase),
+            "forecast": _holding_back(session, row, now),
         }
         return to_coordinator(
             session, row, "escalation", chase.key, context, now, party, chase.chase()
@@ -203,6 +205,22 @@ def _queue_chase(
             chase=chase.chase() | {"told": [number, of]},  # as the email words it: 1 of 3
         )
     return added
+
+
+def _holding_back(session: Session, row: RoundRow, now: datetime) -> dict[str, Any] | None:
+    """What the escalation says of the forecast: the round's earliest entry into force, the
+    party that holds it back and by how long. None: no date to forecast."""
+    found = round_forecast(session, row, now.date())
+    if found.in_force is None or found.critical is None:
+        return None
+    party = session.get(PartyRow, (row.id, found.critical))
+    return {
+        "in_force": found.in_force,
+        "party_id": found.critical,
+        "party": party.name if party is not None else found.critical,
+        "behind_days": found.behind_days,
+        "late_days": found.late_days,
+    }
 
 
 def _sent_reminders(sent: dict[str, datetime], chase: Chase) -> int:
