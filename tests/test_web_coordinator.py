@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from engine.clock import FakeClock
 from engine.errors import AccessDenied
-from engine.runtime import Engine, log_entries, outbox_messages, status
+from engine.runtime import Engine, cancel, log_entries, outbox_messages, status
 from engine.runtime.access import add_user, open_link, sign_in
 from tests.conftest import cli_on, write_agreement
 from tests.smtp import SmtpServer
@@ -214,7 +214,7 @@ def test_the_round_page_shows_every_party_with_its_picture_and_forms(site: Site)
         assert f'id="party-{party.id}"' in page.text
         assert party.name in _text(page)
         assert f'id="form-record-{party.id}"' in page.text
-    assert page.text.count("<svg") == 13
+    assert page.text.count("<svg") == 13 + 1  # each party's workflow, and the forecast
     assert 'aria-current="step"' in page.text
     party_page = client.get(f"{PAGE}/parties/hameenlinna")
     assert party_page.status_code == 200
@@ -222,6 +222,41 @@ def test_the_round_page_shows_every_party_with_its_picture_and_forms(site: Site)
     assert client.get(f"{PAGE}/parties/nobody").status_code == 404
     assert client.get("/rounds/kanta-hame-strategic-2026/x").status_code == 404
     assert client.get("/rounds/kanta-hame-strategic-2026/9").status_code == 404
+
+
+def test_the_round_page_draws_the_forecast_and_says_it_in_words(site: Site) -> None:
+    from engine.runtime import forecast
+
+    client = _signed_in(site)
+    page = client.get(PAGE)
+    made = forecast(site.db, ROUND, site.clock)
+    assert made.in_force is not None
+    assert made.critical is not None
+    names = {p.id: p.name for p in status(site.db, ROUND)[0].parties}
+    text = " ".join(_text(page).split())
+    day = f"{made.in_force:%-d %b %Y}"  # the page's medium English date, e.g. 2 Mar 2027
+    assert f"The agreement can enter into force on {day} at the earliest." in text
+    assert f"{names[made.critical]} holds the round back the longest." in text
+    timeline = page.text[page.text.index('class="timeline"') :]
+    timeline = timeline[: timeline.index("</svg>")]
+    # A row a party: its name, its line, and a square where it has signed at the earliest.
+    assert timeline.count("<rect") == sum(p.signed_by is not None for p in made.parties) == 13
+    assert 'font-weight="bold"' in timeline  # the party holding the round back
+    assert 'role="img"' in timeline
+    assert "<title" in timeline
+    # The table beside it: every party, its earliest date and what the dates rest on.
+    table = text[text.index("The forecast party by party") :]
+    for p in made.parties:
+        assert names[p.party] in table
+    assert "no meetings known" in table  # the example's bodies have no calendars
+    client.cookies.set("ratify_lang", "sv")
+    assert "Avtalet kan träda i kraft tidigast" in _text(client.get(PAGE))
+    # A closed round has no forecast.
+    cancel(site.db, ROUND, "the text is withdrawn", site.clock, "Cora Coordinator")
+    closed = client.get(PAGE)
+    assert closed.status_code == 200
+    assert 'class="timeline"' not in closed.text
+    assert "Prognos" not in _text(closed)
 
 
 def test_recording_an_approval_on_a_partys_behalf_moves_it_with_evidence_via_web(

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -229,11 +230,52 @@ def _view(request: Request, round_id: str, party_id: str | None) -> tuple[str, d
             raise NotFound(f"round {found.round} has no party {party_id!r}; its parties: {ids}")
         return "coord_party.html.j2", values | {"party": views[0]}
     notes = _notes(entries)
-    return "round.html.j2", values | {
+    return "round.html.j2", values | _forecast(request, found) | {
         "parties": _party_views(found, entries, failed),
         "round_steps": [_step(e, notes) for e in entries if e["party"] is None],
         "round_failed": [m for m in failed if m.party is None],
         "may_annotate": who.role == WRITER,
+    }
+
+
+def _forecast(request: Request, found: RoundStatus) -> dict[str, Any]:
+    """The forecast of an open round, drawn, and what the page says of it in words."""
+    if found.state != "open":
+        return {"forecast": None, "timeline": ""}
+    from babel.dates import format_date
+
+    from engine.interfaces.web.timeline import TimelineWords, timeline_svg
+    from engine.runtime import forecast, write_date
+
+    cfg = config(request)
+    made = forecast(cfg.engine, found.round, cfg.clock)
+    t = page_words(request)
+    lang = t.page_words.language
+    today = cfg.clock.now(ZoneInfo(str(found.launched_at.tzinfo))).date()
+    names = {p.id: p.name for p in found.parties}
+    critical = names.get(made.critical or "", "")
+    title = (
+        t(
+            "coord.forecast.summary",
+            date=write_date(made.in_force, lang, "medium"),
+            party=critical,
+        )
+        if made.in_force
+        else t("coord.forecast.no_date")
+    )
+    words = TimelineWords(
+        title=title,
+        today=t("coord.forecast.today"),
+        deadline=t("coord.col.deadline"),
+        in_force=t("coord.forecast.in_force"),
+        steps={k: t(f"coord.forecast.step.{k}") for k in ("decision", "legal_force", "signed")},
+        month=lambda d: format_date(d, "LLL yyyy", locale=lang),
+    )
+    return {
+        "forecast": made,
+        "forecast_today": today,
+        "forecast_names": names,
+        "timeline": timeline_svg(made, names, today, found.deadline, words),
     }
 
 
