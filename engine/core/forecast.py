@@ -89,8 +89,10 @@ def forecast_party(
     *,
     signing_days: int = SIGNING_DAYS,
     deadline: date | None = None,
+    since: date | None = None,
 ) -> PartyForecast:
-    """When ``party`` can at the earliest be ``signed``, step by step."""
+    """When ``party`` can at the earliest be ``signed``, step by step. ``since``: the day it
+    entered its state (for a party signing already, the lag runs from then, not from today)."""
     if role == "done":
         return PartyForecast(party.id, None, (), "signed")
     if role == "failed":
@@ -125,7 +127,10 @@ def forecast_party(
             Step("legal_force", party.bodies[-1].name, final, party.legal_force_from is not None)
         )
         day = max(final, today)
+    if role == "signing" and since is not None:
+        day = min(day, since)  # the lag runs from the day signing began: it may be over by now
     signed = work.add_working_days(day, signing_days) if signing_days else day
+    signed = max(signed, today)  # never in the past: it can at the earliest sign today
     steps.append(Step("signed", None, signed, False))
     assumed = [s.body for s in steps if s.what == "decision" and not s.known]
     note = (

@@ -41,6 +41,7 @@ def round_forecast(
     """The forecast of ``row`` as of ``today``, read in the caller's transaction (``parties``:
     the round's parties when the caller holds them already)."""
     work = WorkCalendar(str((row.reminders or {}).get("holidays", "FI")))
+    zone = ZoneInfo(row.timezone)
     calendars: dict[str, dict[str, Meetings]] = {}
     for cal in session.exec(select(CalendarRow).where(CalendarRow.round_id == row.id)).all():
         days = tuple(date.fromisoformat(d) for d in cal.meetings)
@@ -55,6 +56,7 @@ def round_forecast(
             calendars.get(p.party_id, {}),
             work,
             deadline=row.deadline,
+            since=p.since.astimezone(zone).date(),
         )
         for p in sorted(parties, key=lambda p: p.position)
     ]
