@@ -152,10 +152,13 @@ def forecast(round_ref: RoundArg, at: At = None, as_json: Json = False) -> None:
             body = f"{escape(step.body)} " if step.body else ""
             out.print(f"  {body}{what} {step.on:%d.%m.%Y}{basis}")
     if found.in_force is not None:
+        by = f" by {found.behind_days} days" if found.behind_days else ""
         out.print(
             f"In force at the earliest {found.in_force:%d.%m.%Y}; "
-            f"{escape(found.critical or '')} holds the round back."
+            f"{escape(found.critical or '')} holds the round back{by}."
         )
+        if found.late_days:
+            out.print(f"That is {found.late_days} days after the deadline.")
     else:
         out.print("No entry into force to forecast (a party has no date, or the round is closed).")
 
