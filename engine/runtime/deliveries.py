@@ -10,13 +10,34 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, bindparam, insert
 from sqlmodel import col, select
 
 from engine.core.chain import FIELDS, Entry
 from engine.persistence.tables import WebhookDeliveryRow, WebhookRow
+from engine.runtime.direct import Direct
 
 __all__ = ["body_of", "enqueue"]
+
+_COLUMNS = (
+    "webhook_id",
+    "round_id",
+    "seq",
+    "event",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+# Run on the driver's cursor (engine.runtime.direct): every recorded event asks for the webhooks.
+_HOOKS = Direct(
+    select(col(WebhookRow.id), col(WebhookRow.events), col(WebhookRow.round_id)).where(
+        col(WebhookRow.removed_at).is_(None)
+    )
+)
+_DELIVERY: Table = WebhookDeliveryRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
+_INSERT = Direct(insert(_DELIVERY).values({c: bindparam(c) for c in _COLUMNS}))
 
 
 def body_of(entry: Entry) -> str:
@@ -29,11 +50,7 @@ def enqueue(connection: Connection, round_id: str, entries: Sequence[Entry], now
     no ORM work): one query for the webhooks (a handful of rows), one insert when any is wanted."""
     if not entries:
         return
-    hooks = connection.execute(
-        select(WebhookRow.id, WebhookRow.events, WebhookRow.round_id).where(
-            col(WebhookRow.removed_at).is_(None)
-        )
-    ).all()
+    hooks = _HOOKS.rows(connection, {})
     rows = [
         {
             "webhook_id": hook_id,
@@ -52,4 +69,4 @@ def enqueue(connection: Connection, round_id: str, entries: Sequence[Entry], now
         if events == ["*"] or entry["event"] in events
     ]
     if rows:
-        connection.execute(insert(WebhookDeliveryRow), rows)
+        _INSERT.many(connection, rows)

@@ -131,6 +131,22 @@ class Direct:
             for value, convert in zip(found, compiled.results, strict=True)
         )
 
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute (a SELECT); every row's values in the order of its columns, converted."""
+        compiled = self._for(connection.dialect)
+        cursor = self._run(connection, [values], many=False)
+        try:
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [
+            tuple(
+                value if convert is None or value is None else convert(value)
+                for value, convert in zip(row, compiled.results, strict=True)
+            )
+            for row in found
+        ]
+
     def first(self, connection: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """Execute; its first row by column name, converted, or None."""
         found = self.values(connection, values)
