@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+)
 from sqlmodel import Session
 
 from engine.errors import InvalidInput, RatifyError
@@ -99,12 +105,18 @@ def _sqlite_begin(connection: Any) -> None:
     # synchronous=NORMAL, every other with FULL; the setting holds per connection, and may
     # change only between transactions, so here, just before one begins.
     wanted = "FULL" if connection.get_execution_options().get(_DURABLE, True) else "NORMAL"
+    # On the driver's connection: SQLAlchemy's execution of a statement (its context, events and
+    # result) costs more than SQLite's BEGIN, once for every transaction.
+    driver = connection.connection.driver_connection
     if connection.info.get("synchronous", "FULL") != wanted:
-        connection.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+        driver.execute(f"PRAGMA synchronous={wanted}")
         connection.info["synchronous"] = wanted
     # Take the write lock up front: a deferred transaction that later writes can fail with
     # SQLITE_BUSY at once instead of waiting out the busy timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:  # as exec_driver_sql would raise it (a locked database…)
+        raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
 
 
 _DURABLE = "ratify_durable"
