@@ -156,3 +156,28 @@ def test_the_escalation_says_which_party_holds_the_round_back_and_by_how_long(
         f"{expected.behind_days} päivää myöhäisempi kuin muiden osapuolten" in body
     )
     assert f"{expected.late_days} päivää määräajan jälkeen" in body
+
+
+def test_the_signing_lag_is_stated_and_may_be_given(db: Engine, tmp_path: Path, cli: CLI) -> None:
+    parties: list[dict[str, Any]] = [
+        {
+            "id": "alpha",
+            "name": "Alpha",
+            "calendars": {"Kunnanhallitus": {"meetings": [date(2026, 12, 14)]}},
+        }
+    ]
+    path = write_agreement(tmp_path, parties)
+    clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to the round)
+    made = launch(db, load_agreement(path, launch_at=clock), clock, "Cora").round
+    usual = cli("forecast", made, "--json", "--at", "2026-12-01 10:00").json()
+    at_once = cli(
+        "forecast", made, "--json", "--at", "2026-12-01 10:00", "--signing-days", "0"
+    ).json()
+    assert usual["signing_days"] == 5
+    assert at_once["signing_days"] == 0
+    final = date.fromisoformat(at_once["in_force"])
+    assert final == legal_force_date(date(2026, 12, 14), 14, 7)
+    assert date.fromisoformat(usual["in_force"]) == FINLAND.add_working_days(final, 5)
+    refused = cli("forecast", made, "--signing-days", "-1")
+    assert refused.exit_code == 2
+    assert "signing days -1: give 0 to 250 working days" in refused.stderr

@@ -64,6 +64,7 @@ class RoundForecast:
     # to its own (None: no other party left to sign), and days past the deadline (None: not late).
     behind_days: int | None = None
     late_days: int | None = None
+    signing_days: int = SIGNING_DAYS  # the lag assumed from legal force to the last signature
 
 
 def _meeting(after: date, meetings: Meetings | None, work: WorkCalendar) -> tuple[date, bool]:
@@ -143,13 +144,16 @@ def forecast_party(
 
 
 def forecast_round(
-    parties: Sequence[PartyForecast], failed: bool = False, deadline: date | None = None
+    parties: Sequence[PartyForecast],
+    failed: bool = False,
+    deadline: date | None = None,
+    signing_days: int = SIGNING_DAYS,
 ) -> RoundForecast:
     """The round's earliest entry into force: when its last party can have signed."""
     dated = [p for p in parties if p.signed_by is not None]
     open_without_date = [p for p in parties if p.signed_by is None and p.note != "signed"]
     if failed or open_without_date or not dated:
-        return RoundForecast(None, None, tuple(parties))
+        return RoundForecast(None, None, tuple(parties), signing_days=signing_days)
     latest = max(dated, key=lambda p: p.signed_by or date.min)
     assert latest.signed_by is not None
     others = [p.signed_by for p in dated if p is not latest and p.signed_by is not None]
@@ -159,4 +163,4 @@ def forecast_round(
         if deadline is not None and latest.signed_by > deadline
         else None
     )
-    return RoundForecast(latest.signed_by, latest.party, tuple(parties), behind, late)
+    return RoundForecast(latest.signed_by, latest.party, tuple(parties), behind, late, signing_days)

@@ -131,14 +131,25 @@ def calendar(
 
 
 @app.command()
-def forecast(round_ref: RoundArg, at: At = None, as_json: Json = False) -> None:
+def forecast(
+    round_ref: RoundArg,
+    at: At = None,
+    signing_days: Annotated[
+        int,
+        typer.Option(
+            "--signing-days",
+            help="Working days from a decision's legal force to the last signature.",
+        ),
+    ] = 5,
+    as_json: Json = False,
+) -> None:
     """The earliest date each party can have signed (its bodies' next meetings whose agenda can
     still take the agreement, the legal-force waits, a signing lag), and the round's entry into
     force with the party that holds it back."""
     from engine.runtime import forecast as get_forecast
     from engine.runtime import jsonable
 
-    found = get_forecast(db_engine(), round_ref, clock_at(at))
+    found = get_forecast(db_engine(), round_ref, clock_at(at), signing_days)
     if as_json:
         print_json(jsonable(found))
         return
