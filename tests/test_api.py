@@ -428,6 +428,28 @@ def test_the_reminder_preview_and_the_outbox(launched: Api) -> None:
 # ---- the document --------------------------------------------------------------------------
 
 
+def test_the_forecast_and_the_calendars_through_the_api(launched: Api) -> None:
+    from engine.runtime import forecast
+
+    answer = launched.get(BASE + "/forecast")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    expected = forecast(launched.engine, ROUND, launched.clock)
+    assert expected.in_force is not None
+    assert body["in_force"] == expected.in_force.isoformat()
+    assert body["critical"] == expected.critical
+    assert body["signing_days"] == 5
+    assert len(body["parties"]) == 13
+    assert {s["what"] for s in body["parties"][0]["steps"]} >= {"decision", "signed"}
+    sooner = launched.get(BASE + "/forecast", params={"signing_days": 0}).json()
+    assert sooner["in_force"] < body["in_force"]
+    problem(launched.get(BASE + "/forecast", params={"signing_days": -1}), 422)
+    assert launched.get(BASE + "/forecast", "auditor").status_code == 200  # a read
+    assert launched.get(BASE + "/calendar").json() == []  # the example gives no calendars
+    problem(launched.get(BASE + "/calendar", params={"party": "nobody"}), 404)
+    problem(launched.get("/api/v1/rounds/nothing/1/forecast"), 404)
+
+
 def test_the_openapi_document_describes_every_operation_and_its_errors(api: Api) -> None:
     doc = api.client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")

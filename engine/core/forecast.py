@@ -40,30 +40,35 @@ class Meetings:
 
 @dataclass(frozen=True)
 class Step:
-    what: str  # decision, legal_force, signed
-    body: str | None
-    on: date
+    """One step on a party's way to its signature, at the earliest."""
+
+    what: str  # decision, legal_force (the decision final) or signed
+    body: str | None  # the body deciding, or whose decision becomes final; None for signed
+    on: date  # the earliest day of the step
     known: bool  # on a known meeting (or a legal-force date already set), not assumed
 
 
 @dataclass(frozen=True)
 class PartyForecast:
+    """The earliest a party can have signed, and the steps on its way."""
+
     party: str
     signed_by: date | None  # None: done already, failed, or on hold (no forecast)
-    steps: tuple[Step, ...]
+    steps: tuple[Step, ...]  # its remaining steps, in order, each at its earliest
     note: str  # why there is no date, or what it rests on
     late: bool = False  # past the agreement's deadline
 
 
 @dataclass(frozen=True)
 class RoundForecast:
+    """The round's earliest entry into force, and the party on its critical path."""
+
     in_force: date | None  # the earliest entry into force, when every party has a date
     critical: str | None  # the party whose date is the latest: it holds the round back
     parties: tuple[PartyForecast, ...]
-    # How long the critical party holds the round back: days from the next-latest party's date
-    # to its own (None: no other party left to sign), and days past the deadline (None: not late).
-    behind_days: int | None = None
-    late_days: int | None = None
+    # How long the critical party holds the round back:
+    behind_days: int | None = None  # days after the next-latest party's date (None: no other)
+    late_days: int | None = None  # days past the deadline (None: not late, or no deadline)
     signing_days: int = SIGNING_DAYS  # the lag assumed from legal force to the last signature
 
 

@@ -23,16 +23,20 @@ SHOWN = 3  # meetings shown per body
 
 @dataclass(frozen=True)
 class Meeting:
-    day: date
+    """A meeting of a body, and the last day to put the agreement on its agenda."""
+
+    day: date  # the meeting's day
     agenda_closes: date  # the last working day to put the agreement on its agenda
 
 
 @dataclass(frozen=True)
 class BodyMeetings:
+    """A body's next meetings, as its calendar gives them."""
+
     round: str
     party: str
-    party_name: str
-    body: str
+    party_name: str  # the party's name
+    body: str  # the body whose calendar it is
     source: str  # file (dates listed in the agreement file), or its iCalendar file
     agenda_days: int  # working days before a meeting its agenda closes
     next: tuple[Meeting, ...]  # from today on; empty: none known (the calendar has run out)

@@ -17,6 +17,7 @@ from engine.core.forecast import (
     Meetings,
     PartyForecast,
     RoundForecast,
+    Step,
     forecast_party,
     forecast_round,
 )
@@ -26,7 +27,14 @@ from engine.persistence.tables import CalendarRow, PartyRow, RoundRow
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import resolve_round
 
-__all__ = ["MAX_SIGNING_DAYS", "PartyForecast", "RoundForecast", "forecast", "round_forecast"]
+__all__ = [
+    "MAX_SIGNING_DAYS",
+    "PartyForecast",
+    "RoundForecast",
+    "Step",
+    "forecast",
+    "round_forecast",
+]
 
 MAX_SIGNING_DAYS = 250  # about a year of working days: more is a typo
 

@@ -45,6 +45,7 @@ def _version() -> str:
 def create_api(cfg: WebConfig) -> FastAPI:
     from engine.interfaces.api import (
         routes_audit,
+        routes_forecast,
         routes_mail,
         routes_parties,
         routes_rounds,
@@ -81,7 +82,14 @@ def create_api(cfg: WebConfig) -> FastAPI:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for module in (routes_rounds, routes_parties, routes_audit, routes_mail, routes_webhooks):
+    for module in (
+        routes_rounds,
+        routes_parties,
+        routes_audit,
+        routes_forecast,
+        routes_mail,
+        routes_webhooks,
+    ):
         api.include_router(module.router, prefix=PREFIX)
 
     @api.exception_handler(RatifyError)
@@ -142,8 +150,17 @@ def _answers() -> list[type]:
     """The types the API answers with, whose fields the document describes."""
     from engine.interfaces.api.models import RoundRef
     from engine.interfaces.api.routes_webhooks import NewWebhookOut
-    from engine.runtime import ChainReport, Entry, results
+    from engine.runtime import (
+        BodyMeetings,
+        ChainReport,
+        Entry,
+        Meeting,
+        PartyForecast,
+        RoundForecast,
+        results,
+    )
     from engine.runtime.audit import HeadFound, HeadReport, VerifyReport
+    from engine.runtime.forecasts import Step
     from engine.runtime.log_page import LogPage
     from engine.runtime.views import RoundSummary
     from engine.runtime.webhooks import DeliveryInfo, WebhookInfo
@@ -162,6 +179,11 @@ def _answers() -> list[type]:
         RoundSummary,
         DeliveryInfo,
         WebhookInfo,
+        RoundForecast,
+        PartyForecast,
+        Step,
+        BodyMeetings,
+        Meeting,
     ]
 
 
