@@ -495,6 +495,23 @@ def test_webhooks_through_the_api(launched: Api) -> None:
     assert rotated.status_code == 200
     assert rotated.json()["secret"] != made.json()["secret"]
     assert rotated.json()["webhook"]["generation"] == 2
+    # With an Idempotency-Key, a write sent twice happens once and answers the same.
+    key = {"Idempotency-Key": "hook-1"}
+    body = {"url": url + "/2", "events": ["sign"]}
+    first = api.post("/api/v1/webhooks", json=body, headers=key)
+    again = api.post("/api/v1/webhooks", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()  # the same webhook, and the same secret
+    other = api.post("/api/v1/webhooks", json={**body, "events": ["*"]}, headers=key)
+    assert "another request" in problem(other, 422)["detail"]
+    twice = [api.post(f"/api/v1/webhooks/{hook['id']}/rotate", headers={"Idempotency-Key": "r"})]
+    twice.append(
+        api.post(f"/api/v1/webhooks/{hook['id']}/rotate", headers={"Idempotency-Key": "r"})
+    )
+    assert twice[0].json() == twice[1].json()
+    assert twice[1].json()["webhook"]["generation"] == 3  # rotated once more, not twice
+    hooks = api.get("/api/v1/webhooks").json()
+    assert sum(h["url"] == url + "/2" for h in hooks) == 1
 
     scoped = create_token(
         api.engine, "scoped-hooks", "coordinator", api.clock, "t", round_ref=ROUND

@@ -31,6 +31,7 @@ from engine.errors import InvalidInput, NotFound
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import WebhookDeliveryRow, WebhookRow
 from engine.runtime.lookup import aware, resolve_round
+from engine.runtime.writes import OnceKey, check_once, earlier, keep
 
 __all__ = [
     "ENGINE_EVENTS",
@@ -212,11 +213,20 @@ def add_webhook(
     actor: str,
     *,
     round_ref: str | None = None,
+    once: OnceKey | None = None,
 ) -> NewWebhook:
-    """Post every later log entry of those events (of that round) to ``url``."""
+    """Post every later log entry of those events (of that round) to ``url``. ``once``: the
+    same key again answers with the same webhook (and its first secret), adding none."""
     ensure_schema(engine)
+    check_once(once)
     url, wanted = _url(url), _events(events)
     with transaction(engine) as session:
+        if (done := earlier(session, "webhook-add", once)) is not None:
+            first = int(done["id"])
+            return NewWebhook(
+                _info(_row(session, first), _counts(session)),
+                _shown(secret_bytes(server_secret, first, 1)),
+            )
         round_id = resolve_round(session, round_ref).id if round_ref is not None else None
         row = WebhookRow(
             url=url,
@@ -228,6 +238,7 @@ def add_webhook(
         session.add(row)
         session.flush()
         assert row.id is not None
+        keep(session, "webhook-add", once, {"id": row.id}, row.created_at)
         return NewWebhook(_info(row, {}), _shown(secret_bytes(server_secret, row.id, 1)))
 
 
@@ -250,12 +261,18 @@ def webhooks(engine: Engine, round_id: str | None = None) -> list[WebhookInfo]:
         return [_info(r, counts) for r in session.exec(query).all()]
 
 
-def remove_webhook(engine: Engine, webhook_id: int, clock: Clock) -> WebhookInfo:
-    """Stop a webhook: no new deliveries; those waiting are given up."""
+def remove_webhook(
+    engine: Engine, webhook_id: int, clock: Clock, *, once: OnceKey | None = None
+) -> WebhookInfo:
+    """Stop a webhook: no new deliveries; those waiting are given up. Removing it again changes
+    nothing (``once``: a key used before with another request is refused)."""
     ensure_schema(engine)
+    check_once(once)
     now = clock.now(UTC)
     with transaction(engine) as session:
         row = _row(session, webhook_id, lock=True)
+        if earlier(session, "webhook-remove", once) is None:
+            keep(session, "webhook-remove", once, {"id": webhook_id}, now)
         if row.removed_at is None:
             row.removed_at = now
             session.add(row)
@@ -272,18 +289,30 @@ def remove_webhook(engine: Engine, webhook_id: int, clock: Clock) -> WebhookInfo
 
 
 def rotate_webhook(
-    engine: Engine, server_secret: bytes, webhook_id: int, clock: Clock
+    engine: Engine,
+    server_secret: bytes,
+    webhook_id: int,
+    clock: Clock,
+    *,
+    once: OnceKey | None = None,
 ) -> NewWebhook:
-    """A new secret; the old one still signs (beside it) for :data:`ROTATION`."""
+    """A new secret; the old one still signs (beside it) for :data:`ROTATION`. ``once``: the
+    same key again answers with the secret that rotation made, rotating no further."""
     ensure_schema(engine)
+    check_once(once)
     with transaction(engine) as session:
         row = _row(session, webhook_id, lock=True)
+        if (done := earlier(session, "webhook-rotate", once)) is not None:
+            made = _shown(secret_bytes(server_secret, webhook_id, int(done["generation"])))
+            return NewWebhook(_info(row, _counts(session)), made)
         if row.removed_at is not None:
             raise InvalidInput(f"webhook {webhook_id} was removed", field="id")
         row.generation += 1
         row.rotated_at = clock.now(UTC)
         session.add(row)
         session.flush()
+        done = {"id": webhook_id, "generation": row.generation}
+        keep(session, "webhook-rotate", once, done, row.rotated_at)
         secret = _shown(secret_bytes(server_secret, webhook_id, row.generation))
         return NewWebhook(_info(row, _counts(session)), secret)
 

@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.errors import AccessDenied, NotFound
-from engine.interfaces.api.auth import INT_MAX, Client, Writer, config, reach
+from engine.interfaces.api.auth import (
+    INT_MAX,
+    Client,
+    Idempotency,
+    Writer,
+    config,
+    once_of,
+    reach,
+)
 from engine.interfaces.api.common import ERRORS
 from engine.runtime.tokens import ApiClient
 from engine.runtime.webhooks import DeliveryInfo, WebhookInfo
@@ -78,17 +86,28 @@ def list_webhooks(request: Request, client: Client) -> list[WebhookInfo]:
     response_model=NewWebhookOut,
     responses={201: {"description": "The webhook, and its signing secret (shown once)."}},
 )
-def add(request: Request, client: Writer, body: WebhookBody) -> JSONResponse:
+def add(
+    request: Request, client: Writer, body: WebhookBody, idempotency_key: Idempotency = None
+) -> JSONResponse:
     """Post every later log entry of those events, signed (Standard Webhooks: ``webhook-id``,
-    ``webhook-timestamp``, ``webhook-signature``)."""
+    ``webhook-timestamp``, ``webhook-signature``). The same request with the same
+    Idempotency-Key answers with the same webhook and secret, adding none."""
     from engine.runtime.webhooks import add_webhook
 
     cfg = config(request)
     scope = body.round if body.round is not None else client.round
     if client.round is not None:
         reach(client, scope or "")
+    once = once_of(request, client, idempotency_key, body.model_dump_json().encode())
     made = add_webhook(
-        cfg.engine, cfg.keys.secret, body.url, body.events, cfg.clock, client.name, round_ref=scope
+        cfg.engine,
+        cfg.keys.secret,
+        body.url,
+        body.events,
+        cfg.clock,
+        client.name,
+        round_ref=scope,
+        once=once,
     )
     return JSONResponse(
         jsonable_encoder(NewWebhookOut(made.info, made.secret)),
@@ -98,23 +117,30 @@ def add(request: Request, client: Writer, body: WebhookBody) -> JSONResponse:
 
 
 @router.delete("/webhooks/{webhook_id}", summary="Remove a webhook")
-def remove(request: Request, client: Writer, webhook_id: Id) -> WebhookInfo:
-    """No more deliveries; those waiting are given up."""
+def remove(
+    request: Request, client: Writer, webhook_id: Id, idempotency_key: Idempotency = None
+) -> WebhookInfo:
+    """No more deliveries; those waiting are given up. Removing it again changes nothing."""
     from engine.runtime.webhooks import remove_webhook
 
     cfg = config(request)
     _mine(request, client, webhook_id)
-    return remove_webhook(cfg.engine, webhook_id, cfg.clock)
+    once = once_of(request, client, idempotency_key)
+    return remove_webhook(cfg.engine, webhook_id, cfg.clock, once=once)
 
 
 @router.post("/webhooks/{webhook_id}/rotate", summary="Rotate a webhook's secret")
-def rotate(request: Request, client: Writer, webhook_id: Id) -> NewWebhookOut:
-    """A new secret, in the answer; for 7 days deliveries carry a signature by each."""
+def rotate(
+    request: Request, client: Writer, webhook_id: Id, idempotency_key: Idempotency = None
+) -> NewWebhookOut:
+    """A new secret, in the answer; for 7 days deliveries carry a signature by each. The same
+    Idempotency-Key again answers with that secret, rotating no further."""
     from engine.runtime.webhooks import rotate_webhook
 
     cfg = config(request)
     _mine(request, client, webhook_id)
-    made = rotate_webhook(cfg.engine, cfg.keys.secret, webhook_id, cfg.clock)
+    once = once_of(request, client, idempotency_key)
+    made = rotate_webhook(cfg.engine, cfg.keys.secret, webhook_id, cfg.clock, once=once)
     return NewWebhookOut(made.info, made.secret)
 
 
