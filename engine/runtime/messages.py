@@ -21,6 +21,7 @@ from engine.persistence import outbox
 from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from engine.runtime import receipts
 from engine.runtime.journal import machine_of, snapshot
+from engine.runtime.languages import title_in
 from notifications.message import OutgoingMessage
 from notifications.policy import ReminderPolicy
 from notifications.render import LINK, SITE, freeze, message, thaw
@@ -68,9 +69,9 @@ def _policy(table: str) -> ReminderPolicy:
     return ReminderPolicy.model_validate(json.loads(table))
 
 
-def _base(row: RoundRow, party: PartyRow | None, personal: bool) -> dict[str, Any]:
+def _base(row: RoundRow, party: PartyRow | None, personal: bool, language: str) -> dict[str, Any]:
     return {
-        "title": row.title,
+        "title": title_in(row, language),  # the contact's language's, else the round's
         "round_id": row.id,
         "sha256": row.document_sha256,
         "party": party.name if party else None,
@@ -115,7 +116,7 @@ def queue(
     """Queue one message. ``later``: store its context and render it when it is sent, not in
     this transaction (a receipt: every recorded event queues one, inside the round's lock)."""
     personal = party is not None and list(to) != [row.coordinator["email"]]
-    full = _base(row, party, personal) | context
+    full = _base(row, party, personal, language) | context
     extra = _personal(row, party, to, kind) if personal else None
     if later and not deadline:
         made = OutgoingMessage(key, kind, tuple(to), language, "", "", "")
