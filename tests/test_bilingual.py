@@ -260,6 +260,23 @@ def test_the_certificate_page_shows_each_languages_hash(
     assert TITLE_SV in page
 
 
+def test_the_evidence_pack_holds_each_languages_text(
+    db: Engine, clock: FakeClock, tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    from engine.runtime import evidence_pack
+
+    round_id = launch(db, load_agreement(_folder(tmp_path)), clock, "cora").round
+    with zipfile.ZipFile(io.BytesIO(evidence_pack(db, round_id, "sv"))) as pack:
+        assert pack.read("documents/v1-fi-sopimus.md").decode() == TEXT_FI
+        assert pack.read("documents/v1-sv-avtal.md").decode() == TEXT_SV
+        readme = pack.read("README.txt").decode()
+    assert sha256_text(TEXT_SV) in readme
+    assert '"<language> <sha256>\\n"' in readme
+
+
 def test_amend_on_the_command_line_takes_each_language(
     cli: CLI, database_url: str, clock: FakeClock, tmp_path: Path
 ) -> None:
@@ -279,6 +296,33 @@ def test_amend_on_the_command_line_takes_each_language(
     assert done.exit_code == 0, done.stderr
     assert done.json()["version"] == 2
     assert cli("audit", "verify", round_id).exit_code == 0
+
+
+def test_a_language_text_changed_in_the_database_fails_verification(
+    db: Engine, clock: FakeClock, tmp_path: Path
+) -> None:
+    from sqlalchemy import JSON, bindparam, text
+
+    from engine.errors import VerificationFailed
+    from tests.tampering import tamper
+
+    round_id = launch(db, load_agreement(_folder(tmp_path)), clock, "cora").round
+    (stored,) = documents(db, round_id)
+    changed = [
+        {"language": t.language, "source": t.source, "sha256": t.sha256, "text": t.text}
+        for t in stored.texts
+    ]
+    changed[1]["text"] = TEXT_SV.replace("samarbete", "ingenting")  # its hash left as it was
+    statement = text("UPDATE documents SET texts = :texts WHERE round_id = :round").bindparams(
+        bindparam("texts", type_=JSON)
+    )
+    tamper(db, statement, texts=changed, round=round_id)
+    with pytest.raises(VerificationFailed, match="the sv text of document version 1"):
+        verify(db, round_id)
+    changed[1] |= {"sha256": sha256_text(changed[1]["text"])}  # rehashed: the combined one fails
+    tamper(db, statement, texts=changed, round=round_id)
+    with pytest.raises(VerificationFailed, match="combined SHA-256"):
+        verify(db, round_id)
 
 
 @pytest.mark.parametrize(
