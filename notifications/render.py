@@ -18,6 +18,9 @@ Every kind:
 |               |             | about; None where there is none (e.g. to the coordinator)   |
 | `coordinator` | mapping     | `name` and `email` of the round's coordinator               |
 
+Optional, for an agreement in several languages: `text_sha256` (str), the SHA-256 of the text in
+the recipient's language (`sha256` is then the texts' combined hash, engine.core.chain).
+
 And by kind:
 
 | kind         | variables                                                                       |

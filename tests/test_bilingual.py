@@ -127,6 +127,12 @@ def test_a_swedish_contact_receives_only_swedish_and_a_finnish_one_only_finnish(
     assert TITLE_SV in text
     assert "Vi ber att" in text  # the Swedish template
     assert attached == {"avtal.md": TEXT_SV}  # the Swedish text, and no other
+    # The hash approvals bind to, and the hash of the text attached.
+    combined = combined_sha256({"fi": sha256_text(TEXT_FI), "sv": sha256_text(TEXT_SV)})
+    label = "Avtalstexternas SHA-256 (språkversionerna tillsammans; godkännandet gäller den)"
+    assert f"{label}: {combined}" in " ".join(text.split())
+    assert f"Den här språkversionens SHA-256: {sha256_text(TEXT_SV)}" in " ".join(text.split())
+    assert sha256_text(TEXT_FI) not in text
 
     subject, text, html, attached = _parts(_to(smtp, FINN))
     assert TITLE_FI in subject
@@ -229,6 +235,14 @@ def test_launch_and_amend_log_each_texts_hash_and_the_log_verifies(
     sv2 = sha256_text(new_sv.read_text("utf-8"))
     assert done.document_sha256 == combined_sha256({"fi": fi, "sv": sv2})
     amended = [e for e in log_entries(db, round_id) if e["event"] == "amend" and not e["party"]]
+    from engine.persistence import outbox
+
+    with transaction(db) as session:
+        notices = [r for r in outbox.messages(session) if r.kind == "amended"]
+        swedish = [r.text_body for r in notices if r.recipients == [SWEDE]]
+    assert len(swedish) == 1
+    assert sv2 in swedish[0]  # the new Swedish text's own hash
+    assert done.document_sha256 in swedish[0]
     assert amended[0]["evidence"]["texts"][1] == {
         "language": "sv",
         "document": "avtal-v2.md",
