@@ -378,6 +378,34 @@ def test_a_bad_bilingual_agreement_is_refused_with_its_key_and_changes_nothing(
         assert session.scalar(select(func.count()).select_from(RoundRow)) == 0
 
 
+def test_a_language_text_over_the_size_limit_or_missing_is_named_by_its_key(
+    db: Engine, clock: FakeClock, tmp_path: Path
+) -> None:
+    from engine.runtime import MAX_DOCUMENT_BYTES
+
+    path = _folder(tmp_path)
+    (path.parent / "avtal.md").write_bytes(b"a" * (MAX_DOCUMENT_BYTES + 1))
+    with pytest.raises(AgreementFileError) as caught:
+        launch(db, path, clock, "cora")
+    (problem,) = caught.value.problems
+    assert problem.startswith("agreement.document.sv: ")
+    assert "more than the limit of 2 MiB" in problem
+    (path.parent / "avtal.md").unlink()
+    with pytest.raises(AgreementFileError) as caught:
+        load_agreement(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith("agreement.document.sv: ")
+    assert "does not exist" in problem
+    # A look-alike key (U+0456, a Cyrillic i, for the i of "fi") is no language.
+    (path.parent / "avtal.md").write_text(TEXT_SV, "utf-8")
+    path.write_text(AGREEMENT.replace('fi = "sopimus.md"', '"f\u0456" = "sopimus.md"'), "utf-8")
+    with pytest.raises(AgreementFileError) as caught:
+        load_agreement(path)
+    assert any("'fi', 'sv' or 'en'" in p for p in caught.value.problems)
+    with transaction(db) as session:
+        assert session.scalar(select(func.count()).select_from(RoundRow)) == 0
+
+
 def test_swedish_and_english_body_names_are_known_bodies(
     db: Engine, clock: FakeClock, tmp_path: Path
 ) -> None:
