@@ -310,6 +310,12 @@ def test_amend_on_the_command_line_takes_each_language(
     assert done.exit_code == 0, done.stderr
     assert done.json()["version"] == 2
     assert cli("audit", "verify", round_id).exit_code == 0
+    export = tmp_path / "log.jsonl"
+    exported = cli("audit", "export", round_id, "--output", str(export))
+    assert exported.exit_code == 0, exported.stderr
+    assert sha256_text(new_sv.read_text("utf-8")) in export.read_text("utf-8")
+    alone = cli("audit", "verify", "--file", str(export))
+    assert alone.exit_code == 0, alone.stderr
 
 
 def test_a_language_text_changed_in_the_database_fails_verification(
