@@ -18,6 +18,9 @@ Every kind:
 |               |             | about; None where there is none (e.g. to the coordinator)   |
 | `coordinator` | mapping     | `name` and `email` of the round's coordinator               |
 
+Optional, for an agreement in several languages: `text_sha256` (str), the SHA-256 of the text in
+the recipient's language (`sha256` is then the texts' combined hash, engine.core.chain).
+
 And by kind:
 
 | kind         | variables                                                                       |
@@ -373,7 +376,15 @@ def write_date(value: date, language: str, width: _Width = "long") -> str:
 # A page writes the same few days and moments many times over; babel takes tens of microseconds.
 @functools.lru_cache(maxsize=4096)
 def _written_date(value: date, language: str, width: _Width) -> str:
+    if language in _OFFICIAL_TIME:  # as a Finnish authority writes it, in Finnish and Swedish
+        return f"{value.day}.{value.month}.{value.year}"
     return format_date(value, format=width, locale=LOCALES[language])
+
+
+# How a Finnish authority writes a time after the date, in Finnish and in Swedish: 8.12.2026 klo
+# 9.00, 8.12.2026 kl. 9.00 (Kielitoimiston ohjepankki; Svenska språkbyrån in Finland). Every width
+# is the same numeric date: babel's long form ("8. joulukuuta 2026 9.00") leaves out the word.
+_OFFICIAL_TIME = {"fi": "klo", "sv": "kl."}
 
 
 def write_moment(value: datetime, language: str, width: _Width = "long") -> str:
@@ -384,6 +395,9 @@ def write_moment(value: datetime, language: str, width: _Width = "long") -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _written_moment(value: datetime, language: str, width: _Width) -> str:
+    if (word := _OFFICIAL_TIME.get(language)) is not None:
+        day = _written_date(value.date(), language, width)
+        return f"{day} {word} {value.hour}.{value.minute:02d}"
     locale = LOCALES[language]
     # As babel's own format_datetime joins a date and a time of one width: here, any and short.
     pattern = str(get_datetime_format(width, locale=locale)).replace("'", "")

@@ -173,7 +173,7 @@ def test_every_round_is_listed_in_one_message(world: World, witness: str, tmp_pa
     assert [h["round"] for h in listed] == [second, first]  # by agreement id, then number
     # Filed under the round that changed last, in its language.
     assert message["Content-Language"] == "sv"
-    assert message["Subject"].startswith("Loggarnas kontrollsummor den 2 dec. 2026")
+    assert message["Subject"].startswith("Loggarnas kontrollsummor den 2.12.2026 kl. ")
     (row,) = world.rows()
     assert row.round_id == second
 

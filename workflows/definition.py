@@ -41,6 +41,8 @@ __all__ = [
     "Timing",
     "TransitionSpec",
     "WorkflowDefinition",
+    "body_forms",
+    "names_body",
     "parse_definition",
 ]
 
@@ -137,8 +139,25 @@ class WorkflowDefinition:
         return next((e for e in self.event_specs if e.name == name), None)
 
     def known_body(self, name: str) -> KnownBody | None:
-        folded = name.casefold()
-        return next((b for b in self.bodies if b.name.casefold() == folded), None)
+        """The known body ``name`` is, in any case and (in Swedish) in its definite form too:
+        "Stadsstyrelsen" is the known "Stadsstyrelse"."""
+        folded = " ".join(name.split()).casefold()
+        return next((b for b in self.bodies if folded in body_forms(b.name)), None)
+
+
+def body_forms(name: str) -> tuple[str, ...]:
+    """How a body's name may be written, case folded: as it is, and in a Swedish definite form
+    (styrelse → styrelsen, fullmäktige stays; a suffix -n, -en or -et)."""
+    folded = " ".join(name.split()).casefold()
+    return (folded, folded + "n", folded + "en", folded + "et")
+
+
+def names_body(written: str, name: str) -> bool:
+    """Whether ``written`` (as a decision cites its body) names the body ``name``: one of its
+    forms (:func:`body_forms`), perhaps after the organisation's name ("Raseborgs
+    stadsstyrelsen")."""
+    cited = " ".join(written.split()).casefold()
+    return any(cited == form or cited.endswith(" " + form) for form in body_forms(name))
 
 
 def _fail(where: str, problem: str) -> WorkflowDefinitionError:

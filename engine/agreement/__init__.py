@@ -11,6 +11,7 @@ from engine.agreement.load import (
 from engine.agreement.schema import (
     Agreement,
     Contact,
+    LanguageText,
     PartyPlan,
     check_contact,
     check_signatory,
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "Agreement",
     "Contact",
+    "LanguageText",
     "PartyPlan",
     "check_contact",
     "check_signatory",

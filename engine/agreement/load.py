@@ -4,7 +4,6 @@ on the disk or in the arguments, the result is an :class:`Agreement`, an
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import tomllib
@@ -13,8 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.agreement.schema import UNREADABLE, Agreement, build, document_key
+from engine.agreement.schema import UNREADABLE, Agreement, build, document_keys
 from engine.clock import DEFAULT_ZONE, Clock, NonexistentTime, SystemClock
+from engine.core.chain import sha256_text
 from engine.core.text import line_problem
 from engine.errors import AgreementFileError, InvalidInput
 
@@ -160,15 +160,14 @@ def load_agreement(path: str | Path, *, launch_at: Clock | None = None) -> Agree
     problems: list[str] = []
     if launch_at is not None and (late := _deadline_passed(raw, launch_at)):
         problems.append(late)
-    document = ""
-    written = document_key(raw)
-    document_path = path.parent / (written or "")
-    if written is not None:
+    documents: dict[str, tuple[Path, str]] = {}
+    for language, (key, written) in document_keys(raw).items():
+        document_path = path.parent / written
         try:
-            document = _text(Path(written), path.parent)
+            documents[language] = (document_path, _text(Path(written), path.parent))
         except _Unreadable as exc:
             problems.append(
-                f"agreement.document: {_shown(document_path)} {exc} (the agreement's text: a "
+                f"{key}: {_shown(document_path)} {exc} (the agreement's text: a "
                 f"UTF-8 file of at most {_mib(MAX_DOCUMENT_BYTES)} in this file's folder, its "
                 "path relative to this file)"
             )
@@ -179,9 +178,7 @@ def load_agreement(path: str | Path, *, launch_at: Clock | None = None) -> Agree
             raw,
             where=where,
             path=path,
-            document_path=document_path,
-            document=document,
-            document_sha256=sha256_text(document),
+            documents=documents,
             problems=problems,
             calendar_texts=texts,
             calendars_from=start,
@@ -219,10 +216,6 @@ def _shown(path: str | Path) -> str:
     if line_problem(text):
         return repr(text)[1:-1]
     return text
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _zone(raw: dict[str, Any]) -> ZoneInfo:

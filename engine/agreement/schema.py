@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from engine.agreement.calendars import BodyCalendar, ical_meetings
+from engine.core.chain import combined_sha256, sha256_text
 from engine.core.evidence import Signature, same_person
 from engine.core.text import (
     BODY_MAX,
@@ -42,10 +43,12 @@ __all__ = [
     "MAX_SIGNATORY",
     "Agreement",
     "Contact",
+    "LanguageText",
     "PartyPlan",
     "build",
     "check_contact",
     "check_signatory",
+    "document_keys",
 ]
 
 
@@ -106,8 +109,9 @@ _M = TypeVar("_M", bound=BaseModel)
 
 class _AgreementTable(_Strict):
     id: Slug
-    title: Title
-    document: DocumentPath
+    # One language's, or one per language: { fi = "…", sv = "…" } (build checks they agree).
+    title: Title | Annotated[dict[Language, Title], Field(min_length=1)]
+    document: DocumentPath | Annotated[dict[Language, DocumentPath], Field(min_length=1)]
     language: Language = "fi"
     timezone: str = "Europe/Helsinki"
     deadline: date | None = None
@@ -185,19 +189,40 @@ class PartyPlan:
 
 
 @dataclass(frozen=True)
+class LanguageText:
+    """The agreement in one language: its title, and its text as read from ``path``."""
+
+    language: str
+    title: str
+    path: Path
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Agreement:
     id: str
-    title: str
+    title: str  # in the agreement's language, as are the three below
     path: Path
     document_path: Path
     document: str
-    document_sha256: str
+    document_sha256: str  # with several languages, the texts' combined hash (core.chain)
     language: str
     timezone: str
     deadline: date | None
     coordinator: Contact
     parties: tuple[PartyPlan, ...]
     reminders: ReminderPolicy
+    # Every language's title and text, the agreement's own first; one entry when it has one.
+    texts: tuple[LanguageText, ...] = ()
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(t.language for t in self.texts) or (self.language,)
+
+    def text_in(self, language: str) -> LanguageText | None:
+        """The title and text in ``language``; None when the agreement has no such language."""
+        return next((t for t in self.texts if t.language == language), None)
 
 
 _FIXES = {
@@ -211,14 +236,61 @@ _FIXES = {
 }
 
 
-def document_key(raw: dict[str, Any]) -> str | None:
-    """The agreement's ``document`` as written, when it is a path worth reading (its shape is
-    checked with the rest of the file)."""
+def document_keys(raw: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The agreement's ``document`` as written, by language: (its key, the path), for each path
+    worth reading (the file's shape is checked with the rest of it). A plain string is the text
+    in the agreement's language."""
     table = raw.get("agreement")
-    value = table.get("document") if isinstance(table, dict) else None
-    if not isinstance(value, str) or not value.strip() or line_problem(value):
-        return None
-    return value.strip()
+    if not isinstance(table, dict):
+        return {}
+    value = table.get("document")
+    main = table.get("language", "fi")
+    given = (
+        {main if isinstance(main, str) else "fi": ("agreement.document", value)}
+        if isinstance(value, str)
+        else {
+            lang: (f"agreement.document.{_key_name(str(lang))}", path)
+            for lang, path in value.items()
+        }
+        if isinstance(value, dict)
+        else {}
+    )
+    return {
+        str(lang): (key, path.strip())
+        for lang, (key, path) in given.items()
+        if str(lang) in _LANGUAGES
+        and isinstance(path, str)
+        and path.strip()
+        and not line_problem(path)
+    }
+
+
+_LANGUAGES = ("fi", "sv", "en")
+
+
+def _languages_problems(head: _AgreementTable) -> list[str]:
+    """Whether the title and the document are given in the same languages, the agreement's own
+    among them."""
+    titles: set[str] = set(head.title) if isinstance(head.title, dict) else {head.language}
+    documents: set[str] = set(head.document) if isinstance(head.document, dict) else {head.language}
+
+    def listed(languages: set[str]) -> str:
+        return ", ".join(sorted(languages))
+
+    if titles != documents:
+        return [
+            f"agreement.title: given in {listed(titles)}, but agreement.document in "
+            f"{listed(documents)}; give a title and a document in each language, as "
+            f'title = {{ fi = "…", sv = "…" }} and document = {{ fi = "sopimus.md", '
+            f'sv = "avtal.md" }}'
+        ]
+    if head.language not in titles:
+        return [
+            f"agreement.language: {head.language!r} is the agreement's language, but its title "
+            f"and document are given in {listed(titles)} only; set language to one of them, or "
+            f"add {head.language} = … to both title and document"
+        ]
+    return []
 
 
 def build(
@@ -226,15 +298,14 @@ def build(
     *,
     where: str,
     path: Path,
-    document_path: Path,
-    document: str,
-    document_sha256: str,
+    documents: Mapping[str, tuple[Path, str]],
     problems: list[str],
     calendar_texts: Mapping[str, str] | None = None,
     calendars_from: date | None = None,
 ) -> Agreement:
     """The checked agreement of the parsed file ``raw``; raise :class:`AgreementFileError` with
-    ``problems`` (what reading found) and every problem of the file's own."""
+    ``problems`` (what reading found) and every problem of the file's own. ``documents``: the
+    texts read, by language (the path each was read from, its text)."""
     # The whole file's shape first; then the cross-checks run on every section whose own shape
     # is right, so one bad email does not hide an unknown workflow in another party.
     problems = list(problems)
@@ -242,7 +313,7 @@ def build(
     try:
         data = _File.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_describe(e, raw) for e in exc.errors())
+        problems.extend(_describe(e, raw) for e in _one_branch(exc.errors(), raw))
     head = data.agreement if data else _valid(_AgreementTable, raw.get("agreement"))
     found = raw.get("agreement")
     table: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -256,6 +327,8 @@ def build(
                 "'Europe/Helsinki'"
             )
     language = head.language if head else "fi"
+    if head is not None:
+        problems.extend(_languages_problems(head))
     raw_parties = raw.get("parties")
     listed: list[tuple[int, _Party | None]] = (
         list(enumerate(data.parties))
@@ -291,13 +364,29 @@ def build(
             parties.append(plan)
     if problems or data is None:
         raise AgreementFileError(where, problems)
+    given = data.agreement.title
+    titles: dict[str, str] = (
+        {str(k): v for k, v in given.items()} if isinstance(given, dict) else {language: given}
+    )
+    texts = [
+        LanguageText(
+            lang,
+            titles[lang],
+            documents[lang][0],
+            documents[lang][1],
+            sha256_text(documents[lang][1]),
+        )
+        for lang in sorted(documents, key=lambda lang: (lang != language, lang))
+    ]
+    main = texts[0]
     return Agreement(
         id=data.agreement.id,
-        title=data.agreement.title,
+        title=main.title,
         path=path,
-        document_path=document_path,
-        document=document,
-        document_sha256=document_sha256,
+        document_path=main.path,
+        document=main.text,
+        document_sha256=combined_sha256({t.language: t.sha256 for t in texts}),
+        texts=tuple(texts),
         language=language,
         timezone=tz,
         deadline=data.agreement.deadline,
@@ -433,8 +522,8 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and (
         part[:1].isupper()
         or part[:1] == "_"
-        or part == "str"
-        or part.startswith(("constrained-", "function-"))
+        or part in ("str", "[key]")
+        or part.startswith(("constrained-", "function-", "dict[", "list["))
     )
 
 
@@ -452,6 +541,29 @@ def _file_keys(loc: tuple[int | str, ...], raw: dict[str, Any]) -> list[int | st
         except (KeyError, IndexError, TypeError):
             node = None
     return keys
+
+
+def _one_branch(errors: list[Any], raw: dict[str, Any]) -> list[Any]:
+    """pydantic's errors without those of a union's other branch: where a key may be a string or
+    a table (``title``, ``document``), "should be a valid string" is no news beside what is wrong
+    with the table given, nor "should be a valid dictionary" beside what is wrong with a string."""
+    keys = [tuple(_file_keys(e["loc"], raw)) for e in errors]
+    kept = []
+    for error, loc in zip(errors, keys, strict=True):
+        other = any(
+            o is not error and k[: len(loc)] == loc and o["type"] not in _BRANCH
+            for o, k in zip(errors, keys, strict=True)
+        )
+        if error["type"] in _BRANCH and other:
+            continue
+        both = {o["type"] for o, k in zip(errors, keys, strict=True) if k == loc} >= set(_BRANCH)
+        if both and error["type"] == "string_type":
+            continue  # said once, below
+        kept.append(error | {"type": "text_or_table"} if both else error)
+    return kept
+
+
+_BRANCH = ("string_type", "dict_type")
 
 
 def _describe(error: Any, raw: dict[str, Any]) -> str:
@@ -489,6 +601,9 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
             fix = (
                 "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
             )
+    elif kind == "text_or_table":
+        message = "must be a text, or a table of one per language"
+        fix = 'write it as "…", or as { fi = "…", sv = "…" }'
     elif kind == "string_pattern_mismatch":
         message = f"{_shown(error['input'])} is not a valid id"
     elif kind == "value_error":

@@ -34,10 +34,12 @@ __all__ = [
     "Entry",
     "canonical",
     "check_chain",
+    "combined_sha256",
     "entry_hash",
     "format_time",
     "parse_head",
     "position_of",
+    "sha256_text",
 ]
 
 GENESIS = "0" * 64
@@ -79,6 +81,23 @@ FIELDS = (
 
 
 _HEAD = re.compile(r"[0-9a-f]{64}")
+
+
+def sha256_text(text: str) -> str:
+    """The SHA-256 of a text's UTF-8 bytes, hex: what an approval binds to."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def combined_sha256(hashes: Mapping[str, str]) -> str:
+    """The hash of a version's texts together, from each language's SHA-256 (hex, by language
+    code). One text: its own hash, so a one-language agreement's hash is its text's. Several: the
+    SHA-256 of the lines ``<language> <sha256>`` sorted by language code, each ending in a
+    newline, as UTF-8 (``"fi 3a…\nsv 9c…\n"``): the order they are given in does not count, and
+    changing any one text changes it."""
+    if len(hashes) == 1:
+        return next(iter(hashes.values()))
+    lines = "".join(f"{language} {hashes[language]}\n" for language in sorted(hashes))
+    return sha256_text(lines)
 
 
 def parse_head(text: str) -> str:

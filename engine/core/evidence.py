@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from engine.errors import InvalidInput
+from workflows.definition import names_body
 
 __all__ = [
     "DecisionRef",
@@ -36,9 +37,9 @@ class DecisionRef:
         return f"{self.body} {self.decided:%d.%m.%Y} § {self.section}"
 
     def names(self, body: str) -> bool:
-        """Whether it is ``body``'s decision (case-insensitive; an organisation name may lead)."""
-        mine, theirs = self.body.casefold(), body.casefold()
-        return mine == theirs or mine.endswith(" " + theirs)
+        """Whether it is ``body``'s decision (case-insensitive; an organisation name may lead; a
+        Swedish name in its definite form, "Kommunstyrelsen" for "Kommunstyrelse")."""
+        return names_body(self.body, body)
 
 
 def parse_decision_ref(text: str) -> DecisionRef:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from engine.errors import InvalidInput
 from engine.interfaces import cli_audit, cli_mail, cli_tokens, cli_web, cli_webhooks
 from engine.interfaces.common import (
     At,
@@ -258,6 +259,15 @@ def amend(
     round_ref: RoundArg,
     document: Annotated[Path, typer.Argument(help="The new text of the agreement.")],
     reason: Annotated[str | None, typer.Option("--reason", help="What changed and why.")] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--text",
+            metavar="LANG=FILE",
+            help="A round in several languages: the new text in another of them, as sv=avtal.md "
+            "(DOCUMENT is the text in the round's language). Once per language.",
+        ),
+    ] = None,
     by: By = None,
     at: At = None,
     as_json: Json = False,
@@ -266,8 +276,18 @@ def amend(
     from engine.runtime import amend as do_amend
     from engine.runtime import jsonable
 
+    texts: dict[str, Path] = {}
+    for given in text or []:
+        language, sep, path = given.partition("=")
+        if not sep or not language.strip() or not path.strip() or language.strip() in texts:
+            raise InvalidInput(
+                f"{{opt.text}} {given!r}: write it as LANG=FILE, once per language, "
+                "for example --text sv=avtal.md",
+                field="text",
+            )
+        texts[language.strip()] = Path(path.strip())
     result = jsonable(
-        do_amend(db_engine(), round_ref, document, reason, clock_at(at), actor_for(by))
+        do_amend(db_engine(), round_ref, document, reason, clock_at(at), actor_for(by), texts=texts)
     )
     if as_json:
         print_json(result)

@@ -55,6 +55,7 @@ CLI_WORDS = Words(
             "state",
             "format",
             "language",
+            "text",
         )
     }
     | {"expect_head": "--expect-head"},

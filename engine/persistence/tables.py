@@ -105,6 +105,8 @@ class RoundRow(SQLModel, table=True):
     # The [reminders] table as launched (None: the defaults).
     reminders: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     version: int = 1
+    # Each language's title, when the agreement has several ({"fi": …, "sv": …}); None: one.
+    titles: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DocumentRow(SQLModel, table=True):
@@ -114,10 +116,13 @@ class DocumentRow(SQLModel, table=True):
 
     round_id: str = Field(primary_key=True, foreign_key="rounds.id")
     version: int = Field(primary_key=True)
-    sha256: str
+    sha256: str  # with several languages, their texts' combined hash (core.chain)
     source: str
-    text: str
+    text: str  # in the round's language
     recorded_at: datetime = _utc()
+    # With several languages, each one's {"language", "source", "sha256", "text"}, the round's
+    # language first; None: the text above is the only one.
+    texts: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class PartyRow(SQLModel, table=True):

@@ -28,6 +28,7 @@ from engine.core.text import ACTOR_MAX, length_problem, line_problem
 from engine.errors import AccessDenied, InvalidInput
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import LinkRow, PartyRow, RoundRow, SessionRow, UserRow
+from engine.runtime.languages import title_in
 from engine.runtime.lookup import aware
 
 if TYPE_CHECKING:
@@ -272,7 +273,7 @@ def open_link(engine: Engine, keys: Keys, token: str, clock: Clock) -> LinkView:
         row, party, contact = _check_link(session, link, _utcnow(clock))
         return LinkView(
             round=row.id,
-            title=row.title,
+            title=title_in(row, contact["language"]),  # the contact's language's
             party=party.party_id,
             party_name=party.name,
             contact=contact["name"],

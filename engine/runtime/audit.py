@@ -29,6 +29,7 @@ from engine.core.chain import (
     ChainChecker,
     ChainReport,
     Entry,
+    combined_sha256,
     format_time,
     parse_head,
 )
@@ -561,7 +562,7 @@ _PARTIES_OF = _RoundRows(
     core_select(*(_PARTY.c[name] for name in _PARTY_COLUMNS)).where(_PARTY.c.round_id == _ROUND_ID)
 )
 _DOCUMENTS_OF = _RoundRows(
-    core_select(_DOCUMENT.c.version, _DOCUMENT.c.sha256, _DOCUMENT.c.text).where(
+    core_select(_DOCUMENT.c.version, _DOCUMENT.c.sha256, _DOCUMENT.c.text, _DOCUMENT.c.texts).where(
         _DOCUMENT.c.round_id == _ROUND_ID
     )
 )
@@ -603,11 +604,34 @@ def _compare(session: Session, row: _Anchored, rebuilt: Replayed, texts: _Texts)
             f"({len(documents)} stored, {len(logged)} in the log); a text was replaced"
         )
     for document in documents:
-        if sha256_text(document.text) != document.sha256:
+        _check_texts(row.id, document.version, document.sha256, document.text, document.texts)
+
+
+def _check_texts(
+    round_id: str, version: int, sha256: str, text: str, texts: list[dict[str, Any]] | None
+) -> None:
+    """A stored version's text matches its hash; with several languages, each text its own and
+    their combined hash the version's (engine.core.chain.combined_sha256)."""
+    if not texts:
+        if sha256_text(text) != sha256:
             raise VerificationFailed(
-                f"round {row.id}: the text of document version {document.version} does not "
-                f"match its SHA-256 {document.sha256[:16]}…; it was changed"
+                f"round {round_id}: the text of document version {version} does not "
+                f"match its SHA-256 {sha256[:16]}…; it was changed"
             )
+        return
+    for given in texts:
+        if sha256_text(str(given.get("text", ""))) != given.get("sha256"):
+            raise VerificationFailed(
+                f"round {round_id}: the {given.get('language')} text of document version "
+                f"{version} does not match its SHA-256 {str(given.get('sha256'))[:16]}…; "
+                "it was changed"
+            )
+    hashes = {str(t.get("language")): str(t.get("sha256")) for t in texts}
+    if combined_sha256(hashes) != sha256 or texts[0].get("text") != text:
+        raise VerificationFailed(
+            f"round {round_id}: the texts of document version {version} are not the ones its "
+            f"combined SHA-256 {sha256[:16]}… was taken of; they were changed"
+        )
 
 
 def verify_file(path: Path, *, expect_head: str | None = None) -> VerifyReport:

@@ -15,7 +15,7 @@ tick (legal force), a reminder or escalation, the activation and the failure (``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from engine.persistence.tables import DocumentRow, LogRow
 from engine.runtime.audit import verify
 from engine.runtime.journal import entry_dict, machine_of
 from engine.runtime.lookup import aware, resolve_round
-from engine.runtime.results import Signatory
+from engine.runtime.results import LanguageVersion, Signatory
 from workflows import ProcessMachine, Role
 
 __all__ = [
@@ -172,13 +172,23 @@ class PartyRecord:
 
 
 @dataclass(frozen=True)
+class LanguageHash:
+    """One language's text of a version in several languages: its file and its own SHA-256."""
+
+    language: str
+    source: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class TextVersion:
     version: int
     source: str  # the file name it was read from
-    sha256: str
+    sha256: str  # with several languages, their texts' combined hash
     recorded_at: datetime  # in the round's zone
     reason: str | None  # an amendment's
     recorded: Recorded | None  # the launch or amend entry that put it to the parties
+    texts: tuple[LanguageHash, ...] = ()  # several languages: each one's text
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,7 @@ class Certificate:
     ending: Ending | None
     notes: tuple[Note, ...]  # notes on entries that no step above shows (a reminder, a note)
     chain: ChainState
+    titles: Mapping[str, str] = field(default_factory=dict)  # several languages: each one's
 
     @property
     def complete(self) -> bool:
@@ -251,6 +262,7 @@ class StoredText:
     sha256: str
     text: str
     recorded_at: datetime
+    texts: tuple[LanguageVersion, ...] = ()  # several languages: each one's (the first is text)
 
 
 @dataclass(frozen=True)
@@ -295,7 +307,20 @@ def _texts(session: Session, round_id: str) -> list[StoredText]:
         .where(DocumentRow.round_id == round_id)
         .order_by(col(DocumentRow.version))
     ).all()
-    return [StoredText(d.version, d.source, d.sha256, d.text, aware(d.recorded_at)) for d in rows]
+    return [
+        StoredText(
+            d.version,
+            d.source,
+            d.sha256,
+            d.text,
+            aware(d.recorded_at),
+            tuple(
+                LanguageVersion(t["language"], t["source"], t["sha256"], t["text"])
+                for t in d.texts or []
+            ),
+        )
+        for d in rows
+    ]
 
 
 def certificate(engine: Engine, ref: str) -> Certificate:
@@ -432,6 +457,11 @@ class _Builder:
             ending=self.ending,
             notes=unshown,
             chain=chain,
+            titles={
+                str(k): str(v)
+                for k, v in (self.launch.get("titles") or {}).items()
+                if isinstance(self.launch.get("titles"), dict)
+            },
         )
 
     def _round_entry(self, entry: Entry) -> None:
@@ -463,7 +493,8 @@ class _Builder:
             put = launch
         reason = _text(amended["evidence"].get("reason")) if amended is not None else None
         at = text.recorded_at.astimezone(self.zone)
-        return TextVersion(text.version, text.source, text.sha256, at, reason, put)
+        languages = tuple(LanguageHash(t.language, t.source, t.sha256) for t in text.texts)
+        return TextVersion(text.version, text.source, text.sha256, at, reason, put, languages)
 
     def _kind(self, entry: Mapping[str, Any]) -> StepKind:
         event, evidence = entry["event"], entry["evidence"]

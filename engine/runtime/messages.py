@@ -18,9 +18,10 @@ from sqlmodel import Session, col, select
 from engine.core.chain import Entry
 from engine.core.party import PartySnapshot
 from engine.persistence import outbox
-from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
+from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime import receipts
 from engine.runtime.journal import machine_of, snapshot
+from engine.runtime.languages import text_in, title_in
 from notifications.message import OutgoingMessage
 from notifications.policy import ReminderPolicy
 from notifications.render import LINK, SITE, freeze, message, thaw
@@ -68,9 +69,9 @@ def _policy(table: str) -> ReminderPolicy:
     return ReminderPolicy.model_validate(json.loads(table))
 
 
-def _base(row: RoundRow, party: PartyRow | None, personal: bool) -> dict[str, Any]:
+def _base(row: RoundRow, party: PartyRow | None, personal: bool, language: str) -> dict[str, Any]:
     return {
-        "title": row.title,
+        "title": title_in(row, language),  # the contact's language's, else the round's
         "round_id": row.id,
         "sha256": row.document_sha256,
         "party": party.name if party else None,
@@ -115,7 +116,9 @@ def queue(
     """Queue one message. ``later``: store its context and render it when it is sent, not in
     this transaction (a receipt: every recorded event queues one, inside the round's lock)."""
     personal = party is not None and list(to) != [row.coordinator["email"]]
-    full = _base(row, party, personal) | context
+    full = _base(row, party, personal, language) | context
+    if row.titles and "text_sha256" not in full:  # several languages: the reader's text's own
+        full["text_sha256"] = _text_sha256(session, row.id, str(full["sha256"]), language)
     extra = _personal(row, party, to, kind) if personal else None
     if later and not deadline:
         made = OutgoingMessage(key, kind, tuple(to), language, "", "", "")
@@ -149,6 +152,15 @@ def queue(
         chase=chase,
         personal=extra,
     )
+
+
+def _text_sha256(session: Session, round_id: str, sha256: str, language: str) -> str | None:
+    """The SHA-256 of the text in ``language`` (else the round's) of the version whose combined
+    hash is ``sha256`` (the message's: for ``amended``, the new one's)."""
+    document = session.exec(
+        select(DocumentRow).where(DocumentRow.round_id == round_id, DocumentRow.sha256 == sha256)
+    ).first()
+    return text_in(document, language)[2] if document is not None else None
 
 
 # The kinds that carry the text they are about: the invitation, and the notice of a new text.

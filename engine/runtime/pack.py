@@ -136,9 +136,19 @@ def evidence_pack(
         ("log.jsonl", to_jsonl(sources.entries).encode("utf-8")),
     ]
     for text in sources.texts:
-        # Its UTF-8 bytes: what its SHA-256 was taken of (engine.agreement.sha256_text).
-        name = f"documents/v{text.version}-{_plain(text.source, 'agreement.md')}"
-        members.append((name, text.text.encode("utf-8")))
+        # Its UTF-8 bytes: what its SHA-256 was taken of (engine.agreement.sha256_text); in
+        # several languages, each one's (their combined hash: engine.core.chain.combined_sha256).
+        given: list[tuple[str | None, str, str]] = [
+            (t.language, t.source, t.text) for t in text.texts
+        ]
+        for language, source, body in given or [(None, text.source, text.text)]:
+            shown = _plain(source, "agreement.md")
+            name = (
+                f"documents/v{text.version}-{language}-{shown}"
+                if language
+                else (f"documents/v{text.version}-{shown}")
+            )
+            members.append((name, body.encode("utf-8")))
     for sha, item in sorted(by_hash.items()):
         members.append((f"minutes/{sha[:12]}-{_plain(item.filename, 'minutes.pdf')}", item.data))
     members.insert(0, ("README.txt", readme(cert, [name for name, _ in members]).encode("utf-8")))
@@ -224,8 +234,16 @@ def readme(cert: Certificate, names: Sequence[str]) -> str:
     documents = "\n".join(
         f"  v{d.version}  {d.sha256}  "
         + ("entry #1 (launch)" if d.version == 1 else f"the amend entry with version {d.version}")
+        + "".join(f"\n        {t.language}  {t.sha256}  {t.source}" for t in d.texts)
         for d in cert.documents
     )
+    if any(d.texts for d in cert.documents):
+        documents += (
+            "\nA version in several languages (its languages listed under it) has each text's "
+            'own SHA-256,\nand the version\'s is the SHA-256 of the lines "<language> <sha256>\\n" '
+            "of its texts, sorted\nby language code (documents/v<version>-<language>-<file>): "
+            "approvals bind to that."
+        )
     return f"""\
 Evidence pack of round {cert.round}: {cert.title}
 {"=" * 72}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ __all__ = [
     "ContactInfo",
     "DeliveryResult",
     "DocumentVersion",
+    "LanguageVersion",
     "LaunchResult",
     "OutboxMessage",
     "PartyStatus",
@@ -66,8 +67,19 @@ class RecordResult:
 
 
 @dataclass(frozen=True)
+class LanguageVersion:
+    """A version's text in one language, when the round has several."""
+
+    language: str
+    source: str
+    sha256: str  # this text's own
+    text: str
+
+
+@dataclass(frozen=True)
 class DocumentVersion:
-    """One version of a round's agreement text."""
+    """One version of a round's agreement text (with several languages: the round's language's,
+    and ``texts`` holds each one's; ``sha256`` is then their combined hash)."""
 
     round: str
     version: int
@@ -75,6 +87,15 @@ class DocumentVersion:
     source: str  # the file name it was read from
     text: str
     recorded_at: datetime  # in the round's zone
+    texts: tuple[LanguageVersion, ...] = ()
+
+    def in_language(self, language: str | None) -> DocumentVersion:
+        """This version as a reader of ``language`` gets it: that language's text, else the
+        round's (the combined ``sha256`` stays: it is what an approval binds to)."""
+        found = next((t for t in self.texts if t.language == language), None)
+        if found is None:
+            return self
+        return replace(self, source=found.source, text=found.text)
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,11 @@ class RoundStatus:
     outbox: Mapping[str, int]  # messages by delivery state
     signed: int  # parties done
     parties: tuple[PartyStatus, ...]
+    titles: Mapping[str, str] = field(default_factory=dict)  # several languages: each one's
+
+    def title_in(self, language: str | None) -> str:
+        """The title in ``language``, else in the round's language."""
+        return self.titles.get(language or "", "") or self.title
 
 
 @dataclass(frozen=True)

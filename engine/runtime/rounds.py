@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Table, bindparam, func
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
-from engine.core.chain import GENESIS
+from engine.core.chain import GENESIS, combined_sha256, sha256_text
 from engine.core.evidence import Evidence
 from engine.core.party import had_approval, reopened
 from engine.core.text import check_evidence_text
@@ -24,7 +25,13 @@ from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import CalendarRow, DocumentRow, PartyRow, RoundRow
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
-from engine.runtime.results import AmendResult, DocumentVersion, LaunchResult, RoundStatus
+from engine.runtime.results import (
+    AmendResult,
+    DocumentVersion,
+    LanguageVersion,
+    LaunchResult,
+    RoundStatus,
+)
 from engine.runtime.status_view import PartyFields, round_status
 from engine.runtime.writes import OnceKey, Via, check_once, earlier, keep, with_via
 
@@ -102,6 +109,7 @@ def _launch(
         )
         or 0
     ) + 1
+    several = len(agreement.texts) > 1
     row = RoundRow(
         id=f"{agreement.id}/{number}",
         agreement_id=agreement.id,
@@ -119,6 +127,7 @@ def _launch(
         log_length=0,
         log_head=GENESIS,
         reminders=agreement.reminders.model_dump(mode="json"),
+        titles={t.language: t.title for t in agreement.texts} if several else None,
     )
     session.add(row)
     session.flush()  # the round first: the rows below refer to it
@@ -130,6 +139,9 @@ def _launch(
             source=agreement.document_path.name,
             text=agreement.document,
             recorded_at=now,
+            texts=[_text_row(t.language, t.path.name, t.sha256, t.text) for t in agreement.texts]
+            if several
+            else None,
         )
     )
     plans = []
@@ -202,6 +214,19 @@ def _launch(
                 "agreement": agreement.id,
                 "title": agreement.title,
                 "document": agreement.document_path.name,
+                # Several languages: each one's title, and each text's own hash (the entry's
+                # document_sha256 is their combined hash, engine.core.chain.combined_sha256).
+                **(
+                    {
+                        "titles": {t.language: t.title for t in agreement.texts},
+                        "texts": [
+                            {"language": t.language, "document": t.path.name, "sha256": t.sha256}
+                            for t in agreement.texts
+                        ],
+                    }
+                    if several
+                    else {}
+                ),
                 "timezone": agreement.timezone,
                 "deadline": agreement.deadline.isoformat() if agreement.deadline else None,
                 "parties": plans,
@@ -223,34 +248,70 @@ def amend(
     *,
     via: Via | None = None,
     once: OnceKey | None = None,
+    texts: Mapping[str, Path] | None = None,
 ) -> AmendResult:
-    """Go on with a new text: every party that approved or signed the old one goes to draft."""
-    from engine.agreement import read_document, sha256_text
+    """Go on with a new text: every party that approved or signed the old one goes to draft.
+    ``document`` is the text in the round's language; a round in several languages needs the
+    others' in ``texts`` (by language), all of them: the version is all its texts together."""
+    from engine.agreement import read_document
 
     check_once(once)
     ensure_schema(engine)
     if reason is not None:
         reason = check_evidence_text(Evidence(reason=reason)).reason
-    text = read_document(document)  # a regular UTF-8 file under the size limit, or InvalidInput
-    new_sha = sha256_text(text)
+    given = {lang: (path, read_document(path)) for lang, path in (texts or {}).items()}
+    main = (document, read_document(document))  # each a regular UTF-8 file under the limit
 
     def work(session: Session) -> AmendResult:
         row = resolve_round(session, ref, lock=True)
         if (done := earlier(session, "amend", once)) is not None:
             return AmendResult(**{**done, "reopened": tuple(done["reopened"])})
-        result = _amend(session, row, document, text, new_sha, reason, clock, actor, via)
+        version = _version_of(row, main, given)
+        result = _amend(session, row, document, version, reason, clock, actor, via)
         keep(session, "amend", once, asdict(result), local_now(row, clock))
         return result
 
     return retrying(engine, work)
 
 
+def _text_row(language: str, source: str, sha256: str, text: str) -> dict[str, str]:
+    return {"language": language, "source": source, "sha256": sha256, "text": text}
+
+
+def _version_of(
+    row: RoundRow, main: tuple[Path, str], given: Mapping[str, tuple[Path, str]]
+) -> tuple[str, list[dict[str, str]]]:
+    """A new version's combined hash and, with several languages, each one's text (the round's
+    language first); InvalidInput when the texts given are not the round's languages."""
+    languages = sorted(row.titles or {row.language: row.title})
+    others = [lang for lang in languages if lang != row.language]
+    if set(given) != set(others):
+        missing = [lang for lang in others if lang not in given]
+        extra = sorted(set(given) - set(others))
+        wanted = " ".join(f"{{opt.text}} {lang}=FILE" for lang in others)
+        if missing:
+            problem = f"its text in {', '.join(missing)} is missing"
+        else:
+            problem = f"it has no text in {', '.join(extra)}"
+        raise InvalidInput(
+            f"round {row.id} runs in {', '.join(languages)} ({row.language} first): {problem}; "
+            + (
+                f"give the {row.language} text as DOCUMENT and {wanted}"
+                if others
+                else "give its text as DOCUMENT alone"
+            ),
+            field="texts",
+        )
+    texts = [(row.language, main)] + [(lang, given[lang]) for lang in others]
+    rows = [_text_row(lang, path.name, sha256_text(text), text) for lang, (path, text) in texts]
+    return combined_sha256({r["language"]: r["sha256"] for r in rows}), rows
+
+
 def _amend(
     session: Session,
     row: RoundRow,
     document: Path,
-    text: str,
-    new_sha: str,
+    texts: tuple[str, list[dict[str, str]]],
     reason: str | None,
     clock: Clock,
     actor: str,
@@ -258,27 +319,37 @@ def _amend(
 ) -> AmendResult:
     require_open(row)
     now = local_now(row, clock)
+    new_sha, rows = texts
+    several = len(rows) > 1
     if new_sha == row.document_sha256:
-        raise InvalidInput(f"{document}: the text is the round's current one (same SHA-256)")
+        same = "texts are" if several else "text is"
+        raise InvalidInput(f"{document}: the {same} the round's current one (same SHA-256)")
     old_sha, version = row.document_sha256, row.document_version + 1
     session.add(
         DocumentRow(
             round_id=row.id,
             version=version,
             sha256=new_sha,
-            source=document.name,
-            text=text,
+            source=rows[0]["source"],
+            text=rows[0]["text"],
             recorded_at=now,
+            texts=rows if several else None,
         )
     )
     journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
     journal.document_sha256 = new_sha
     why = reason.strip() if reason and reason.strip() else None
+    logged: dict[str, Any] = {"version": version, "previous_sha256": old_sha, "reason": why}
+    if several:
+        logged["texts"] = [
+            {"language": r["language"], "document": r["source"], "sha256": r["sha256"]}
+            for r in rows
+        ]
     journal.append(
         "amend",
         from_state="open",
         to_state="open",
-        evidence=with_via({"version": version, "previous_sha256": old_sha, "reason": why}, via),
+        evidence=with_via(logged, via),
     )
     reopened_ids = []
     for party in _parties(session, row.id):
@@ -407,7 +478,16 @@ def documents(engine: Engine, ref: str) -> list[DocumentVersion]:
         ).all()
         return [
             DocumentVersion(
-                row.id, d.version, d.sha256, d.source, d.text, aware(d.recorded_at).astimezone(tz)
+                row.id,
+                d.version,
+                d.sha256,
+                d.source,
+                d.text,
+                aware(d.recorded_at).astimezone(tz),
+                tuple(
+                    LanguageVersion(t["language"], t["source"], t["sha256"], t["text"])
+                    for t in d.texts or []
+                ),
             )
             for d in found
         ]

@@ -28,6 +28,7 @@ from engine.persistence import outbox
 from engine.persistence.database import Transactions, ensure_schema, transaction
 from engine.persistence.tables import DocumentRow, OutboxRow, PartyRow, RoundRow
 from engine.runtime.journal import ATTEMPTS, Journal, machine_of
+from engine.runtime.languages import text_in
 from engine.runtime.lookup import now_in
 from engine.runtime.messages import policy_of, rendered, to_coordinator
 from engine.runtime.results import DeliveryResult
@@ -260,11 +261,13 @@ def _finished(
     if (sha := personal.get("document")) is not None:
         document = shared.documents.get((item.round_id, sha))
         if document is not None:
-            name = document.source if "." in document.source else f"{document.source}.txt"
+            # The contact's language's text (the message's language), else the round's.
+            source, text, _ = text_in(document, made.language)
+            name = source if "." in source else f"{source}.txt"
             kind = "text/markdown" if name.endswith(".md") else "text/plain"
             made = replace(
                 made,
-                attachments=(*made.attachments, Attachment(name, kind, document.text.encode())),
+                attachments=(*made.attachments, Attachment(name, kind, text.encode())),
             )
     head = row.log_head if row is not None else ""
     if item.kind == "active" and (page := _CERTIFICATES.get((item.round_id, head, made.language))):

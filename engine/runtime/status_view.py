@@ -158,4 +158,5 @@ def round_status(
         outbox=outbox,
         signed=sum(p.role == "done" for p in shown),
         parties=tuple(shown),
+        titles=getattr(row, "titles", None) or {},
     )

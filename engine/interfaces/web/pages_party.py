@@ -118,7 +118,8 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
     return {
         "round": round_status,
         "party": party,
-        "document": texts[-1],
+        "document": texts[-1].in_language(who.language),  # the contact's language's text
+        "agreement_title": round_status.title_in(who.language),
         "history": history,
         "upcoming": upcoming[:1],
         "forms": forms,
@@ -141,7 +142,7 @@ def party_document(request: Request) -> Response:
 
     who = require_party(request)
     assert who.round is not None
-    text = documents(config(request).engine, who.round)[-1]
+    text = documents(config(request).engine, who.round)[-1].in_language(who.language)
     name = text.source if "." in text.source else f"{text.source}.txt"
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
     return Response(
