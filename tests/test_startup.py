@@ -181,3 +181,34 @@ def test_a_reader_gone_ends_the_fast_path_as_the_full_one(launched: tuple[str, C
         child.stderr.close()
         ended.append((child.wait(), said))
     assert ended == [(1, b""), (1, b"")]
+
+
+def test_every_write_runs_in_a_fresh_process(sqlite_url: str, tmp_path: Path) -> None:
+    """Each command as a person runs it: its own interpreter, nothing loaded before it (an ORM
+    class first used by a write, not by a query, once failed there and nowhere in-process)."""
+    import os
+
+    env = {**os.environ, "RATIFY_DATABASE_URL": sqlite_url}
+
+    def ratify(*args: str) -> str:
+        ran = subprocess.run(
+            [sys.executable, "-m", "engine.interfaces.cli", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert ran.returncode == 0, (args, ran.stderr)
+        return ran.stdout
+
+    at = ("--at", "2026-12-01 10:00")
+    assert "Launched round" in ratify("launch", str(EXAMPLE), *at)
+    ref = "kanta-hame-strategic-2026/1"
+    assert "draft → board_review" in ratify("record", ref, "hattula", "submit", *at)
+    ref_text = "Kunnanhallitus 01.12.2026 § 5"
+    approved = ratify("record", ref, "hattula", "approve", "--ref", ref_text, *at)
+    assert "board_review → legal_force_wait" in approved
+    assert "hattula" in ratify("forecast", ref, *at)
+    assert json.loads(ratify("status", ref, "--json"))["parties"][0]["state"] == "draft"
+    assert "3 entries intact" in ratify("audit", "verify", ref)

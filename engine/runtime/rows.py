@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel
 
 from engine.persistence.tables import DocumentRow, PartyRow, RoundRow
@@ -93,8 +94,14 @@ def for_record(session: Session, round_id: str, party_id: str) -> ForRecord | No
     )
 
 
+_mapped: list[bool] = []  # whether configure_mappers() has run in this process
+
+
 def _instance(cls: type[T], values: dict[str, Any]) -> T:
     """A row as an instance of its table's class, made as the ORM's loading makes one."""
+    if not _mapped:  # the ORM configures its classes at its first query; none may have run yet
+        configure_mappers()
+        _mapped.append(True)
     made: T = cls._sa_class_manager.new_instance()  # type: ignore[attr-defined]
     made.__dict__.update(values)
     return made
