@@ -35,6 +35,7 @@ if typing.TYPE_CHECKING:
         verify_database,
         verify_file,
     )
+    from engine.runtime.calendar_fetch import CalendarFetch, fetch_calendars
     from engine.runtime.catalog import workflow, workflows
     from engine.runtime.certificate import Certificate, certificate
     from engine.runtime.chasing import enqueue_due, preview
@@ -84,6 +85,8 @@ _HOME = {
     "verify": "engine.runtime.audit",
     "verify_database": "engine.runtime.audit",
     "verify_file": "engine.runtime.audit",
+    "CalendarFetch": "engine.runtime.calendar_fetch",
+    "fetch_calendars": "engine.runtime.calendar_fetch",
     "workflow": "engine.runtime.catalog",
     "workflows": "engine.runtime.catalog",
     "Certificate": "engine.runtime.certificate",
@@ -135,6 +138,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_FILE_BYTES",
     "AmendResult",
+    "CalendarFetch",
     "Certificate",
     "ChainReport",
     "ContactInfo",
@@ -167,6 +171,7 @@ __all__ = [
     "enqueue_due",
     "evidence_pack",
     "export",
+    "fetch_calendars",
     "heads",
     "init_schema",
     "jsonable",
