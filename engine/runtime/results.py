@@ -146,6 +146,10 @@ class ReminderPreview:
     recipients: tuple[str, ...]
     due: datetime
     queued: bool
+    # An agenda reminder's or follow-up's: the body, its meeting and the day its agenda closes.
+    body: str | None = None
+    meeting: date | None = None
+    agenda_closes: date | None = None
 
 
 @dataclass(frozen=True)

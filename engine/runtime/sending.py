@@ -429,9 +429,12 @@ def _log_chase(
         evidence["reason"] = "bounced"
     else:
         evidence["step_since"] = chase.get("since")
-    if item.kind == "reminder":
+    if item.kind in ("reminder", "deadline"):
         key = "days_before_deadline" if chase.get("deadline_days") is not None else "reminder"
         evidence[key] = chase.get("number")
+    elif item.kind in ("agenda", "followup"):  # the meeting it is about
+        evidence["body"] = chase.get("body")
+        evidence["meeting"] = chase.get("meeting")
     journal.append(
         chase["event"], party=item.party_id, from_state=state, to_state=state, evidence=evidence
     )
