@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from engine.agreement import load_agreement
 from engine.clock import FakeClock, FixedClock
@@ -30,9 +31,11 @@ from engine.core.evidence import Evidence
 from engine.errors import AgreementFileError
 from engine.persistence import outbox
 from engine.persistence.database import connect, transaction
+from engine.persistence.tables import PartyRow, RoundRow
 from engine.runtime import enqueue_due, preview, record
 from engine.runtime.audit import log_entries, verify_database
 from engine.runtime.calendars import calendar
+from engine.runtime.chasing import _chases, _schedules
 from engine.runtime.rounds import launch
 from engine.runtime.worker import tick_once
 from notifications.mailer import Mailer
@@ -61,10 +64,28 @@ def _days(
     while day <= last:
         clock.set(datetime(day.year, day.month, day.day, 9, 0, tzinfo=HEL))
         tick_once(db, clock, mailer, FROM)
+        assert _left_due(db, clock) == [], f"left due on {day}"  # due_at was never late
         if act is not None:
             clock.set(datetime(day.year, day.month, day.day, 10, 0, tzinfo=HEL))
             act(day)
         day += timedelta(days=1)
+
+
+def _left_due(db: Engine, clock: FakeClock) -> list[str]:
+    """What a scan of every party of every open round finds due and not queued (calendars read
+    as the tick reads them): nothing, after a tick, if ``parties.due_at`` was never late."""
+    found = []
+    with transaction(db) as session:
+        rounds = session.exec(select(RoundRow).where(RoundRow.state == "open")).all()
+        calendars = _schedules(session, [r.id for r in rounds])
+        for row in rounds:
+            parties = list(session.exec(select(PartyRow).where(PartyRow.round_id == row.id)))
+            already, sent = outbox.chase_history(session, row.id)
+            now = clock.now(ZoneInfo(row.timezone))
+            for chase in _chases(row, parties, now, sent, calendars.get(row.id, {})):
+                if str(chase.key) not in already:
+                    found.append(str(chase.key))
+    return found
 
 
 def _kinds(db: Engine) -> dict[str, str]:

@@ -99,7 +99,8 @@ def reminders(
         numbered = i["number"] and i["kind"] in ("reminder", "deadline")
         what = i["kind"] + (f" #{i['number']}" if numbered else "")
         if i.get("meeting"):  # an agenda reminder's or follow-up's meeting
-            what += f" ({i['body']} {date.fromisoformat(i['meeting']):%d.%m.%Y})"
+            day = date.fromisoformat(i["meeting"])
+            what += f" ({i['body']} {day.day}.{day.month}.{day.year})"
         table.add_row(
             i["round"],
             i["party"] or "—",
