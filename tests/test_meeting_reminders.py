@@ -40,7 +40,7 @@ from engine.runtime.rounds import launch
 from engine.runtime.worker import tick_once
 from notifications.mailer import Mailer
 from tests.conftest import write_agreement
-from tests.smtp import HOST, SmtpServer
+from tests.smtp import HOST, SmtpServer, unused_port
 from tests.test_calendars import ICS
 
 HEL = ZoneInfo("Europe/Helsinki")
@@ -376,3 +376,21 @@ def test_agenda_notice_days_is_checked(tmp_path: Path, value: str) -> None:
     with pytest.raises(AgreementFileError) as refused:
         load_agreement(path)
     assert any(k.startswith("reminders.agenda_notice_days") for k in refused.value.keys)
+
+
+def test_an_agenda_reminder_held_up_past_the_agenda_deadline_is_skipped(
+    db: Engine, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    clock = FakeClock(datetime(2026, 12, 1, 10, 0, tzinfo=HEL))
+    _christmas_round(db, tmp_path, clock)
+    nobody = Mailer(HOST, unused_port(), timeout=2.0)  # the mail server is down on 2.12.
+    clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=HEL))
+    report = tick_once(db, clock, nobody, FROM)
+    assert any(k.startswith("agenda:") for k in report.queued)
+    assert not [s for s in report.sent if s.kind == "agenda" and s.outcome == "sent"]
+    clock.set(datetime(2026, 12, 4, 9, 0, tzinfo=HEL))  # back, the day after the agenda closed
+    report = tick_once(db, clock, Mailer(HOST, smtp.port, timeout=10.0), FROM)
+    (skipped,) = [s for s in report.sent if s.kind == "agenda"]
+    assert skipped.outcome == "skipped"
+    assert skipped.error == "the agenda closed on 2026-12-03"
+    assert [k for _, k, _ in _received(db, smtp).get(HATTULA, [])] == []  # nothing reached it

@@ -87,6 +87,7 @@ class Chase:
         }
         if self.meeting is not None:
             found["meeting"] = self.meeting.meeting.isoformat()
+            found["agenda_closes"] = self.meeting.agenda_closes.isoformat()
             found["body"] = self.body
         return found
 

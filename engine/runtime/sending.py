@@ -155,7 +155,7 @@ def _claim(
                 if (later := _outside_hours(session, item, now)) is not None:
                     outbox.mark_deferred(session, item, later)
                     continue
-                reason = _still_due(session, item)
+                reason = _still_due(session, item, now)
                 if reason:
                     outbox.mark_skipped(session, item, reason)
                     results.append(_result(item, "skipped", reason))
@@ -313,7 +313,7 @@ def _outside_hours(session: Session, item: OutboxRow, now: datetime) -> datetime
     return datetime.combine(day, time(policy.send_time.hour, policy.send_time.minute), local.tzinfo)
 
 
-def _still_due(session: Session, item: OutboxRow) -> str | None:
+def _still_due(session: Session, item: OutboxRow, now: datetime | None = None) -> str | None:
     """Why a reminder or escalation should no longer go out, or None when it should."""
     if not item.chase or item.chase.get("bounced"):
         return None
@@ -328,6 +328,13 @@ def _still_due(session: Session, item: OutboxRow) -> str | None:
         return "the party has signed" if ended else None
     if party.state != item.chase["state"] or format_time(party.since) != item.chase["since"]:
         return f"the party has moved on to {party.state}"
+    closes = item.chase.get("agenda_closes") if item.kind == "agenda" else None
+    if (
+        closes
+        and now is not None
+        and now.astimezone(ZoneInfo(row.timezone)).date().isoformat() > closes
+    ):
+        return f"the agenda closed on {closes}"  # held up (an outage): it would only mislead
     return None
 
 
