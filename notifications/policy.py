@@ -38,6 +38,7 @@ __all__ = [
     "escalation_due",
     "meeting_chases",
     "meeting_escalation_due",
+    "meetings_run_out",
     "reminder_due",
 ]
 
@@ -392,3 +393,10 @@ def due_meeting_chase(
         if latest is None or chase.due >= latest.due:
             latest = chase
     return latest
+
+
+def meetings_run_out(chases: Sequence[MeetingChase]) -> datetime:
+    """When a step's known meetings have all passed: its last follow-up. From then on the step
+    gets the fixed-interval reminders again, counted from that moment, until the calendar is
+    extended (``chases`` must not be empty)."""
+    return max(c.due for c in chases if c.kind == "followup")

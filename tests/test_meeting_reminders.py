@@ -175,6 +175,9 @@ def test_agenda_reminders_and_follow_ups_replace_the_fixed_reminders_across_chri
         (date(2027, 1, 11), "agenda", "Esityslista sulkeutuu 14.1.2027: Test agreement"),
         (date(2027, 1, 12), "followup", "Kokouksen 11.1.2027 käsittely: Test agreement"),
         (date(2027, 1, 26), "followup", "Kokouksen 25.1.2027 käsittely: Test agreement"),
+        # Its calendar has run out (no meeting known after 25.1.): the fixed reminders again,
+        # ten working days after the last follow-up.
+        (date(2027, 2, 9), "reminder", "Muistutus (1/4): Test agreement"),
     ]
     assert got[LOPPI] == [
         # Its first meeting it can reach is 18.1. (7.12. closed before the launch, 21.12. was
@@ -201,11 +204,11 @@ def test_agenda_reminders_and_follow_ups_replace_the_fixed_reminders_across_chri
         (date(2027, 1, 19), "escalation"),  # Hattula
         (date(2027, 2, 9), "escalation"),  # Loppi
     ]
-    # No fixed reminder for a step whose body's meetings are known.
+    # No fixed reminder for a step while its body's meetings are known.
     with transaction(db) as session:
-        kinds = {(r.party_id, r.kind) for r in outbox.messages(session, None)}
-    assert ("hattula", "reminder") not in kinds
-    assert ("loppi", "reminder") not in kinds
+        kinds = {(r.party_id, r.kind, r.created_at.date()) for r in outbox.messages(session, None)}
+    assert not [k for k in kinds if k[:2] == ("loppi", "reminder")]
+    assert [k[2] for k in kinds if k[:2] == ("hattula", "reminder")] == [date(2027, 2, 9)]
 
     # The agenda deadlines the reminders name are those ratify calendar shows.
     clock.set(datetime(2027, 1, 12, 12, 0, tzinfo=HEL))

@@ -47,6 +47,7 @@ from notifications.policy import (
     due_reminder,
     escalation_due,
     meeting_escalation_due,
+    meetings_run_out,
     reminder_due,
 )
 from workflows import PENDING_ROLES
@@ -177,6 +178,13 @@ def _chases(
             if at is not None and now >= at:
                 key = outbox.Key("escalation", step)
                 due.append(_chase(party, "escalation", 0, key, at))
+            # Its known meetings all passed: the fixed reminders again, from the last follow-up.
+            resume = meetings_run_out(chases)
+            number = due_reminder(policy, calendar, resume, now, tz)
+            if number is not None:
+                at = reminder_due(policy, calendar, resume, number, tz)
+                key = outbox.Key("reminder", (*step, str(number)))
+                due.append(_chase(party, "reminder", number, key, at))
         elif role in PENDING_ROLES:
             number = due_reminder(policy, calendar, party.since, now, tz)
             if number is not None:

@@ -33,6 +33,7 @@ from notifications.policy import (
     escalation_due,
     meeting_chases,
     meeting_escalation_due,
+    meetings_run_out,
     reminder_due,
 )
 from workflows import PENDING_ROLES
@@ -108,6 +109,15 @@ def next_due(
         at = meeting_escalation_due(policy, calendar, chases, tz)
         if at is not None and str(outbox.Key("escalation", step)) not in queued:
             times.append(at)
+        # Once its known meetings have passed, the fixed reminders again, from the last follow-up.
+        resume = meetings_run_out(chases)
+        done = [
+            n
+            for n in range(1, policy.max_reminders + 1)
+            if str(outbox.Key("reminder", (*step, str(n)))) in queued
+        ]
+        if max(done, default=0) < policy.max_reminders:
+            times.append(reminder_due(policy, calendar, resume, max(done, default=0) + 1, tz))
     elif role in PENDING_ROLES:
         step = (row.id, party.party_id, party.state, format_time(party.since))
         # The reminders go out in order, the latest due only after an outage: the next one is
