@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["KINDS", "Attachment", "OutgoingMessage", "message_id_for"]
 
-# invitation: at launch, to each party's contacts; reminder: a pending step; escalation: to the
+# invitation: at launch, to each party's contacts; reminder: a pending step (at fixed intervals);
+# deadline: before the round's deadline; agenda: before the agenda of the meeting of the body a
+# step waits on closes; followup: after such a meeting passed undecided; escalation: to the
 # coordinator when a party stalls or a message bounced; receipt: an event was recorded for the
 # party; active / failed / cancelled / amended: notices about the round, to everyone; witness: the
 # heads of every round's log, to RATIFY_WITNESS_EMAIL, so that a copy lives outside the database.
@@ -15,6 +17,9 @@ KINDS = (
     "invitation",
     "reminder",
     "escalation",
+    "deadline",
+    "agenda",
+    "followup",
     "receipt",
     "active",
     "failed",

@@ -1,4 +1,6 @@
-"""When reminders, escalations and deadline reminders are due: pure functions of dates and `now`.
+"""When reminders, escalations and deadline reminders are due: pure functions of dates and `now`;
+and, where the body a step waits on has a known calendar, the agenda reminders and follow-ups
+that replace the step's fixed-interval reminders (:func:`meeting_chases`).
 
 Due days are working days by construction (counted with :class:`WorkCalendar`), so nothing is ever
 due on a weekend, a public holiday or in a quiet period. Nothing here reads the clock or does I/O.
@@ -7,8 +9,10 @@ due on a weekend, a public holiday or in a quiet period. Nothing here reads the 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -23,12 +27,18 @@ from pydantic import (
 from engine.core.calendar import WorkCalendar, in_period
 
 __all__ = [
+    "MeetingChase",
     "ReminderPolicy",
     "WorkCalendar",
+    "agenda_closes",
     "deadline_reminder_due",
     "due_deadline_reminder",
+    "due_meeting_chase",
     "due_reminder",
     "escalation_due",
+    "meeting_chases",
+    "meeting_escalation_due",
+    "meetings_run_out",
     "reminder_due",
 ]
 
@@ -99,6 +109,8 @@ class ReminderPolicy(BaseModel):
     every_days: _Days = 5
     max_reminders: _Count = 4
     before_deadline_days: list[_Days] = [10, 3]
+    # Working days before the agenda of the body's next meeting closes: its agenda reminder.
+    agenda_notice_days: Annotated[int, _whole(0, 60, "a number of working days", 3)] = 3
     send_at: Annotated[str, _text('"09:00"')] = "09:00"
     holidays: Annotated[str, _text('"FI"')] = "FI"
     quiet_periods: list[tuple[_MonthDay, _MonthDay]] = [("07-01", "07-31")]
@@ -295,3 +307,96 @@ def due_deadline_reminder(
             break
         latest = days
     return latest
+
+
+def agenda_closes(work: WorkCalendar, meeting: date, agenda_days: int) -> date:
+    """The last working day to put an item on the agenda of a meeting on ``meeting``: its
+    ``agenda_days``-th working day before (on ``work``, the body's days: holidays, no quiet
+    periods), or the meeting day itself when ``agenda_days`` is 0."""
+    return work.subtract_working_days(meeting, agenda_days) if agenda_days else meeting
+
+
+@dataclass(frozen=True)
+class MeetingChase:
+    """An agenda reminder before a meeting, or a follow-up after it, for one pending step:
+    ``due`` (aware, at send_at) and the last local day on which it may still go out (``until``,
+    inclusive; None: no end)."""
+
+    kind: Literal["agenda", "followup"]
+    meeting: date
+    agenda_closes: date
+    due: datetime
+    until: date | None
+
+
+def meeting_chases(
+    policy: ReminderPolicy,
+    cal: WorkCalendar,
+    work: WorkCalendar,
+    meetings: Sequence[date],
+    agenda_days: int,
+    step_began: datetime,
+    tz: ZoneInfo,
+) -> list[MeetingChase]:
+    """Every agenda reminder and follow-up of a step that began at ``step_began`` and waits on a
+    body meeting on ``meetings``, in order.
+
+    A meeting counts whose agenda had not closed when the step began. Its agenda reminder is due
+    ``agenda_notice_days`` working days (``cal``: the sending days) before its agenda closes, or
+    at once when the step began later, and may go out until the agenda closes; its follow-up is
+    due the working day after the meeting and may go out until the next counted meeting. Empty:
+    no meeting counts, and the fixed-interval reminders apply.
+    """
+    began = _local_date(step_began, tz, "step_began")
+    counted = [(m, agenda_closes(work, m, agenda_days)) for m in sorted(set(meetings))]
+    counted = [(m, closes) for m, closes in counted if closes >= began]
+    found: list[MeetingChase] = []
+    for index, (meeting, closes) in enumerate(counted):
+        notice = policy.agenda_notice_days
+        day = cal.subtract_working_days(closes, notice) if notice else closes
+        at = _at_send_time(policy, cal.next_working_day(max(day, began)), tz)
+        if at.astimezone(UTC) < step_began.astimezone(UTC):  # began after send_at that day
+            at = _at_send_time(policy, cal.add_working_days(at.date(), 1), tz)
+        if at.date() <= closes:
+            found.append(MeetingChase("agenda", meeting, closes, at, closes))
+        after = _at_send_time(policy, cal.add_working_days(meeting, 1), tz)
+        following = counted[index + 1][0] if index + 1 < len(counted) else None
+        found.append(MeetingChase("followup", meeting, closes, after, following))
+    return found
+
+
+def meeting_escalation_due(
+    policy: ReminderPolicy, cal: WorkCalendar, chases: Sequence[MeetingChase], tz: ZoneInfo
+) -> datetime | None:
+    """When a step that waits on a body's meetings is escalated: ``every_days`` working days after
+    the follow-up of its second meeting (its first, if only one counts): the party has missed two
+    meetings. None when no meeting counts."""
+    followups = [c for c in chases if c.kind == "followup"][:2]
+    if not followups:
+        return None
+    day = cal.add_working_days(followups[-1].due.astimezone(tz).date(), policy.every_days)
+    return _at_send_time(policy, day, tz)
+
+
+def due_meeting_chase(
+    chases: Sequence[MeetingChase], kind: str, now: datetime, tz: ZoneInfo
+) -> MeetingChase | None:
+    """The latest chase of ``kind`` due by ``now`` that may still go out (an agenda reminder
+    until its agenda closes; a follow-up until the next meeting)."""
+    today = _local_date(now, tz, "now")
+    latest: MeetingChase | None = None
+    for chase in chases:
+        if chase.kind != kind or not _reached(chase.due, now):
+            continue
+        if chase.until is not None and today > chase.until:
+            continue
+        if latest is None or chase.due >= latest.due:
+            latest = chase
+    return latest
+
+
+def meetings_run_out(chases: Sequence[MeetingChase]) -> datetime:
+    """When a step's known meetings have all passed: its last follow-up. From then on the step
+    gets the fixed-interval reminders again, counted from that moment, until the calendar is
+    extended (``chases`` must not be empty)."""
+    return max(c.due for c in chases if c.kind == "followup")

@@ -31,6 +31,12 @@ And by kind:
 | `reminder`   | `step` (the pending step), `since` (aware datetime: when it began), `timezone`  |
 |              | (str, e.g. `Europe/Helsinki`), `reminder_number` (int, from 1),                 |
 |              | `max_reminders` (int), `deadline` (date or None)                                |
+| `deadline`   | as `reminder`, but `reminder_number` and `max_reminders` count the reminders    |
+|              | before the deadline (`before_deadline_days`), and `deadline` is a date          |
+| `agenda`     | `step`, `since`, `timezone`, `body` (str: the body the step waits on),          |
+|              | `meeting` (date: its next meeting), `agenda_closes` (date: the last day to put  |
+|              | the agreement on that meeting's agenda), `deadline` (date or None)              |
+| `followup`   | as `agenda`, `meeting` being the meeting that passed without a decision         |
 | `escalation` | `reason`: `"stalled"`, with `step`, `since`, `timezone`, `reminders_sent`       |
 |              | (int) and `forecast` (None, or a mapping: `in_force` (date: the earliest entry  |
 |              | into force), `party` (str: the party holding the round back), `party_id`,       |
@@ -110,7 +116,7 @@ TEMPLATES = Path(str(resources.files("ratify_templates") / "email"))
 # A contact's language → the babel locale its dates are written in (Finland's Swedish for sv).
 LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}
 LANGUAGES = tuple(LOCALES)
-CALENDAR_KINDS = frozenset({"invitation", "reminder"})
+CALENDAR_KINDS = frozenset({"invitation", "reminder", "deadline"})
 ESCALATION_REASONS = ("stalled", "bounced")
 WITNESS_REASONS = ("daily", "activation")
 RESERVED = frozenset({"language", "subject"})

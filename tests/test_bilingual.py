@@ -475,7 +475,7 @@ FINNISH_WEB = Path(__file__).parent.parent / "templates" / "web" / "strings"
 def test_the_finnish_texts_keep_one_formal_register_and_name_the_signatory_rightly() -> None:
     import tomllib
 
-    assert len(FINNISH) == 19  # nine kinds of message, text and HTML, and the shared strings
+    assert len(FINNISH) == 25  # twelve kinds of message, text and HTML, and the shared strings
     texts = {path.name: path.read_text("utf-8") for path in FINNISH}
     for table in FINNISH_WEB.glob("*.toml"):
         texts[table.name] = "\n".join(

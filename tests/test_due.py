@@ -70,7 +70,7 @@ def _previewed(db: Engine, clock: FakeClock) -> set[tuple[str, str, datetime]]:
     return {
         (p.party or "", p.kind, p.due.astimezone(UTC))
         for p in preview(db, clock)
-        if not p.queued and p.kind in ("reminder", "escalation")
+        if not p.queued and p.kind in ("reminder", "deadline", "escalation")
     }
 
 
@@ -115,7 +115,7 @@ def test_the_due_index_finds_exactly_what_a_scan_of_every_party_finds(
         # Everything due was queued by the tick, which read only the due parties.
         assert _everything_due(db, now) == set(), f"left due at {now:%a %d.%m. %H:%M}"
         chased |= {kind for _, kind, _ in reference}
-    assert chased == {"reminder", "escalation"}  # the run did chase
+    assert chased == {"reminder", "deadline", "escalation"}  # the run did chase
 
 
 def test_after_a_tick_no_party_is_due_until_its_next_reminder(

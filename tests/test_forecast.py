@@ -113,22 +113,23 @@ def test_the_escalation_says_which_party_holds_the_round_back_and_by_how_long(
     db: Engine, tmp_path: Path, smtp: SmtpServer
 ) -> None:
     parties: list[dict[str, Any]] = [
+        # No calendars: the fixed reminders, then the escalation (a calendar's body would have
+        # agenda reminders instead). Beta's council and its longer appeal period hold it back.
         {
             "id": "alpha",
             "name": "Alpha",
             "contacts": [{"name": "Kim", "email": "kim@alpha.example.invalid"}],
-            "calendars": {"Kunnanhallitus": {"meetings": [date(2026, 12, 14)]}},
         },
         {
             "id": "beta",
             "name": "Beta",
+            "bodies": ["Kunnanhallitus", "Kunnanvaltuusto"],
             "contacts": [{"name": "Bea", "email": "bea@beta.example.invalid"}],
-            "calendars": {"Kunnanhallitus": {"meetings": [date(2027, 2, 1)]}},
         },
     ]
     policy = "[reminders]\nfirst_after_days = 1\nevery_days = 1\nmax_reminders = 1\n"
     path = write_agreement(
-        tmp_path, parties, agreement={"deadline": date(2027, 2, 15)}, extra=policy
+        tmp_path, parties, agreement={"deadline": date(2027, 1, 11)}, extra=policy
     )
     clock = FakeClock(datetime(2026, 12, 1, 9, 0))  # noqa: DTZ001  (local to the round)
     made = launch(db, load_agreement(path, launch_at=clock), clock, "Cora").round

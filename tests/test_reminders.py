@@ -104,14 +104,17 @@ def received_for(db: Engine, server: SmtpServer, kind: str) -> list[EmailMessage
     return [m for m in server.messages() if str(m["Message-ID"]) in ids]
 
 
-def daily(clock: FakeClock, db: Engine, port: int, first: date, last: date) -> dict[date, int]:
-    """Tick at 09:00 on every calendar day from ``first`` to ``last``; reminders sent per day."""
+def daily(
+    clock: FakeClock, db: Engine, port: int, first: date, last: date, kind: str = "reminder"
+) -> dict[date, int]:
+    """Tick at 09:00 on every calendar day from ``first`` to ``last``; reminders (of ``kind``)
+    sent per day."""
     sent: dict[date, int] = {}
     day = first
     while day <= last:
         clock.set(at(day.year, day.month, day.day))
         report = tick(db, clock, port)
-        count = sum(s.outcome == "sent" and s.kind == "reminder" for s in report.sent)
+        count = sum(s.outcome == "sent" and s.kind == kind for s in report.sent)
         if count:
             sent[day] = count
         day += timedelta(days=1)
@@ -607,14 +610,15 @@ def test_deadline_reminders_to_parties_not_signed_yet(
     tick(db, clock, smtp.port)
     sign_off(db, clock, round_id, "beta", date(2026, 12, 2))
 
-    sent = daily(clock, db, smtp.port, date(2026, 12, 3), date(2027, 2, 5))
+    # Deadline reminders are their own kind, with their own count and wording.
+    sent = daily(clock, db, smtp.port, date(2026, 12, 3), date(2027, 2, 5), "deadline")
     assert sent == {date(2027, 1, 15): 1, date(2027, 1, 26): 1}
-    reminders = of_kind(db, "reminder")
+    reminders = of_kind(db, "deadline")
     assert {r.party_id for r in reminders} == {"alpha"}
-    mails = received_for(db, smtp, "reminder")
+    mails = received_for(db, smtp, "deadline")
     assert [str(m["Subject"]) for m in mails] == [
-        f"Muistutus (1/2): {TITLE}",
-        f"Muistutus (2/2): {TITLE}",
+        f"Määräaikamuistutus (1/2): {TITLE}",
+        f"Määräaikamuistutus (2/2): {TITLE}",
     ]
     assert all(m["To"] == ALPHA for m in mails)
     assert all([p.get_filename() for p in m.iter_attachments()] == ["deadline.ics"] for m in mails)

@@ -59,6 +59,41 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "deadline": date(2026, 12, 31),
         },
     ),
+    "deadline": (
+        "deadline",
+        {
+            "step": {"role": "signing", "body": BODIES[1], "state": "awaiting_signature"},
+            "since": datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
+            "timezone": HELSINKI,
+            "reminder_number": 1,
+            "max_reminders": 2,
+            "deadline": date(2026, 12, 31),
+        },
+    ),
+    "agenda": (
+        "agenda",
+        {
+            "step": {"role": "review", "body": BODIES[0], "state": "board_review"},
+            "since": datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
+            "timezone": HELSINKI,
+            "body": BODIES[0],
+            "meeting": date(2026, 12, 14),
+            "agenda_closes": date(2026, 12, 3),
+            "deadline": date(2026, 12, 31),
+        },
+    ),
+    "followup": (
+        "followup",
+        {
+            "step": {"role": "review", "body": BODIES[0], "state": "board_review"},
+            "since": datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
+            "timezone": HELSINKI,
+            "body": BODIES[0],
+            "meeting": date(2026, 12, 14),
+            "agenda_closes": date(2026, 12, 3),
+            "deadline": None,
+        },
+    ),
     "escalation-stalled": (
         "escalation",
         {

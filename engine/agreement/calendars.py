@@ -1,26 +1,63 @@
-"""Bodies' meeting calendars as an agreement file gives them: dates listed in the file, or an
-iCalendar file beside it (recurring meetings expanded, cancelled occurrences left out)."""
+"""Bodies' meeting calendars as an agreement file gives them: dates listed in the file, an
+iCalendar file beside it, or an iCalendar URL the worker fetches (recurring meetings expanded,
+cancelled occurrences left out)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
-__all__ = ["HORIZON_DAYS", "MAX_MEETINGS", "BodyCalendar", "ical_meetings"]
+__all__ = ["HORIZON_DAYS", "MAX_MEETINGS", "URL_MAX", "BodyCalendar", "check_url", "ical_meetings"]
 
 HORIZON_DAYS = 550  # meetings are kept from the launch to about a year and a half on
 MAX_MEETINGS = 500
+URL_MAX = 2000
 
 
 @dataclass(frozen=True)
 class BodyCalendar:
     """When one body of a party meets, and how many working days before a meeting its agenda
-    closes. ``source``: where the dates came from (``file`` or the iCalendar file's name)."""
+    closes. ``source``: where the dates came from (``file``, the iCalendar file's name, or the
+    URL). ``url``: the iCalendar URL the worker fetches, if any (its meetings come then)."""
 
     body: str
     meetings: tuple[date, ...]
     agenda_days: int
     source: str
+    url: str | None = None
+
+
+def check_url(value: str) -> str:
+    """An iCalendar URL as a calendar may give it: http or https, a host, no user name or
+    password, no spaces or control characters. ValueError, saying the fix, otherwise."""
+    example = "like 'https://hattula.example.invalid/kokoukset/kunnanhallitus.ics'"
+    if len(value) > URL_MAX:
+        raise ValueError(f"is longer than {URL_MAX} characters; give the calendar's own address")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value) or not value.isascii():
+        raise ValueError(
+            "holds spaces, control or non-ASCII characters; give the address as the browser "
+            f"shows it when copied, percent-encoded, {example}"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"is not a URL ({exc}); give one {example}") from None
+    if parts.scheme not in ("http", "https"):
+        shown = repr(parts.scheme) if parts.scheme else "no scheme"
+        raise ValueError(f"has {shown}; only http and https are fetched: give a URL {example}")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(
+            f"holds a user name or password; give a public address without them, {example}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"names no host; give a URL {example}")
+    if port == 0:
+        raise ValueError(f"has port 0; give a URL {example}")
+    if parts.fragment:
+        raise ValueError(f"ends with a #fragment, which is never fetched; remove it, {example}")
+    return value
 
 
 def ical_meetings(text: str, start: date, *, days: int = HORIZON_DAYS) -> tuple[date, ...]:

@@ -22,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from engine.agreement.calendars import BodyCalendar, ical_meetings
+from engine.agreement.calendars import BodyCalendar, check_url, ical_meetings
 from engine.core.chain import combined_sha256, sha256_text
 from engine.core.evidence import Signature, same_person
 from engine.core.text import (
@@ -138,10 +138,12 @@ class _Signatory(_Strict):
 
 
 class _Calendar(_Strict):
-    """When a body meets: dates listed here, or an iCalendar file beside the agreement file."""
+    """When a body meets: dates listed here, an iCalendar file beside the agreement file, or an
+    iCalendar URL the worker fetches."""
 
     meetings: list[date] = Field(default_factory=list, max_length=500)
     ical: DocumentPath | None = None
+    url: Annotated[str, AfterValidator(check_url)] | None = None
     agenda_days: int = Field(default=7, ge=0, le=60)  # working days before a meeting
 
 
@@ -686,11 +688,16 @@ def _calendars(
                 f"({', '.join(names.values())}); name the calendar after one of them"
             )
             continue
-        if not given.meetings and given.ical is None:
-            problems.append(f"{where}: give the meetings' dates (meetings = [...]) or an ical file")
+        if not given.meetings and given.ical is None and given.url is None:
+            problems.append(
+                f"{where}: give the meetings' dates (meetings = [...]), an ical file or a url"
+            )
+            continue
+        if given.ical is not None and given.url is not None:
+            problems.append(f"{where}: give an ical file or a url, not both; keep one of them")
             continue
         days = {d for d in given.meetings if d >= start}
-        source = "file"
+        source = "file" if given.url is None else given.url
         if given.ical is not None:
             text = texts.get(given.ical, UNREADABLE + "was not read")
             if text.startswith(UNREADABLE):
@@ -705,7 +712,7 @@ def _calendars(
                 )
                 continue
             source = given.ical
-        found.append(BodyCalendar(body, tuple(sorted(days)), given.agenda_days, source))
+        found.append(BodyCalendar(body, tuple(sorted(days)), given.agenda_days, source, given.url))
     return tuple(found)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,7 +64,7 @@ def worker(
     def report(tick: TickReport) -> None:
         for moved in tick.moved:
             out.print(f"{moved.round} {moved.party}: → {moved.to_state}")
-        if tick.queued or tick.sent:
+        if tick.queued or tick.sent or tick.calendars:
             out.print(tick.summary())
 
     out.print(
@@ -95,7 +96,11 @@ def reminders(
         return
     table = Table("round", "party", "kind", "recipients", "due", "status")
     for i in items:
-        what = i["kind"] + (f" #{i['number']}" if i["number"] and i["kind"] == "reminder" else "")
+        numbered = i["number"] and i["kind"] in ("reminder", "deadline")
+        what = i["kind"] + (f" #{i['number']}" if numbered else "")
+        if i.get("meeting"):  # an agenda reminder's or follow-up's meeting
+            day = date.fromisoformat(i["meeting"])
+            what += f" ({i['body']} {day.day}.{day.month}.{day.year})"
         table.add_row(
             i["round"],
             i["party"] or "—",

@@ -125,6 +125,8 @@ def calendar(
         out.print("No meeting calendars: give them in the agreement file (parties' `calendars`).")
     for body in found:
         out.print(f"{escape(body.party_name)}: {escape(body.body)} ({escape(body.source)})")
+        if body.warning:
+            out.print(f"  warning: {escape(body.warning)}")
         if not body.next:
             out.print("  no meetings known from today on")
         for m in body.next:

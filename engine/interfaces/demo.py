@@ -136,7 +136,8 @@ class Play:
             if s.kind == "escalation":
                 what += " to the coordinator"
             who = s.party or "(everyone)"
-            if s.kind in ("reminder", "escalation") and (who, what) not in shown:
+            chasing = ("reminder", "deadline", "agenda", "followup", "escalation")
+            if s.kind in chasing and (who, what) not in shown:
                 shown.add((who, what))  # one line, whatever the languages
                 self.line(who, f"✉ {what}", "", "")
         for kind in ("invitation", "active", "failed", "cancelled", "amended"):

@@ -23,6 +23,7 @@ from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
 from notifications.message import Attachment, OutgoingMessage
 
 __all__ = [
+    "CHASE_KINDS",
     "LEASE",
     "STATES",
     "Key",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 STATES = ("pending", "sending", "sent", "failed", "skipped")
+# The messages that chase a party (engine.runtime.chasing): reminders at fixed intervals, before
+# the deadline, before a meeting's agenda closes and after a meeting; escalations.
+CHASE_KINDS = ("reminder", "deadline", "agenda", "followup", "escalation")
 
 
 @dataclass(frozen=True)
@@ -383,7 +387,7 @@ def chase_histories(session: Session, round_ids: Sequence[str]) -> dict[str, His
         rows = session.exec(
             select(OutboxRow.round_id, OutboxRow.key, OutboxRow.state, OutboxRow.sent_at).where(
                 col(OutboxRow.round_id).in_(round_ids[start : start + 500]),
-                col(OutboxRow.kind).in_(("reminder", "escalation")),
+                col(OutboxRow.kind).in_(CHASE_KINDS),
             )
         ).all()
         for round_id, key, state, at in rows:
@@ -394,10 +398,14 @@ def chase_histories(session: Session, round_ids: Sequence[str]) -> dict[str, His
     return found
 
 
-def supersede(session: Session, round_id: str, party_id: str, step: str, key: str) -> None:
-    """A newer reminder (``key``) of a step replaces any older one of the same step (its keys
-    begin with ``step``) still waiting to go out: the party gets the newer one only."""
+def supersede(
+    session: Session, round_id: str, party_id: str, step: str, key: str, kind: str = "reminder"
+) -> None:
+    """A newer reminder (``key``, of ``kind``) of a step replaces any older one of the same kind
+    and step (its keys begin with ``step``) still waiting to go out: the party gets the newer
+    one only."""
     params = {
+        "_kind": kind,
         "_round": round_id,
         "_party": party_id,
         "_step": step,
@@ -412,7 +420,7 @@ _SUPERSEDE = (  # made once: every reminder queued runs it
     .where(
         _TABLE.c.round_id == bindparam("_round"),
         _TABLE.c.party_id == bindparam("_party"),
-        _TABLE.c.kind == "reminder",
+        _TABLE.c.kind == bindparam("_kind"),
         _TABLE.c.state == "pending",
         _TABLE.c.key.startswith(bindparam("_step")),
         ~_TABLE.c.key.startswith(bindparam("_mine")),

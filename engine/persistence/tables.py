@@ -361,6 +361,14 @@ class CalendarRow(SQLModel, table=True):
     round_id: str = Field(primary_key=True, foreign_key="rounds.id")
     party_id: str = Field(primary_key=True)
     body: str = Field(primary_key=True)
-    source: str  # file (dates in the agreement file), or the iCalendar file's name
+    source: str  # file (dates in the agreement file), the iCalendar file's name, or the URL
     meetings: list[str] = _json()  # ISO dates, in order
     agenda_days: int = 7
+    # An iCalendar URL the worker fetches (engine/runtime/calendar_fetch.py): when it last tried,
+    # when it last read a calendar, the SHA-256 of what that fetch read, and why the last try
+    # failed (None once one succeeds). The last good meetings stay in use meanwhile.
+    url: str | None = None
+    checked_at: datetime | None = _utc_or_none()
+    fetched_at: datetime | None = _utc_or_none()
+    sha256: str | None = None
+    error: str | None = None

@@ -35,6 +35,7 @@ if typing.TYPE_CHECKING:
         verify_database,
         verify_file,
     )
+    from engine.runtime.calendar_fetch import CalendarFetch, fetch_calendars
     from engine.runtime.calendars import BodyMeetings, Meeting, calendar
     from engine.runtime.catalog import workflow, workflows
     from engine.runtime.certificate import Certificate, certificate
@@ -89,6 +90,8 @@ _HOME = {
     "BodyMeetings": "engine.runtime.calendars",
     "Meeting": "engine.runtime.calendars",
     "calendar": "engine.runtime.calendars",
+    "CalendarFetch": "engine.runtime.calendar_fetch",
+    "fetch_calendars": "engine.runtime.calendar_fetch",
     "workflow": "engine.runtime.catalog",
     "workflows": "engine.runtime.catalog",
     "Certificate": "engine.runtime.certificate",
@@ -144,6 +147,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "AmendResult",
     "BodyMeetings",
+    "CalendarFetch",
     "Certificate",
     "ChainReport",
     "ContactInfo",
@@ -180,6 +184,7 @@ __all__ = [
     "enqueue_due",
     "evidence_pack",
     "export",
+    "fetch_calendars",
     "forecast",
     "heads",
     "init_schema",

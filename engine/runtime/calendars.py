@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -40,6 +40,29 @@ class BodyMeetings:
     source: str  # file (dates listed in the agreement file), or its iCalendar file
     agenda_days: int  # working days before a meeting its agenda closes
     next: tuple[Meeting, ...]  # from today on; empty: none known (the calendar has run out)
+    url: str | None = None  # the iCalendar URL the worker fetches, if any
+    fetched_at: datetime | None = None  # when it last read the URL's calendar
+    sha256: str | None = None  # of what it read then
+    warning: str | None = None  # the URL could not be fetched, or not yet: said, never blocking
+
+
+def _warning(cal: CalendarRow, tz: ZoneInfo) -> str | None:
+    if cal.url is None:
+        return None
+    if cal.error is None and cal.fetched_at is not None:
+        return None
+    key = f"calendars.{cal.body}.url of party {cal.party_id!r}"
+    if cal.error is None:
+        return f"{key}: {cal.url} has not been fetched yet; the worker fetches it at its next tick"
+    if cal.fetched_at is None:
+        kept = "no meetings are known from it yet"
+    else:
+        kept = f"the meetings fetched {cal.fetched_at.astimezone(tz):%d.%m.%Y %H.%M} stay in use"
+    return (
+        f"{key}: {cal.url} {cal.error}; {kept}. Check the address in the agreement file or "
+        "ask the body's secretary for the calendar's current one; the worker tries again on the "
+        "next working day"
+    )
 
 
 def _closes(day: date, days: int, work: WorkCalendar) -> date:
@@ -54,7 +77,8 @@ def calendar(
     ensure_schema(engine)
     with transaction(engine) as session:
         row = resolve_round(session, ref)
-        today = clock.now(ZoneInfo(row.timezone)).date()
+        tz = ZoneInfo(row.timezone)
+        today = clock.now(tz).date()
         country = str((row.reminders or {}).get("holidays", "FI"))
         work = WorkCalendar(country)
         parties = session.exec(
@@ -82,7 +106,17 @@ def calendar(
                 (
                     position,
                     BodyMeetings(
-                        row.id, cal.party_id, name, cal.body, cal.source, cal.agenda_days, shown
+                        row.id,
+                        cal.party_id,
+                        name,
+                        cal.body,
+                        cal.source,
+                        cal.agenda_days,
+                        shown,
+                        url=cal.url,
+                        fetched_at=cal.fetched_at,
+                        sha256=cal.sha256,
+                        warning=_warning(cal, tz),
                     ),
                 )
             )

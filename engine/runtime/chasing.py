@@ -1,5 +1,10 @@
 """Chasing: reminders and escalations, derived from the parties' states at each tick.
 
+Where the body a party's pending step waits on has a known calendar, the step's fixed-interval
+reminders give way to an agenda reminder before each meeting's agenda closes and a follow-up
+after each meeting that passed without the party moving on (``agenda``, ``followup``); deadline
+reminders are their own kind (``deadline``) with their own count.
+
 A chase's key (round, party, step, reminder number) makes queueing it again a no-op, so a tick that
 runs twice, or two workers at once, queue it once; a worker that was down queues only the latest
 reminder due for each step, not every one it missed.
@@ -7,9 +12,9 @@ reminder due for each step, not every one it missed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,8 +26,8 @@ from engine.clock import DEFAULT_ZONE, Clock
 from engine.core.chain import format_time
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import OutboxRow, PartyRow, RoundRow
-from engine.runtime.due import next_due, set_due
+from engine.persistence.tables import CalendarRow, OutboxRow, PartyRow, RoundRow
+from engine.runtime.due import MEETING_KINDS, BodySchedules, meetings_of, next_due, set_due
 from engine.runtime.forecasts import round_forecast
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import now_in, resolve_round
@@ -36,10 +41,14 @@ from engine.runtime.messages import (
 )
 from engine.runtime.results import ReminderPreview
 from notifications.policy import (
+    MeetingChase,
     deadline_reminder_due,
     due_deadline_reminder,
+    due_meeting_chase,
     due_reminder,
     escalation_due,
+    meeting_escalation_due,
+    meetings_run_out,
     reminder_due,
 )
 from workflows import PENDING_ROLES
@@ -53,7 +62,7 @@ class Chase:
 
     round_id: str
     party_id: str
-    kind: str  # reminder, escalation
+    kind: str  # reminder, deadline, agenda, followup, escalation
     event: str  # the log's event once sent: remind, escalate
     state: str
     since: datetime
@@ -61,6 +70,8 @@ class Chase:
     deadline_days: int | None
     key: outbox.Key  # its rows add the language, or "coordinator"
     due: datetime
+    meeting: MeetingChase | None = None  # an agenda reminder's or follow-up's
+    body: str | None = None  # the body whose meeting it is
 
     @property
     def step(self) -> str:
@@ -69,28 +80,75 @@ class Chase:
         return str(outbox.Key(self.key.kind, self.key.about[:-1])) + ":"
 
     def chase(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "event": self.event,
             "state": self.state,
             "since": format_time(self.since),
             "number": self.number,
             "deadline_days": self.deadline_days,
         }
+        if self.meeting is not None:
+            found["meeting"] = self.meeting.meeting.isoformat()
+            found["agenda_closes"] = self.meeting.agenda_closes.isoformat()
+            found["body"] = self.body
+        return found
 
 
 def _chase(
-    party: PartyRow, kind: str, number: int, key: outbox.Key, at: datetime, days: int | None = None
+    party: PartyRow,
+    kind: str,
+    number: int,
+    key: outbox.Key,
+    at: datetime,
+    days: int | None = None,
+    meeting: MeetingChase | None = None,
+    body: str | None = None,
 ) -> Chase:
     event = "escalate" if kind == "escalation" else "remind"
     return Chase(
-        party.round_id, party.party_id, kind, event, party.state, party.since, number, days, key, at
+        party.round_id,
+        party.party_id,
+        kind,
+        event,
+        party.state,
+        party.since,
+        number,
+        days,
+        key,
+        at,
+        meeting,
+        body,
     )
 
 
+Schedules = Mapping[str, BodySchedules]  # by party
+
+
+def _schedules(session: Session, round_ids: Sequence[str]) -> dict[str, dict[str, BodySchedules]]:
+    """The bodies' calendars of the rounds, by round and party: what the meeting chases read."""
+    found: dict[str, dict[str, dict[str, tuple[tuple[date, ...], int]]]] = {}
+    for start in range(0, len(round_ids), 500):
+        rows = session.exec(
+            select(CalendarRow).where(col(CalendarRow.round_id).in_(round_ids[start : start + 500]))
+        ).all()
+        for cal in rows:
+            days = tuple(date.fromisoformat(d) for d in cal.meetings)
+            found.setdefault(cal.round_id, {}).setdefault(cal.party_id, {})[cal.body] = (
+                days,
+                cal.agenda_days,
+            )
+    return found  # type: ignore[return-value]
+
+
 def _chases(
-    row: RoundRow, parties: Sequence[PartyRow], now: datetime, sent: dict[str, datetime]
+    row: RoundRow,
+    parties: Sequence[PartyRow],
+    now: datetime,
+    sent: dict[str, datetime],
+    calendars: Schedules | None = None,
 ) -> list[Chase]:
-    """What is due for each party at ``now``; ``sent``: the chases already sent, and when."""
+    """What is due for each party at ``now``; ``sent``: the chases already sent, and when;
+    ``calendars``: the round's bodies' calendars, by party (none: fixed intervals for all)."""
     policy = policy_of(row)
     calendar = policy.calendar()
     tz = ZoneInfo(row.timezone)
@@ -104,7 +162,31 @@ def _chases(
     for party in parties:
         step = (row.id, party.party_id, party.state, format_time(party.since))
         role = machine_of(party).role(party.state)
-        if role in PENDING_ROLES:
+        plan = (
+            meetings_of(row, party, calendars.get(party.party_id))
+            if calendars and role in PENDING_ROLES
+            else None
+        )
+        if plan is not None:
+            body, chases = plan
+            for kind in MEETING_KINDS:
+                found = due_meeting_chase(chases, kind, now, tz)
+                if found is not None:
+                    key = outbox.Key(kind, (*step, found.meeting.isoformat()))
+                    ordinal = 1 + [c.meeting for c in chases if c.kind == kind].index(found.meeting)
+                    due.append(_chase(party, kind, ordinal, key, found.due, None, found, body))
+            at = meeting_escalation_due(policy, calendar, chases, tz)
+            if at is not None and now >= at:
+                key = outbox.Key("escalation", step)
+                due.append(_chase(party, "escalation", 0, key, at))
+            # Its known meetings all passed: the fixed reminders again, from the last follow-up.
+            resume = meetings_run_out(chases)
+            number = due_reminder(policy, calendar, resume, now, tz)
+            if number is not None:
+                at = reminder_due(policy, calendar, resume, number, tz)
+                key = outbox.Key("reminder", (*step, str(number)))
+                due.append(_chase(party, "reminder", number, key, at))
+        elif role in PENDING_ROLES:
             number = due_reminder(policy, calendar, party.since, now, tz)
             if number is not None:
                 at = reminder_due(policy, calendar, party.since, number, tz)
@@ -124,13 +206,13 @@ def _chases(
             key = outbox.Key("deadline", (row.id, party.party_id, str(days)))
             assert row.deadline is not None
             at = deadline_reminder_due(policy, calendar, row.deadline, days, tz)
-            due.append(_chase(party, "reminder", days, key, at, days))
+            due.append(_chase(party, "deadline", days, key, at, days))
     return due
 
 
 def _due_rounds(
     session: Session, instant: datetime, wanted: str | None = None
-) -> list[tuple[RoundRow, list[PartyRow], outbox.History]]:
+) -> list[tuple[RoundRow, list[PartyRow], outbox.History, dict[str, BodySchedules]]]:
     """The parties due by ``instant`` (``parties.due_at``, indexed), by round, with each round's
     chases so far: what a tick looks at, however many parties wait for their bodies' meetings."""
     # Ordered here, not by the query: with an ORDER BY (round_id, position), SQLite walks the
@@ -147,7 +229,10 @@ def _due_rounds(
     rounds = {r.id: r for r in session.exec(select(RoundRow).where(col(RoundRow.id).in_(ids)))}
     open_ids = [r for r in ids if rounds[r].state == "open"]
     histories = outbox.chase_histories(session, open_ids)
-    return [(rounds[r], by_round[r], histories.get(r, (set(), {}))) for r in ids]
+    calendars = _schedules(session, open_ids)
+    return [
+        (rounds[r], by_round[r], histories.get(r, (set(), {})), calendars.get(r, {})) for r in ids
+    ]
 
 
 def _queue_chase(
@@ -166,13 +251,17 @@ def _queue_chase(
             "step": step_of(machine_of(party), snapshot(party)),
             "since": chase.since,
             "timezone": row.timezone,
-            "reminders_sent": _sent_reminders(sent, chase),
+            "reminders_sent": sum(_sent_reminders(sent, chase, k) for k in _CHASING),
             "forecast": _holding_back(session, row, now),
         }
         return to_coordinator(
             session, row, "escalation", chase.key, context, now, party, chase.chase()
         )
-    outbox.supersede(session, chase.round_id, chase.party_id, chase.step, str(chase.key))
+    outbox.supersede(
+        session, chase.round_id, chase.party_id, chase.step, str(chase.key), chase.kind
+    )
+    if chase.meeting is not None:
+        return _queue_meeting_chase(session, row, party, chase, now)
     deadline_days = policy.before_deadline_days
     if chase.deadline_days is None:
         # The party is told how many reminders it has had, not the schedule's slot: after an
@@ -195,7 +284,7 @@ def _queue_chase(
             session,
             row,
             party,
-            "reminder",
+            chase.kind,
             chase.key.row(recipient(email)),
             [email],
             language,
@@ -223,10 +312,46 @@ def _holding_back(session: Session, row: RoundRow, now: datetime) -> dict[str, A
     }
 
 
-def _sent_reminders(sent: dict[str, datetime], chase: Chase) -> int:
-    """How many reminders of ``chase``'s step went out, from the round's sent chases (_stems)."""
+def _queue_meeting_chase(
+    session: Session, row: RoundRow, party: PartyRow, chase: Chase, now: datetime
+) -> bool:
+    """Queue an agenda reminder or a follow-up to the party's contacts."""
+    assert chase.meeting is not None
+    assert chase.body is not None
+    context = {
+        "step": step_of(machine_of(party), snapshot(party)),
+        "since": chase.since,
+        "timezone": row.timezone,
+        "body": chase.body,
+        "meeting": chase.meeting.meeting,
+        "agenda_closes": chase.meeting.agenda_closes,
+        "deadline": row.deadline,
+    }
+    added = False
+    for email, language in contacts_of(party):
+        added |= queue(
+            session,
+            row,
+            party,
+            chase.kind,
+            chase.key.row(recipient(email)),
+            [email],
+            language,
+            context,
+            now,
+            chase=chase.chase(),
+        )
+    return added
+
+
+# The chases of a step that the party receives (its escalation counts them).
+_CHASING = ("reminder", *MEETING_KINDS)
+
+
+def _sent_reminders(sent: dict[str, datetime], chase: Chase, kind: str = "reminder") -> int:
+    """How many chases of ``kind`` of ``chase``'s step went out, from the round's sent chases."""
     step = (chase.round_id, chase.party_id, chase.state, format_time(chase.since))
-    prefix = str(outbox.Key("reminder", step)) + ":"
+    prefix = str(outbox.Key(kind, step)) + ":"
     return sum(key.startswith(prefix) for key in sent)
 
 
@@ -235,14 +360,14 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
     ensure_schema(engine)
     queued: list[str] = []
     with transaction(engine) as session:
-        for row, parties, (already, sent) in _due_rounds(session, clock.now(UTC)):
+        for row, parties, (already, sent), calendars in _due_rounds(session, clock.now(UTC)):
             if row.state != "open":  # ended since: nothing is ever due for its parties again
                 for party in parties:
                     set_due(session, party, None)
                 continue
             now = now_in(clock, row.timezone)
             by_id = {p.party_id: p for p in parties}
-            for chase in _chases(row, parties, now, sent):
+            for chase in _chases(row, parties, now, sent, calendars):
                 # Only what this tick added: another worker's rows are its own to report.
                 if str(chase.key) not in already and _queue_chase(
                     session, row, by_id[chase.party_id], chase, now, sent
@@ -250,7 +375,8 @@ def enqueue_due(engine: Engine, clock: Clock) -> list[str]:
                     queued.append(str(chase.key))
                 already.add(str(chase.key))  # by this tick or by another worker
             for party in parties:  # when to look at it again
-                set_due(session, party, next_due(row, party, already, sent, now))
+                found = calendars.get(party.party_id)
+                set_due(session, party, next_due(row, party, already, sent, now, found))
     return queued
 
 
@@ -260,12 +386,14 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[Remind
     result: list[ReminderPreview] = []
     with transaction(engine) as session:
         wanted = resolve_round(session, ref).id if ref else None
-        for row, parties, (already, sent) in _due_rounds(session, clock.now(UTC), wanted):
+        for row, parties, (already, sent), calendars in _due_rounds(
+            session, clock.now(UTC), wanted
+        ):
             if row.state != "open":
                 continue
             now = now_in(clock, row.timezone)
             by_id = {p.party_id: p for p in parties}
-            for chase in _chases(row, parties, now, sent):
+            for chase in _chases(row, parties, now, sent, calendars):
                 if str(chase.key) in already:
                     continue
                 party = by_id[chase.party_id]
@@ -287,6 +415,9 @@ def preview(engine: Engine, clock: Clock, ref: str | None = None) -> list[Remind
                         recipients=tuple(recipients),
                         due=chase.due,
                         queued=False,
+                        body=chase.body,
+                        meeting=chase.meeting.meeting if chase.meeting else None,
+                        agenda_closes=chase.meeting.agenda_closes if chase.meeting else None,
                     )
                 )
         zones = dict(session.exec(select(RoundRow.id, RoundRow.timezone)).all())

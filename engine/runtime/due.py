@@ -12,7 +12,7 @@ compare the ticks with a scan of every party.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, bindparam, select, update
@@ -20,15 +20,56 @@ from sqlmodel import Session
 
 from engine.core.calendar import WorkCalendar
 from engine.core.chain import format_time
+from engine.core.party import body_in_charge
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
 from engine.persistence.tables import PartyRow, RoundRow
-from engine.runtime.journal import machine_of
+from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.messages import policy_of
-from notifications.policy import deadline_reminder_due, escalation_due, reminder_due
+from notifications.policy import (
+    MeetingChase,
+    deadline_reminder_due,
+    due_meeting_chase,
+    escalation_due,
+    meeting_chases,
+    meeting_escalation_due,
+    meetings_run_out,
+    reminder_due,
+)
 from workflows import PENDING_ROLES
 
-__all__ = ["legal_force_due", "next_due", "set_due"]
+__all__ = [
+    "MEETING_KINDS",
+    "BodySchedules",
+    "legal_force_due",
+    "meetings_of",
+    "next_due",
+    "set_due",
+]
+
+# A party's bodies' calendars as the chases read them: body → (meeting days, agenda_days).
+BodySchedules = Mapping[str, tuple[tuple[date, ...], int]]
+MEETING_KINDS = ("agenda", "followup")
+
+
+def meetings_of(
+    row: RoundRow, party: PartyRow, calendars: BodySchedules | None
+) -> tuple[str, list[MeetingChase]] | None:
+    """The body the party's pending step waits on and the step's agenda reminders and follow-ups,
+    when that body has a calendar with a meeting whose agenda was open when the step began; None
+    otherwise (the fixed-interval reminders apply)."""
+    if not calendars:
+        return None
+    machine = machine_of(party)
+    body = body_in_charge(machine, snapshot(party))
+    if body is None or body.name not in calendars:
+        return None
+    days, agenda_days = calendars[body.name]
+    policy = policy_of(row)
+    work = WorkCalendar(policy.holidays)  # the body's own days: its agenda closes in July too
+    tz = ZoneInfo(row.timezone)
+    chases = meeting_chases(policy, policy.calendar(), work, days, agenda_days, party.since, tz)
+    return (body.name, chases) if chases else None
 
 
 def next_due(
@@ -37,10 +78,12 @@ def next_due(
     queued: Collection[str],
     sent: Mapping[str, datetime],
     now: datetime,
+    calendars: BodySchedules | None = None,
 ) -> datetime | None:
     """The earliest moment after ``now`` at which a chase not yet queued, or the party's legal
     force, can be due (UTC); None when nothing timed can come. ``queued`` and ``sent``: the
-    round's chases, as :func:`engine.persistence.outbox.chase_history` gives them."""
+    round's chases, as :func:`engine.persistence.outbox.chase_history` gives them; ``calendars``:
+    the party's bodies' (an agenda reminder or follow-up is a chase like any other)."""
     if row.state != "open":
         return None
     policy = policy_of(row)
@@ -48,7 +91,34 @@ def next_due(
     tz = ZoneInfo(row.timezone)
     role = machine_of(party).role(party.state)
     times: list[datetime] = []
-    if role in PENDING_ROLES:
+    plan = meetings_of(row, party, calendars) if role in PENDING_ROLES else None
+    if plan is not None:
+        step = (row.id, party.party_id, party.state, format_time(party.since))
+        chases = plan[1]
+        for kind in MEETING_KINDS:
+            # The latest due, if not queued yet (outside working hours), and every one to come.
+            current = due_meeting_chase(chases, kind, now, tz)
+            for chase in chases:
+                key = str(outbox.Key(kind, (*step, chase.meeting.isoformat())))
+                if (
+                    chase.kind == kind
+                    and key not in queued
+                    and (chase is current or chase.due > now)
+                ):
+                    times.append(chase.due)
+        at = meeting_escalation_due(policy, calendar, chases, tz)
+        if at is not None and str(outbox.Key("escalation", step)) not in queued:
+            times.append(at)
+        # Once its known meetings have passed, the fixed reminders again, from the last follow-up.
+        resume = meetings_run_out(chases)
+        done = [
+            n
+            for n in range(1, policy.max_reminders + 1)
+            if str(outbox.Key("reminder", (*step, str(n)))) in queued
+        ]
+        if max(done, default=0) < policy.max_reminders:
+            times.append(reminder_due(policy, calendar, resume, max(done, default=0) + 1, tz))
+    elif role in PENDING_ROLES:
         step = (row.id, party.party_id, party.state, format_time(party.since))
         # The reminders go out in order, the latest due only after an outage: the next one is
         # the one after the highest queued.

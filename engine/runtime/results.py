@@ -172,6 +172,9 @@ class ReminderPreview:
     recipients: tuple[str, ...]
     due: datetime
     queued: bool
+    body: str | None = None  # an agenda reminder's or follow-up's: the body whose meeting it is
+    meeting: date | None = None  # the meeting (an agenda reminder's coming, a follow-up's past)
+    agenda_closes: date | None = None  # the last day to put the agreement on its agenda
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,7 @@ def _launch(
                 source=c.source,
                 meetings=[d.isoformat() for d in c.meetings],
                 agenda_days=c.agenda_days,
+                url=c.url,
             )
             for c in plan.calendars
         ]

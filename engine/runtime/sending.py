@@ -156,7 +156,7 @@ def _claim(
                 if (later := _outside_hours(session, item, now)) is not None:
                     outbox.mark_deferred(session, item, later)
                     continue
-                reason = _still_due(session, item)
+                reason = _still_due(session, item, now)
                 if reason:
                     outbox.mark_skipped(session, item, reason)
                     results.append(_result(item, "skipped", reason))
@@ -316,7 +316,7 @@ def _outside_hours(session: Session, item: OutboxRow, now: datetime) -> datetime
     return datetime.combine(day, time(policy.send_time.hour, policy.send_time.minute), local.tzinfo)
 
 
-def _still_due(session: Session, item: OutboxRow) -> str | None:
+def _still_due(session: Session, item: OutboxRow, now: datetime | None = None) -> str | None:
     """Why a reminder or escalation should no longer go out, or None when it should."""
     if not item.chase or item.chase.get("bounced"):
         return None
@@ -331,6 +331,13 @@ def _still_due(session: Session, item: OutboxRow) -> str | None:
         return "the party has signed" if ended else None
     if party.state != item.chase["state"] or format_time(party.since) != item.chase["since"]:
         return f"the party has moved on to {party.state}"
+    closes = item.chase.get("agenda_closes") if item.kind == "agenda" else None
+    if (
+        closes
+        and now is not None
+        and now.astimezone(ZoneInfo(row.timezone)).date().isoformat() > closes
+    ):
+        return f"the agenda closed on {closes}"  # held up (an outage): it would only mislead
     return None
 
 
@@ -432,9 +439,12 @@ def _log_chase(
         evidence["reason"] = "bounced"
     else:
         evidence["step_since"] = chase.get("since")
-    if item.kind == "reminder":
+    if item.kind in ("reminder", "deadline"):
         key = "days_before_deadline" if chase.get("deadline_days") is not None else "reminder"
         evidence[key] = chase.get("number")
+    elif item.kind in ("agenda", "followup"):  # the meeting it is about
+        evidence["body"] = chase.get("body")
+        evidence["meeting"] = chase.get("meeting")
     journal.append(
         chase["event"], party=item.party_id, from_state=state, to_state=state, evidence=evidence
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from engine.clock import Clock
+from engine.runtime.calendar_fetch import CalendarFetch, fetch_calendars
 from engine.runtime.chasing import enqueue_due
 from engine.runtime.due import legal_force_due
 from engine.runtime.events import tick as apply_timed
@@ -39,6 +40,7 @@ class TickReport:
     queued: list[str] = field(default_factory=list)
     sent: list[DeliveryResult] = field(default_factory=list)
     posted: list[WebhookResult] = field(default_factory=list)  # webhook deliveries tried
+    calendars: list[CalendarFetch] = field(default_factory=list)  # URL calendars fetched
 
     def summary(self) -> str:
         outcomes: dict[str, int] = {}
@@ -52,6 +54,9 @@ class TickReport:
         if self.posted:
             done = sum(p.outcome == "delivered" for p in self.posted)
             line += f"; webhooks: {done} of {len(self.posted)} delivered"
+        if self.calendars:
+            failed = sum(c.outcome == "failed" for c in self.calendars)
+            line += f"; calendars: {len(self.calendars) - failed} fetched, {failed} failed"
         return line
 
 
@@ -66,9 +71,10 @@ _OUTCOMES = {
 def tick_once(
     engine: Engine, clock: Clock, mailer: Mailer, mail_from: str, keys: Keys | None = None
 ) -> TickReport:
-    """One tick: timed transitions, then what is due into the outbox, then the outbox out, then
-    the webhooks' deliveries."""
+    """One tick: the URL calendars due, timed transitions, then what is due into the outbox,
+    then the outbox out, then the webhooks' deliveries."""
     report = TickReport()
+    report.calendars = fetch_calendars(engine, clock)  # first: the reminders read the meetings
     if legal_force_due(engine, clock.now(UTC)):
         report.moved = apply_timed(engine, clock)
     report.queued = enqueue_due(engine, clock)

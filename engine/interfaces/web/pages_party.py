@@ -99,7 +99,7 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
     upcoming = [
         p
         for p in preview(cfg.engine, cfg.clock, who.round)
-        if p.party == who.party and p.kind == "reminder"
+        if p.party == who.party and p.kind in ("reminder", "deadline", "agenda", "followup")
     ]
     forms = [
         {
