@@ -303,6 +303,26 @@ def test_a_launch_sent_twice_with_one_key_launches_once(api: Api) -> None:
     assert len(api.get("/api/v1/rounds").json()) == 1
 
 
+def test_a_bilingual_agreement_is_launched_with_each_languages_text(api: Api) -> None:
+    import hashlib
+
+    from engine.core.chain import combined_sha256
+
+    folder = EXAMPLE.parent / "vastra-nyland"
+    sv, fi = (folder / "agreement.md").read_bytes(), (folder / "sopimus.md").read_bytes()
+    files: list[tuple[str, tuple[str, bytes]]] = [
+        ("agreement", ("agreement.toml", (folder / "agreement.toml").read_bytes())),
+        ("document", ("agreement.md", sv)),
+    ]
+    missing = problem(api.post("/api/v1/rounds", files=files), 422)
+    assert "'sopimus.md' is missing" in missing["detail"]
+    assert api.get("/api/v1/rounds").json() == []
+    made = api.post("/api/v1/rounds", files=[*files, ("document", ("sopimus.md", fi))])
+    assert made.status_code == 201, made.text
+    hashes = {"sv": hashlib.sha256(sv).hexdigest(), "fi": hashlib.sha256(fi).hexdigest()}
+    assert made.json()["document_sha256"] == combined_sha256(hashes)
+
+
 # ---- problem details -------------------------------------------------------------------------
 
 

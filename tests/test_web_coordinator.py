@@ -4,6 +4,7 @@ and who may do what."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from datetime import datetime
@@ -155,6 +156,29 @@ def test_launching_by_upload_creates_the_round_and_goes_to_its_page(
     (launched,) = status(site.db, "test-agreement/1")
     assert launched.document_sha256 == __import__("hashlib").sha256(text).hexdigest()
     assert log_entries(site.db, "test-agreement/1")[0]["actor"] == "Cora Coordinator"
+
+
+def test_a_bilingual_agreement_is_launched_with_each_languages_text(site: Site) -> None:
+    from engine.core.chain import combined_sha256
+
+    client = _signed_in(site)
+    folder = Path(__file__).resolve().parent.parent / "examples" / "vastra-nyland"
+    source = (folder / "agreement.toml").read_bytes()
+    sv, fi = (folder / "agreement.md").read_bytes(), (folder / "sopimus.md").read_bytes()
+    agreement = ("agreement.toml", source, "application/toml")
+    # One language's text only: the other is named as missing, and nothing is launched.
+    half = [("agreement", agreement), ("document", ("agreement.md", sv, "text/markdown"))]
+    refused = post_form(client, "/rounds", {}, files=half)
+    assert refused.status_code == 400
+    assert "sopimus.md" in _text(refused)
+    assert [r.round for r in status(site.db, None)] == [ROUND]  # the example's round alone
+    both = [*half, ("document", ("sopimus.md", fi, "text/markdown"))]
+    answer = post_form(client, "/rounds", {}, files=both)
+    assert answer.status_code == 303, answer.text
+    made = answer.headers["location"].split("?")[0].removeprefix("/rounds/")
+    (launched,) = status(site.db, made)
+    hashes = {"sv": hashlib.sha256(sv).hexdigest(), "fi": hashlib.sha256(fi).hexdigest()}
+    assert launched.document_sha256 == combined_sha256(hashes)
 
 
 def test_a_broken_agreement_shows_each_problem_under_its_key_and_creates_nothing(

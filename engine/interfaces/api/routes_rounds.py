@@ -27,7 +27,7 @@ from engine.interfaces.api.models import CancelBody, RoundRef
 from engine.interfaces.web.coord_common import (
     AGREEMENT_MAX,
     DOCUMENT_MAX,
-    document_name,
+    place_upload,
     plain_name,
 )
 from engine.runtime.results import AmendResult, LaunchResult, RoundStatus
@@ -72,8 +72,11 @@ def launch_round(
     client: Writer,
     agreement: Annotated[UploadFile, File(description="The agreement file (TOML).")],
     document: Annotated[
-        UploadFile | None,
-        File(description="The agreement's text, the file its `document` key names."),
+        list[UploadFile] | None,
+        File(
+            description="The agreement's text, the file its `document` key names; for an "
+            "agreement in several languages, each language's text, sent under its file name."
+        ),
     ] = None,
     idempotency_key: Idempotency = None,
 ) -> JSONResponse:
@@ -85,27 +88,31 @@ def launch_round(
         reach(client, "")  # a token for one round launches none
     cfg = config(request)
     source = read_file(agreement, AGREEMENT_MAX, "agreement")
-    text = read_file(document, DOCUMENT_MAX, "document") if document is not None else None
-    once = once_of(request, client, idempotency_key, source, text or b"")
-    name = document_name(source)
+    texts = [
+        (upload.filename or "", read_file(upload, DOCUMENT_MAX, "document"))
+        for upload in document or ()
+    ]
+    once = once_of(request, client, idempotency_key, source, *(t for _, t in texts))
     with tempfile.TemporaryDirectory(prefix="ratify-api-") as tmp:
         folder = Path(tmp)
-        path = folder / ("agreement-file.toml" if name == "agreement.toml" else "agreement.toml")
-        path.write_bytes(source)
-        if name is not None and not plain_name(name):
+        placed = place_upload(folder, source, texts)
+        if placed.not_plain:
             raise AgreementFileError(
                 "agreement.toml",
-                [f"agreement.document: {name!r} must be a file name alone, with no folder"],
+                [
+                    f"agreement.document: {name!r} must be a file name alone, with no folder"
+                    for name in placed.not_plain
+                ],
             )
-        if name is not None and text is not None:
-            (folder / name).write_bytes(text)
-        elif name is not None:
+        if placed.missing:
+            names = ", ".join(repr(n) for n in placed.missing)
             raise InvalidInput(
-                f"the agreement's text {name!r} is missing: send it as the `document` file",
+                f"the agreement's text {names} is missing: send it as a `document` file"
+                + (" under that file name" if len(texts) else ""),
                 field="document",
             )
         try:
-            loaded = load_agreement(path, launch_at=cfg.clock)
+            loaded = load_agreement(placed.agreement, launch_at=cfg.clock)
             done = launch(cfg.engine, loaded, cfg.clock, client.name, via="api", once=once)
         except AgreementFileError as exc:
             raise _hidden(exc, folder) from None

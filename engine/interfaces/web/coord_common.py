@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request, UploadFile
 
@@ -88,12 +91,52 @@ def plain_name(name: str) -> bool:
     )
 
 
-def document_name(source: bytes) -> str | None:
-    """What the agreement's ``document`` key names, when the file can be read that far."""
+def document_names(source: bytes) -> list[str]:
+    """What the agreement's ``document`` key names (one text, or one per language), when the file
+    can be read that far."""
     try:
         raw = tomllib.loads(source.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return None  # the loader words what is wrong with the file
+        return []  # the loader words what is wrong with the file
     table = raw.get("agreement")
     value = table.get("document") if isinstance(table, dict) else None
-    return value.strip() if isinstance(value, str) else None
+    if isinstance(value, dict):
+        value = list(value.values())
+    given = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return list(dict.fromkeys(v.strip() for v in given if isinstance(v, str) and v.strip()))
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The uploaded texts written beside the agreement file, and what could not be."""
+
+    agreement: Path  # where the agreement file was written
+    not_plain: tuple[str, ...]  # names that are no file name alone
+    missing: tuple[str, ...]  # names no uploaded file answers
+
+
+def place_upload(folder: Path, source: bytes, texts: Sequence[tuple[str, bytes]]) -> Placed:
+    """Write the agreement file and the texts it names into ``folder``. One text named and one
+    uploaded: it is that text, whatever the upload's file name; several (one per language): each
+    upload is the text of its file name."""
+    names = document_names(source)
+    agreement = next(
+        folder / n
+        for n in ("agreement.toml", "agreement-file.toml", "ratify-agreement.toml")
+        if n not in names
+    )
+    agreement.write_bytes(source)
+    not_plain = tuple(n for n in names if not plain_name(n))
+    plain = [n for n in names if plain_name(n)]
+    missing: list[str] = []
+    if len(names) == 1 and len(texts) == 1:
+        if plain:
+            (folder / plain[0]).write_bytes(texts[0][1])
+        return Placed(agreement, not_plain, ())
+    by_name = {Path(name.replace("\\", "/")).name: data for name, data in texts}
+    for name in plain:
+        if name in by_name:
+            (folder / name).write_bytes(by_name[name])
+        else:
+            missing.append(name)
+    return Placed(agreement, not_plain, tuple(missing))

@@ -27,9 +27,8 @@ from engine.interfaces.web.coord_common import (
     AGREEMENT_MAX,
     DOCUMENT_MAX,
     WRITER,
-    document_name,
     page_words,
-    plain_name,
+    place_upload,
     read_upload,
     size_text,
 )
@@ -101,7 +100,7 @@ def launch_form(request: Request) -> Response:
 def launch_upload(
     request: Request,
     agreement: Annotated[UploadFile | None, File()] = None,
-    document: Annotated[UploadFile | None, File()] = None,
+    document: Annotated[list[UploadFile] | None, File()] = None,
     once: Annotated[str, Form()] = "",
 ) -> Response:
     from engine.runtime import launch, load_agreement
@@ -110,28 +109,30 @@ def launch_upload(
     cfg = config(request)
     t = page_words(request)
     source = read_upload(agreement, AGREEMENT_MAX)
-    text = read_upload(document, DOCUMENT_MAX)
+    texts: list[tuple[str, bytes]] = []
     errors: dict[str, str] = {}
+    for upload in document or ():
+        data = read_upload(upload, DOCUMENT_MAX)
+        if data is not None and len(data) > DOCUMENT_MAX:
+            errors["document"] = t("coord.launch.too_large", limit=size_text(DOCUMENT_MAX))
+        elif data:
+            texts.append((upload.filename or "", data))
     if not source:
         errors["agreement"] = t("coord.launch.agreement_missing")
     elif len(source) > AGREEMENT_MAX:
         errors["agreement"] = t("coord.launch.too_large", limit=size_text(AGREEMENT_MAX))
-    if text is not None and len(text) > DOCUMENT_MAX:
-        errors["document"] = t("coord.launch.too_large", limit=size_text(DOCUMENT_MAX))
     if errors or source is None:
         return _launch_page(request, errors, status=400)
-    name = document_name(source)
     with tempfile.TemporaryDirectory(prefix="ratify-launch-") as tmp:
         folder = Path(tmp)
-        path = folder / ("agreement-file.toml" if name == "agreement.toml" else "agreement.toml")
-        path.write_bytes(source)
+        placed = place_upload(folder, source, texts)
+        path = placed.agreement
         replaced: dict[str, str] = {}
-        if name is not None and not plain_name(name):
+        for name in placed.not_plain:
             replaced["agreement.document"] = t("coord.launch.document_not_plain", name=name)
-        elif name is not None and text:
-            (folder / name).write_bytes(text)
-        elif name is not None:
-            errors["document"] = t("coord.launch.document_missing", name=name)
+        if placed.missing:
+            names = ", ".join(placed.missing)
+            errors["document"] = t("coord.launch.document_missing", name=names)
         try:
             loaded = load_agreement(path, launch_at=cfg.clock)
             if replaced or errors:  # "x/../agreement.toml" would load: it names the file itself
@@ -139,8 +140,10 @@ def launch_upload(
             # The page's nonce and what was uploaded: the same upload posted twice launches once.
             key = None
             if once:
-                digest = hashlib.sha256(source + b"\0" + (text or b"")).hexdigest()[:32]
-                key = f"web:{once[:64]}:{digest}"
+                digest = hashlib.sha256(source)
+                for _, data in texts:
+                    digest.update(b"\0" + data)
+                key = f"web:{once[:64]}:{digest.hexdigest()[:32]}"
             result = launch(cfg.engine, loaded, cfg.clock, who.name, via="web", once=key)
         except AgreementFileError as exc:
             return _launch_page(request, errors, _grouped(exc, folder, replaced), status=400)
