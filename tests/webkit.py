@@ -57,7 +57,7 @@ def post_form(
     client: TestClient,
     url: str,
     data: dict[str, str],
-    files: dict[str, Any] | None = None,
+    files: dict[str, Any] | list[tuple[str, Any]] | None = None,  # a list: a field sent twice
     *,
     csrf: bool = True,
 ) -> Any:
