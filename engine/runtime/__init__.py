@@ -40,6 +40,16 @@ if typing.TYPE_CHECKING:
     from engine.runtime.chasing import enqueue_due, preview
     from engine.runtime.events import record, tick
     from engine.runtime.pack import certificate_pdf, evidence_pack, render_certificate_html
+    from engine.runtime.proposals import (
+        Proposal,
+        ProposalConfirmed,
+        SourcePoll,
+        confirm_proposal,
+        dismiss_proposal,
+        paste_proposal,
+        poll_sources,
+        proposals,
+    )
     from engine.runtime.queue import outbox_messages, retry_message
     from engine.runtime.quick import QuickHead, quick_heads, quick_status
     from engine.runtime.results import (
@@ -95,6 +105,14 @@ _HOME = {
     "certificate_pdf": "engine.runtime.pack",
     "evidence_pack": "engine.runtime.pack",
     "render_certificate_html": "engine.runtime.pack",
+    "Proposal": "engine.runtime.proposals",
+    "ProposalConfirmed": "engine.runtime.proposals",
+    "SourcePoll": "engine.runtime.proposals",
+    "confirm_proposal": "engine.runtime.proposals",
+    "dismiss_proposal": "engine.runtime.proposals",
+    "paste_proposal": "engine.runtime.proposals",
+    "poll_sources": "engine.runtime.proposals",
+    "proposals": "engine.runtime.proposals",
     "outbox_messages": "engine.runtime.queue",
     "retry_message": "engine.runtime.queue",
     "QuickHead": "engine.runtime.quick",
@@ -148,6 +166,8 @@ __all__ = [
     "LaunchResult",
     "OutboxMessage",
     "PartyStatus",
+    "Proposal",
+    "ProposalConfirmed",
     "QuickHead",
     "RecordResult",
     "ReminderPreview",
@@ -155,6 +175,7 @@ __all__ = [
     "RoundSummary",
     "RoundView",
     "Signatory",
+    "SourcePoll",
     "TickReport",
     "VerifyReport",
     "amend",
@@ -162,7 +183,9 @@ __all__ = [
     "certificate",
     "certificate_pdf",
     "check_line",
+    "confirm_proposal",
     "connect",
+    "dismiss_proposal",
     "documents",
     "enqueue_due",
     "evidence_pack",
@@ -175,7 +198,10 @@ __all__ = [
     "log_entries",
     "next_working_day",
     "outbox_messages",
+    "paste_proposal",
+    "poll_sources",
     "preview",
+    "proposals",
     "quick_heads",
     "quick_status",
     "record",

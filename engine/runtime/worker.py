@@ -19,6 +19,7 @@ from engine.clock import Clock
 from engine.runtime.chasing import enqueue_due
 from engine.runtime.due import legal_force_due
 from engine.runtime.events import tick as apply_timed
+from engine.runtime.proposals import SourcePoll, poll_sources
 from engine.runtime.results import DeliveryResult, RecordResult
 from engine.runtime.sending import send_due
 from engine.runtime.webhook_sending import WebhookResult, send_webhooks
@@ -39,6 +40,8 @@ class TickReport:
     queued: list[str] = field(default_factory=list)
     sent: list[DeliveryResult] = field(default_factory=list)
     posted: list[WebhookResult] = field(default_factory=list)  # webhook deliveries tried
+    polled: list[SourcePoll] = field(default_factory=list)  # decision sources read
+    warnings: list[str] = field(default_factory=list)  # what could not be done (the tick went on)
 
     def summary(self) -> str:
         outcomes: dict[str, int] = {}
@@ -52,6 +55,13 @@ class TickReport:
         if self.posted:
             done = sum(p.outcome == "delivered" for p in self.posted)
             line += f"; webhooks: {done} of {len(self.posted)} delivered"
+        if self.polled:
+            proposed = sum(p.proposed for p in self.polled)
+            line += f"; sources: {len(self.polled)} read, {counted(proposed, 'decision')} proposed"
+        for warning in self.warnings + [
+            f"{p.round} {p.party}: {p.warning}" for p in self.polled if p.warning
+        ]:
+            line += f"\n  warning: {warning}"
         return line
 
 
@@ -67,7 +77,8 @@ def tick_once(
     engine: Engine, clock: Clock, mailer: Mailer, mail_from: str, keys: Keys | None = None
 ) -> TickReport:
     """One tick: timed transitions, then what is due into the outbox, then the outbox out, then
-    the webhooks' deliveries."""
+    the webhooks' deliveries, then the decision sources due to be read (a source that fails is a
+    warning kept with it and in the report, never the end of the tick)."""
     report = TickReport()
     if legal_force_due(engine, clock.now(UTC)):
         report.moved = apply_timed(engine, clock)
@@ -76,6 +87,10 @@ def tick_once(
     report.sent = send_due(engine, clock, mailer, mail_from, keys)
     if keys is not None:  # a webhook's secret derives from the server's
         report.posted = send_webhooks(engine, clock, keys.secret)
+    try:
+        report.polled = poll_sources(engine, clock)
+    except Exception as exc:  # a source's trouble never stops the tick
+        report.warnings.append(f"decision sources were not read ({type(exc).__name__}: {exc})")
     return report
 
 
