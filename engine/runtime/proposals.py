@@ -55,8 +55,8 @@ class SourcePoll:
 
     round: str
     party: str
-    kind: str
-    url: str
+    kind: str  # the source's kind: dynasty, cloudnc or 6aika
+    url: str  # the address read
     sha256: str | None  # of what was fetched (None: nothing was)
     items: int  # items read
     proposed: int  # new proposals made
@@ -65,30 +65,34 @@ class SourcePoll:
 
 @dataclass(frozen=True)
 class Proposal:
-    id: int
+    """A decision found in a party's published minutes, to confirm or dismiss."""
+
+    id: int  # the proposal's number: `ratify proposal confirm ID`
     round: str
     party: str
-    party_name: str
+    party_name: str  # the party's name, as the agreement file gives it
     question: str  # "Kunnanhallitus 14.12.2026 § 5 approved?"
     decision: str  # the reference recorded on confirming: "Kunnanhallitus 14.12.2026 § 5"
     title: str  # the item's title as published
-    diary: str | None
-    item_url: str
-    source_url: str
-    kind: str  # dynasty, cloudnc, 6aika, manual
-    fetched_at: datetime
+    diary: str | None  # the case's diary number as published, where given
+    item_url: str  # the item's own address in the minutes
+    source_url: str  # the address that was read (a manual source: the minutes' pasted)
+    kind: str  # the source's kind: dynasty, cloudnc, 6aika or manual
+    fetched_at: datetime  # when what it was found in was fetched (UTC)
     sha256: str  # of what was fetched (a manual source: of what was pasted)
     for_state: str  # the party's state it was proposed for
-    state: str  # pending, confirmed, dismissed
-    settled_by: str | None
-    settled_at: datetime | None
+    state: str  # pending, confirmed or dismissed
+    settled_by: str | None  # who confirmed or dismissed it
+    settled_at: datetime | None  # when it was confirmed or dismissed
     seq: int | None  # the log entry its confirmation recorded
 
 
 @dataclass(frozen=True)
 class ProposalConfirmed:
-    proposal: Proposal
-    recorded: RecordResult
+    """A proposal confirmed, and the event recorded for it."""
+
+    proposal: Proposal  # the proposal, now confirmed
+    recorded: RecordResult  # the event recorded through the normal record path
 
 
 def _http_get(url: str) -> bytes:

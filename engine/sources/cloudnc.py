@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from engine.sources.item import MAX_ITEMS, Item, one_line, section_of
+from engine.sources.item import MAX_ITEMS, Item, one_line, section_of, web_link
 from engine.sources.json_input import load_json, records
 
 __all__ = ["parse", "when"]
@@ -47,7 +47,7 @@ def _item(meeting: dict[str, Any], content: dict[str, Any], fallback_url: str) -
     if not body or day is None or section is None or not title:
         return None
     diary = one_line(content.get("CaseNativeId"), 100) or None
-    url = one_line(content.get("Url") or content.get("Link"), 2000) or f"{fallback_url}#{section}"
+    url = web_link(content.get("Url") or content.get("Link"), f"{fallback_url}#{section}")
     return Item(body=body, meeting=day, section=section, title=title, diary=diary, url=url)
 
 

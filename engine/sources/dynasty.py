@@ -24,6 +24,7 @@ from engine.sources.item import (
     finnish_date,
     one_line,
     section_of,
+    web_link,
 )
 
 __all__ = ["parse"]
@@ -68,7 +69,7 @@ def parse(data: bytes) -> list[Item]:
                 meeting = parsedate_to_datetime(published).date() if published else None
             except (TypeError, ValueError):
                 meeting = None
-        link = _text(element, "link")
+        link = web_link(_text(element, "link"), "")
         if section is None or meeting is None or not body or not link:
             continue  # not a section of minutes (an announcement, an agenda's heading)
         heading = _LEADING_SECTION.sub("", title)

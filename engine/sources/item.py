@@ -22,6 +22,7 @@ __all__ = [
     "diary_in",
     "finnish_date",
     "section_of",
+    "web_link",
 ]
 
 MAX_BYTES = 2 * 1024 * 1024  # a day's feed of a body's minutes is some kilobytes
@@ -119,6 +120,19 @@ def check_size(data: bytes, kind: str) -> None:
             f"the {kind} answer is {len(data):,} bytes, more than the {MAX_BYTES:,} read; "
             "name a feed of one body's recent minutes"
         )
+
+
+def web_link(value: object, fallback: str) -> str:
+    """An item's address as a page may link it: an http(s) address, else ``fallback`` (a
+    ``javascript:`` or ``file:`` link in a feed is never shown as the item's)."""
+    from urllib.parse import urlsplit
+
+    text = one_line(value, 2000)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return fallback
+    return text if parts.scheme in ("http", "https") and parts.hostname else fallback
 
 
 def one_line(value: object, limit: int = 500) -> str:

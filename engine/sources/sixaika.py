@@ -10,7 +10,7 @@ or ``CaseIDLabel``, its ``MeetingDate`` (or ``DecisionDate``), its ``DecisionMak
 from __future__ import annotations
 
 from engine.sources.cloudnc import name_of, when
-from engine.sources.item import MAX_ITEMS, Item, one_line, section_of
+from engine.sources.item import MAX_ITEMS, Item, one_line, section_of, web_link
 from engine.sources.json_input import load_json, records
 
 __all__ = ["parse"]
@@ -30,6 +30,6 @@ def parse(data: bytes, url: str = "") -> list[Item]:
         if not body or day is None or section is None or not title:
             continue
         diary = one_line(decision.get("DiaryNumber") or decision.get("CaseIDLabel"), 100) or None
-        link = one_line(decision.get("Url") or decision.get("Permalink"), 2000)
-        items.append(Item(body, day, section, title, diary, link or f"{url}#{section}"))
+        link = web_link(decision.get("Url") or decision.get("Permalink"), f"{url}#{section}")
+        items.append(Item(body, day, section, title, diary, link))
     return items

@@ -47,6 +47,7 @@ def create_api(cfg: WebConfig) -> FastAPI:
         routes_audit,
         routes_mail,
         routes_parties,
+        routes_proposals,
         routes_rounds,
         routes_webhooks,
     )
@@ -81,7 +82,14 @@ def create_api(cfg: WebConfig) -> FastAPI:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for module in (routes_rounds, routes_parties, routes_audit, routes_mail, routes_webhooks):
+    for module in (
+        routes_rounds,
+        routes_parties,
+        routes_proposals,
+        routes_audit,
+        routes_mail,
+        routes_webhooks,
+    ):
         api.include_router(module.router, prefix=PREFIX)
 
     @api.exception_handler(RatifyError)
@@ -142,7 +150,7 @@ def _answers() -> list[type]:
     """The types the API answers with, whose fields the document describes."""
     from engine.interfaces.api.models import RoundRef
     from engine.interfaces.api.routes_webhooks import NewWebhookOut
-    from engine.runtime import ChainReport, Entry, results
+    from engine.runtime import ChainReport, Entry, Proposal, ProposalConfirmed, results
     from engine.runtime.audit import HeadFound, HeadReport, VerifyReport
     from engine.runtime.log_page import LogPage
     from engine.runtime.views import RoundSummary
@@ -162,6 +170,8 @@ def _answers() -> list[type]:
         RoundSummary,
         DeliveryInfo,
         WebhookInfo,
+        Proposal,
+        ProposalConfirmed,
     ]
 
 

@@ -115,7 +115,19 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
         picture = workflow_svg(definition, party.state, title=party.name)
     except ImportError:  # the picture is an extra; the page works without it
         picture = ""
+    from engine.runtime import proposals
+
+    found = [
+        {
+            **vars(p),
+            "confirm_url": f"/party/proposals/{p.id}/confirm",
+            "dismiss_url": f"/party/proposals/{p.id}/dismiss",
+        }
+        for p in proposals(cfg.engine, who.round, who.party, pending=True)
+    ]
     return {
+        "proposals": found,
+        "may_confirm": round_status.state == "open",
         "round": round_status,
         "party": party,
         "document": texts[-1],
@@ -218,3 +230,52 @@ async def party_record(
             title=view["party"].name,
         )
     return see_other("/party?done=recorded#history")
+
+
+def _settle_proposal(request: Request, pid: int, confirm: bool) -> Response:
+    """Confirm (record the decision, from the party's link) or dismiss one of the party's
+    proposals; a refusal shows the page again with the message beside the proposal."""
+    from engine.runtime import confirm_proposal, dismiss_proposal
+
+    who = require_party(request)
+    cfg = config(request)
+    assert who.round is not None
+    assert who.party is not None
+    try:
+        if confirm:
+            confirm_proposal(
+                cfg.engine,
+                pid,
+                cfg.clock,
+                who.name,
+                via="link",
+                round_ref=who.round,
+                party=who.party,
+            )
+        else:
+            dismiss_proposal(
+                cfg.engine, pid, cfg.clock, who.name, round_ref=who.round, party=who.party
+            )
+    except RatifyError as exc:
+        view = _party_view(request, who)
+        status = 409 if isinstance(exc, Refused | AccessDenied) else 400
+        view["proposal_error"] = field_errors(exc, default_field="form")
+        return page(
+            request,
+            "party.html.j2",
+            view,
+            status=status,
+            zone=view["zone"],
+            title=view["party"].name,
+        )
+    return see_other("/party?done=recorded#history" if confirm else "/party#record")
+
+
+@router.post("/party/proposals/{pid}/confirm")
+def party_confirm_proposal(request: Request, pid: int) -> Response:
+    return _settle_proposal(request, pid, confirm=True)
+
+
+@router.post("/party/proposals/{pid}/dismiss")
+def party_dismiss_proposal(request: Request, pid: int) -> Response:
+    return _settle_proposal(request, pid, confirm=False)
