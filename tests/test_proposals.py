@@ -28,10 +28,14 @@ from engine.runtime import (
     poll_sources,
     proposals,
     record,
+    tick_once,
     verify,
 )
+from engine.sources import MAX_BYTES
+from notifications.mailer import Mailer
 from tests.conftest import CLI, write_agreement
 from tests.feeds import FIXTURES, FeedServer
+from tests.smtp import SmtpServer
 
 TITLE = "Kanta-Hämeen strateginen yhteistyösopimus"
 LAUNCH = datetime(2026, 12, 1, 9, 0)  # noqa: DTZ001  (local to the round: a Tuesday)
@@ -140,6 +144,26 @@ def test_a_failing_source_is_a_warning_and_the_others_are_read(
     assert "is not JSON" in str(polled["riihimaki"].warning)
     assert "answered HTTP 404" in str(polled["hameenlinna"].warning)
     assert proposals(db, made) == []
+
+
+def test_an_answer_too_large_is_a_warning_and_the_tick_goes_on(
+    db: Engine, tmp_path: Path, feeds: FeedServer, smtp: SmtpServer
+) -> None:
+    clock = FakeClock(LAUNCH)
+    made = _launch(db, tmp_path, feeds, clock)
+    feeds.files["/hattula/rss"] = b"<rss>" + b" " * (MAX_BYTES + 10) + b"</rss>"
+    clock.set(PUBLISHED)
+    mailer = Mailer("127.0.0.1", smtp.port, timeout=5)
+    report = tick_once(db, clock, mailer, "ratify <ratify@example.invalid>")
+    polled = {p.party: p for p in report.polled}
+    assert f"answered more than {MAX_BYTES:,} bytes" in str(polled["hattula"].warning)
+    assert polled["hattula"].sha256 is None
+    assert polled["riihimaki"].proposed == 1  # the others are read all the same
+    summary = report.summary()
+    assert "sources: 3 read, 2 decisions proposed" in summary
+    assert f"warning: {made} hattula: " in summary
+    assert report.sent  # the tick's mail went out as ever
+    assert [p.party for p in proposals(db, made)] == ["riihimaki", "hameenlinna"]
 
 
 def test_a_look_alike_body_is_a_warning_and_no_proposal(

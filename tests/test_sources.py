@@ -210,3 +210,25 @@ def test_a_bad_source_is_named_by_its_key(tmp_path: Path) -> None:
     assert any(k.startswith("parties[3]") and "extra" in k for k in keys)
     assert "parties[4] (id 'e').source.url" in keys
     assert not any(k.startswith("parties[5]") for k in keys)
+
+
+def test_an_items_link_that_is_no_web_address_is_not_kept() -> None:
+    feed = (FIXTURES / "dynasty-hattula-kh.xml").read_text("utf-8")
+    hostile = feed.replace(
+        "https://hattula.example.invalid/dynasty/kokous/20261235-5.HTM",
+        "javascript:alert(document.cookie)",
+        1,
+    )
+    sections = [i.section for i in parse("dynasty", hostile.encode())]
+    assert 5 not in sections  # an item without a web address is no item
+    import json
+
+    decision = {
+        "Section": "5",
+        "Subject": TITLE,
+        "MeetingDate": "2026-12-14",
+        "DecisionMaker": "Kaupunginhallitus",
+        "Url": "javascript:alert(1)",
+    }
+    (item,) = parse("6aika", json.dumps([decision]).encode(), "https://h.example.invalid/api")
+    assert item.url == "https://h.example.invalid/api#5"
