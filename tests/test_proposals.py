@@ -256,10 +256,26 @@ def test_confirming_records_the_decision_with_its_source_and_the_chain_verifies(
         confirm_proposal(db, hameenlinna.id, clock, "Cora")
     said = str(moved.value.template)
     assert 'Party "hameenlinna" has moved on: it is legal_force_wait now' in said
-    assert "was for board_review" in said
+    assert "was for board_review before" in said
     assert 'Allowed now: "appeal"' in said
     assert len(log_entries(db, made)) == length + 1  # only the hand-recorded approval
     assert all(c.ok for c in verify(db, made).chains)
+
+
+def test_a_proposal_for_a_step_left_and_begun_again_is_refused(
+    db: Engine, tmp_path: Path, feeds: FeedServer
+) -> None:
+    clock = FakeClock(LAUNCH)
+    made = _launch(db, tmp_path, feeds, clock)
+    clock.set(PUBLISHED)
+    poll_sources(db, clock)
+    first = proposals(db, made, "hattula")[0]
+    record(db, made, "hattula", "return", Evidence(reason="Valmisteltava uudelleen"), clock, "Kim")
+    clock.set(datetime(2026, 12, 17, 9, 0))  # noqa: DTZ001
+    record(db, made, "hattula", "submit", Evidence(), clock, "Kim")  # board_review once more
+    with pytest.raises(Refused, match=r"it is board_review again since 17\.12\.2026"):
+        confirm_proposal(db, first.id, clock, "Kim")
+    assert log_entries(db, made)[-1]["event"] == "submit"
 
 
 def test_a_proposal_is_of_its_round_and_party(

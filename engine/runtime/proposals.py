@@ -342,15 +342,17 @@ def _pending(session: Session, pid: int, round_id: str | None, party: str | None
 
 def _moved_on(party: PartyRow, proposal: ProposalRow) -> Refused | None:
     """A refusal when the party is no longer in the step the proposal was made for."""
-    if party.state == proposal.for_state:
+    again = party.since > proposal.proposed_at  # left the step and came back to it since
+    if party.state == proposal.for_state and not again:
         return None
     allowed = machine_of(party).by_hand(party.state)
     now = ", ".join(f'"{e}"' for e in allowed) or "nothing (a final state)"
+    when = f"again since {party.since:%d.%m.%Y}" if party.state == proposal.for_state else "now"
     return Refused(
-        f'Party "{party.party_id}" has moved on: it is {party.state} now, and the proposal '
+        f'Party "{party.party_id}" has moved on: it is {party.state} {when}, and the proposal '
         f'"{proposal.body} {proposal.meeting:%d.%m.%Y} § {proposal.section}" was for '
-        f"{proposal.for_state}. Allowed now: {now}. Dismiss the proposal, or record what "
-        "happened as usual."
+        f"{proposal.for_state} before. Allowed now: {now}. Dismiss the proposal, or record "
+        "what happened as usual."
     )
 
 
