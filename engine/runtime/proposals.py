@@ -181,6 +181,9 @@ def poll_sources(engine: Engine, clock: Clock, fetch: Fetch | None = None) -> li
             warning = str(exc)
         except RecursionError:
             warning = f"{url}: its answer nests too deep to be read"
+        except Exception as exc:  # an adapter's surprise is one source's warning, not the tick's
+            items = []
+            warning = f"{url}: its answer could not be read ({type(exc).__name__}: {exc})"[:500]
         left_out = [p for item in items if (p := item.problem()) is not None]
         if left_out and warning is None:
             warning = "; ".join(left_out[:3])
@@ -406,7 +409,7 @@ def confirm_proposal(
             raise Refused(f"proposal {pid} changed meanwhile; nothing was recorded")
         again.state = "confirmed"
         again.settled_by = actor
-        again.settled_at = result_time(session, result)
+        again.settled_at = _recorded_at(session, result)
         again.seq = result.seq
         session.add(again)
 
@@ -430,7 +433,7 @@ def confirm_proposal(
         )
 
 
-def result_time(session: Session, result: RecordResult) -> datetime:
+def _recorded_at(session: Session, result: RecordResult) -> datetime:
     """When the entry ``result`` wrote was recorded."""
     from engine.persistence.tables import LogRow
 
