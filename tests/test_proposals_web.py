@@ -206,3 +206,40 @@ def test_the_api_lists_confirms_and_dismisses(
         assert (entry["actor"], entry["evidence"]["via"]) == ("case-system", "api")
     finally:
         db.dispose()
+
+
+def test_a_party_without_a_feed_pastes_its_decision_and_confirms_it(
+    sqlite_url: str, clock: FakeClock, smtp: SmtpServer, feeds: FeedServer, tmp_path: Path
+) -> None:
+    db = connect(sqlite_url)
+    site = _site(db, clock, smtp, feeds, tmp_path)
+    client = site.party_client("kim@example.invalid")  # Loppi's contact: a manual source
+    page = client.get("/party")
+    assert 'action="/party/proposals/paste"' in page.text
+    bad = post_form(
+        client,
+        "/party/proposals/paste",
+        {"url": "javascript:alert(1)", "ref": "Kunnanhallitus 14.12.2026 § 9"},
+    )
+    assert bad.status_code == 400
+    assert "paste the minutes&#39; address" in bad.text
+    other_body = {
+        "url": "https://loppi.example.invalid/pk",
+        "ref": "Kunnanvaltuusto 14.12.2026 § 3",
+    }
+    refused = post_form(client, "/party/proposals/paste", other_body)
+    assert refused.status_code == 400
+    assert "is not the decision party" in refused.text
+    assert proposals(db, site.round_id, "loppi") == []
+    url = "https://loppi.example.invalid/ktweb/pk_asil_tmp.htm?bid=5123"
+    pasted = {"url": url, "ref": "Kunnanhallitus 14.12.2026 § 9", "diary": "LOP/233/00.04.01/2026"}
+    made = post_form(client, "/party/proposals/paste", pasted)
+    assert made.status_code == 303
+    (found,) = proposals(db, site.round_id, "loppi")
+    assert (found.kind, found.item_url, found.diary) == ("manual", url, "LOP/233/00.04.01/2026")
+    assert _state(db, "loppi") == "board_review"  # proposed, not recorded
+    page = client.get("/party")
+    assert "Hyväksyttiinkö sopimus päätöksellä Kunnanhallitus 14.12.2026 § 9?" in page.text
+    assert post_form(client, f"/party/proposals/{found.id}/confirm", {}).status_code == 303
+    assert _state(db, "loppi") == "legal_force_wait"
+    assert log_entries(db, site.round_id)[-1]["evidence"]["source_kind"] == "manual"

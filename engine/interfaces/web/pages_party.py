@@ -128,6 +128,8 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
     return {
         "proposals": found,
         "may_confirm": round_status.state == "open",
+        # A decision its body has made may be pasted (a manual source) while it awaits one.
+        "may_paste": round_status.state == "open" and party.role == "review",
         "round": round_status,
         "party": party,
         "document": texts[-1],
@@ -279,3 +281,38 @@ def party_confirm_proposal(request: Request, pid: int) -> Response:
 @router.post("/party/proposals/{pid}/dismiss")
 def party_dismiss_proposal(request: Request, pid: int) -> Response:
     return _settle_proposal(request, pid, confirm=False)
+
+
+@router.post("/party/proposals/paste")
+def party_paste_proposal(
+    request: Request,
+    url: Annotated[str, Form()] = "",
+    ref: Annotated[str, Form()] = "",
+    diary: Annotated[str, Form()] = "",
+) -> Response:
+    """A manual source: the minutes' address and the decision's section, shown for confirming."""
+    from engine.runtime import paste_proposal
+
+    who = require_party(request)
+    cfg = config(request)
+    assert who.round is not None
+    assert who.party is not None
+    lines = [url.strip(), ref.strip(), *([f"Dno {diary.strip()}"] if diary.strip() else [])]
+    try:
+        paste_proposal(cfg.engine, who.round, who.party, "\n".join(lines), cfg.clock, who.name)
+    except RatifyError as exc:
+        view = _party_view(request, who)
+        status = 409 if isinstance(exc, Refused | AccessDenied) else 400
+        view |= {
+            "paste_errors": {"form": " ".join(field_errors(exc).values())},
+            "paste_values": {"url": url, "ref": ref, "diary": diary},
+        }
+        return page(
+            request,
+            "party.html.j2",
+            view,
+            status=status,
+            zone=view["zone"],
+            title=view["party"].name,
+        )
+    return see_other("/party#proposals")
