@@ -243,3 +243,34 @@ def test_a_party_without_a_feed_pastes_its_decision_and_confirms_it(
     assert post_form(client, f"/party/proposals/{found.id}/confirm", {}).status_code == 303
     assert _state(db, "loppi") == "legal_force_wait"
     assert log_entries(db, site.round_id)[-1]["evidence"]["source_kind"] == "manual"
+
+
+def test_the_one_click_confirm_in_a_browser_passes_axe(
+    sqlite_url: str, clock: FakeClock, smtp: SmtpServer, feeds: FeedServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser_support import LiveServer, check_axe, launch_chromium, open_page
+
+    db = connect(sqlite_url)
+    site = _site(db, clock, smtp, feeds, tmp_path)
+    link = site.link_of(KAISA).removeprefix(BASE)
+    with (
+        launch_chromium() as browser,
+        LiveServer(site.app) as server,
+        open_page(browser, server) as (page, blocked),
+    ):
+        page.goto(link + "?lang=fi")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Avaa osapuolen sivu").click()
+        assert page.url.endswith("/party")
+        question = "Hyväksyttiinkö sopimus päätöksellä Kunnanhallitus 14.12.2026 § 5?"
+        expect(page.get_by_role("heading", name=question)).to_be_visible()
+        check_axe(page, context="the party's page with a proposal and the paste form")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Vahvista päätös").click()
+        assert page.url.endswith("/party?done=recorded#history")
+        expect(page.get_by_role("heading", name=question)).to_have_count(0)
+        check_axe(page, context="the party's page after confirming")
+        assert blocked == []
+    assert _state(db, "hattula") == "legal_force_wait"
