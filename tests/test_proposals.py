@@ -28,6 +28,7 @@ from engine.runtime import (
     poll_sources,
     proposals,
     record,
+    sources,
     tick_once,
     verify,
 )
@@ -144,6 +145,22 @@ def test_a_failing_source_is_a_warning_and_the_others_are_read(
     assert "is not JSON" in str(polled["riihimaki"].warning)
     assert "answered HTTP 404" in str(polled["hameenlinna"].warning)
     assert proposals(db, made) == []
+    # The warnings are kept with the sources, to be read later.
+    kept = {s.party: s for s in sources(db, made)}
+    assert list(kept) == ["hattula", "riihimaki", "hameenlinna", "loppi"]
+    assert "declares entities or a DTD" in str(kept["hattula"].warning)
+    assert kept["hattula"].polled_at is not None
+    assert (kept["loppi"].kind, kept["loppi"].polled_at, kept["loppi"].warning) == (
+        "manual",
+        None,
+        None,
+    )
+    # Fixed by the next working day: read again, proposed, the warning gone.
+    feeds.serve("/hattula/rss", "dynasty-hattula-kh.xml")
+    clock.set(datetime(2026, 12, 17, 10, 0))  # noqa: DTZ001
+    again = {p.party: p for p in poll_sources(db, clock)}
+    assert (again["hattula"].proposed, again["hattula"].warning) == (1, None)
+    assert {s.party: s.warning for s in sources(db, made)}["hattula"] is None
 
 
 def test_an_answer_too_large_is_a_warning_and_the_tick_goes_on(
@@ -357,6 +374,12 @@ def test_the_command_line_lists_confirms_and_dismisses(
     assert gone.json()["state"] == "dismissed"
     assert cli("proposals", "test-agreement/1", "--pending", "--json").json() == []
     assert cli("audit", "verify", "test-agreement/1").exit_code == 0
+    shown = cli("proposal", "sources", "test-agreement/1")
+    assert shown.exit_code == 0, shown.stderr
+    assert "Hattulan kunta (hattula): dynasty" in shown.stdout
+    assert "read 16.12.2026 08:00 UTC" in shown.stdout
+    assert "Lopen kunta (loppi): manual" in shown.stdout
+    assert "not read yet" in shown.stdout
     exported = cli("audit", "export", "test-agreement/1")
     assert exported.exit_code == 0, exported.stderr
     assert "fetched_sha256" in exported.stdout

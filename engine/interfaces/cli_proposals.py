@@ -135,6 +135,23 @@ def paste(
     out.print(_line(made))
 
 
+@proposal_app.command("sources")
+def list_sources(round_ref: RoundArg, as_json: Json = False) -> None:
+    """Each party's decision source, when it was last read, and its warning if it failed."""
+    from engine.runtime import jsonable, sources
+
+    found = sources(db_engine(), round_ref)
+    if as_json:
+        print_json(jsonable(found))
+        return
+    if not found:
+        out.print("No decision sources: name them in the agreement file (parties' `source`).")
+    for s in found:
+        read = f"read {s.polled_at:%d.%m.%Y %H:%M} UTC" if s.polled_at else "not read yet"
+        line = f"{escape(s.party_name)} ({s.party}): {s.kind} {escape(s.url or '')} — {read}"
+        out.print(line + (f"\n  warning: {escape(s.warning)}" if s.warning else ""))
+
+
 @proposal_app.command("poll")
 def poll(at: At = None, as_json: Json = False) -> None:
     """Read the decision sources that are due now (the worker does so on each tick)."""

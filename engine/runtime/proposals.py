@@ -34,12 +34,14 @@ __all__ = [
     "Fetch",
     "Proposal",
     "ProposalConfirmed",
+    "SourceInfo",
     "SourcePoll",
     "confirm_proposal",
     "dismiss_proposal",
     "paste_proposal",
     "poll_sources",
     "proposals",
+    "sources",
 ]
 
 TIMEOUT = 10.0  # seconds to connect and between reads of a source
@@ -61,6 +63,21 @@ class SourcePoll:
     items: int  # items read
     proposed: int  # new proposals made
     warning: str | None  # why it gave nothing, or which items were left out (None: all well)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A party's decision source as its agreement file names it, and how its last reading went."""
+
+    round: str
+    party: str
+    party_name: str  # the party's name, as the agreement file gives it
+    kind: str  # dynasty, cloudnc, 6aika or manual
+    url: str | None  # the address read (None: a manual source without one)
+    diary: str | None  # the case's diary number the file gives, matched with the items'
+    polled_at: datetime | None  # the last reading (None: never read yet)
+    sha256: str | None  # of what the last reading fetched
+    warning: str | None  # why the last reading gave nothing, or what it left out
 
 
 @dataclass(frozen=True)
@@ -323,6 +340,30 @@ def proposals(
             query = query.where(ProposalRow.state == "pending")
         rows = session.exec(query.order_by(col(ProposalRow.id))).all()
         return [_view(p, names.get(p.party_id, p.party_id)) for p in rows]
+
+
+def sources(engine: Engine, ref: str) -> list[SourceInfo]:
+    """The round's parties' decision sources, in the parties' order, with their last reading's
+    time, hash and warning."""
+    ensure_schema(engine)
+    with transaction(engine) as session:
+        row = resolve_round(session, ref)
+        found = session.exec(
+            select(SourceRow, PartyRow.name)
+            .join(
+                PartyRow,
+                (col(PartyRow.round_id) == col(SourceRow.round_id))
+                & (col(PartyRow.party_id) == col(SourceRow.party_id)),
+            )
+            .where(SourceRow.round_id == row.id)
+            .order_by(col(PartyRow.position))
+        ).all()
+        return [
+            SourceInfo(
+                row.id, s.party_id, name, s.kind, s.url, s.diary, s.polled_at, s.sha256, s.warning
+            )
+            for s, name in found
+        ]
 
 
 def _pending(session: Session, pid: int, round_id: str | None, party: str | None) -> ProposalRow:
