@@ -273,4 +273,23 @@ def test_the_one_click_confirm_in_a_browser_passes_axe(
         expect(page.get_by_role("heading", name=question)).to_have_count(0)
         check_axe(page, context="the party's page after confirming")
         assert blocked == []
+        # The coordinator, on the round's page, confirms Loppi's pasted decision.
+        paste_proposal(db, site.round_id, "loppi", LOPPI_PASTED, clock, "Kim Test")
+        add_user(db, "Cora Coordinator", "coordinator", PASSWORD, clock)
+        with open_page(browser, server) as (coord, coord_blocked):
+            coord.goto("/signin?lang=en")
+            coord.get_by_label("User name").fill("Cora Coordinator")
+            coord.get_by_label("Password").fill(PASSWORD)
+            with coord.expect_navigation():
+                coord.get_by_role("button", name="Sign in").click()
+            coord.goto(PAGE)
+            asked = "Was the agreement approved by decision Kunnanhallitus 14.12.2026 § 9?"
+            expect(coord.get_by_role("heading", name=asked)).to_be_visible()
+            check_axe(coord, context="the round's page with a proposal")
+            with coord.expect_navigation():
+                coord.get_by_role("button", name="Confirm the decision").click()
+            expect(coord.get_by_text("The decision was recorded.")).to_be_visible()
+            check_axe(coord, context="the round's page after confirming")
+            assert coord_blocked == []
     assert _state(db, "hattula") == "legal_force_wait"
+    assert _state(db, "loppi") == "legal_force_wait"
