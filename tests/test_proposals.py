@@ -8,7 +8,7 @@ moved on is refused; the CLI."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,12 @@ def test_the_matching_items_become_one_proposal_each_and_the_misleading_none(
 
     # The same day again: nothing is due. The next working day: read again, nothing new.
     assert poll_sources(db, clock) == []
+    hattula_source = sources(db, made)[0]
+    assert hattula_source.polled_at == datetime(2026, 12, 16, 8, 0, tzinfo=UTC)
+    assert hattula_source.next_poll_at == datetime(2026, 12, 16, 22, 0, tzinfo=UTC)  # 17.12 0.00
+    clock.set(datetime(2026, 12, 18, 10, 0))  # noqa: DTZ001  (Friday)
+    assert len(poll_sources(db, clock)) == 3
+    assert sources(db, made)[0].next_poll_at == datetime(2026, 12, 20, 22, 0, tzinfo=UTC)
     clock.set(datetime(2026, 12, 19, 10, 0))  # noqa: DTZ001  (a Saturday: no reading)
     assert poll_sources(db, clock) == []
     clock.set(datetime(2026, 12, 21, 10, 0))  # noqa: DTZ001  (Monday)
@@ -128,7 +134,7 @@ def test_the_matching_items_become_one_proposal_each_and_the_misleading_none(
     assert len(again) == 3
     assert [p.proposed for p in again] == [0, 0, 0]
     assert len(proposals(db, made)) == 3
-    assert len(feeds.hits) == 6
+    assert len(feeds.hits) == 9
 
 
 def test_a_failing_source_is_a_warning_and_the_others_are_read(

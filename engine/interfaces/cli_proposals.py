@@ -148,6 +148,8 @@ def list_sources(round_ref: RoundArg, as_json: Json = False) -> None:
         out.print("No decision sources: name them in the agreement file (parties' `source`).")
     for s in found:
         read = f"read {s.polled_at:%d.%m.%Y %H:%M} UTC" if s.polled_at else "not read yet"
+        if s.next_poll_at is not None:
+            read += f", next from {s.next_poll_at:%d.%m.%Y %H:%M} UTC"
         line = f"{escape(s.party_name)} ({s.party}): {s.kind} {escape(s.url or '')} — {read}"
         out.print(line + (f"\n  warning: {escape(s.warning)}" if s.warning else ""))
 

@@ -368,6 +368,7 @@ class SourceRow(SQLModel, table=True):
     last reading went. Scheduling and warnings, not decisions: never logged."""
 
     __tablename__ = "decision_sources"
+    __table_args__ = (Index("ix_decision_sources_due", "next_poll_at"),)
 
     round_id: str = Field(primary_key=True, foreign_key="rounds.id")
     party_id: str = Field(primary_key=True)
@@ -375,6 +376,9 @@ class SourceRow(SQLModel, table=True):
     url: str | None = None  # None: a manual source without a fixed address
     diary: str | None = None  # the case's diary number, where the file gives it
     polled_at: datetime | None = _utc_or_none()  # the last reading, whatever came of it
+    # The first moment the next reading is due (the next working day's start in the round's
+    # zone); None: at once. A tick reads only the sources due by its time.
+    next_poll_at: datetime | None = _utc_or_none()
     sha256: str | None = None  # of what the last reading fetched
     warning: str | None = None  # why the last reading gave nothing (None: it was read)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -76,6 +76,7 @@ class SourceInfo:
     url: str | None  # the address read (None: a manual source without one)
     diary: str | None  # the case's diary number the file gives, matched with the items'
     polled_at: datetime | None  # the last reading (None: never read yet)
+    next_poll_at: datetime | None  # when it is next read (None: at once, while its party waits)
     sha256: str | None  # of what the last reading fetched
     warning: str | None  # why the last reading gave nothing, or what it left out
 
@@ -149,6 +150,20 @@ def _due(source: SourceRow, row: RoundRow, now: datetime) -> bool:
     return work.is_working_day(today) and source.polled_at.astimezone(zone).date() < today
 
 
+def _next_poll(row: RoundRow, now: datetime) -> datetime:
+    """When a source read at ``now`` is next due: the start of the round's next working day."""
+    zone = ZoneInfo(row.timezone)
+    work = WorkCalendar(str((row.reminders or {}).get("holidays", "FI")))
+    day = work.next_working_day(now.astimezone(zone).date() + timedelta(days=1))
+    return datetime.combine(day, time(0, 0), zone).astimezone(UTC)
+
+
+# A time given by hand without an offset is local to each round's zone, so the moment a tick
+# stands for, in UTC, is up to this much later than its clock reads in UTC: the sources due by
+# then are looked at, each then asked in its own round's zone.
+_ZONE_SPREAD = timedelta(hours=14)
+
+
 def _wanted(row: RoundRow, party: PartyRow, source: SourceRow) -> Wanted | None:
     """What the party's step waits on, or None when it awaits no body's decision now."""
     machine = machine_of(party)
@@ -178,6 +193,10 @@ def poll_sources(engine: Engine, clock: Clock, fetch: Fetch | None = None) -> li
             )
             .where(RoundRow.state == "open", col(SourceRow.url).is_not(None))
             .where(SourceRow.kind != "manual")
+            .where(
+                col(SourceRow.next_poll_at).is_(None)
+                | (col(SourceRow.next_poll_at) <= clock.now(UTC) + _ZONE_SPREAD)
+            )
             .order_by(col(SourceRow.round_id), col(PartyRow.position))
         ).all()
         due = [
@@ -230,6 +249,7 @@ def _propose(
             return 0
         now = now_in(clock, row.timezone)
         source.polled_at = now
+        source.next_poll_at = _next_poll(row, now)
         source.sha256 = sha256
         source.warning = warning
         session.add(source)
@@ -360,7 +380,16 @@ def sources(engine: Engine, ref: str) -> list[SourceInfo]:
         ).all()
         return [
             SourceInfo(
-                row.id, s.party_id, name, s.kind, s.url, s.diary, s.polled_at, s.sha256, s.warning
+                round=row.id,
+                party=s.party_id,
+                party_name=name,
+                kind=s.kind,
+                url=s.url,
+                diary=s.diary,
+                polled_at=s.polled_at,
+                next_poll_at=s.next_poll_at,
+                sha256=s.sha256,
+                warning=s.warning,
             )
             for s, name in found
         ]

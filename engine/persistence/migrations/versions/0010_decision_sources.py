@@ -29,9 +29,11 @@ def upgrade() -> None:
         sa.Column("url", sa.String(), nullable=True),
         sa.Column("diary", sa.String(), nullable=True),
         sa.Column("polled_at", UTCDateTime(), nullable=True),
+        sa.Column("next_poll_at", UTCDateTime(), nullable=True),
         sa.Column("sha256", sa.String(), nullable=True),
         sa.Column("warning", sa.String(), nullable=True),
     )
+    op.create_index("ix_decision_sources_due", "decision_sources", ["next_poll_at"])
     op.create_table(
         "decision_proposals",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -62,4 +64,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_decision_proposals_round_id", table_name="decision_proposals")
     op.drop_table("decision_proposals")
+    op.drop_index("ix_decision_sources_due", table_name="decision_sources")
     op.drop_table("decision_sources")
