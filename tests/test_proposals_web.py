@@ -138,8 +138,12 @@ def test_the_coordinator_confirms_and_dismisses_on_the_round_page(
     assert "Was the agreement approved by decision Kunnanhallitus 14.12.2026 § 5?" in page.text
     assert "Was the agreement approved by decision Kunnanhallitus 14.12.2026 § 9?" in page.text
     assert f'action="{PAGE}/proposals/{pasted.id}/confirm"' in page.text
+    length = len(log_entries(db, site.round_id))
     done = post_form(client, f"{PAGE}/proposals/{pasted.id}/confirm", {"once": "x"})
     assert done.status_code == 303
+    twice = post_form(client, f"{PAGE}/proposals/{pasted.id}/confirm", {"once": "x"})
+    assert (twice.status_code, twice.headers["location"]) == (303, done.headers["location"])
+    assert len(log_entries(db, site.round_id)) == length + 1  # a double click records once
     assert done.headers["location"] == f"{PAGE}?done=proposal_confirmed#proposals"
     assert _state(db, "loppi") == "legal_force_wait"
     entry = log_entries(db, site.round_id)[-1]
@@ -183,9 +187,13 @@ def test_the_api_lists_confirms_and_dismisses(
                 f"{url}/{first}/confirm", headers={"Authorization": f"Bearer {auditor}"}
             )
             assert read_only.status_code == 403
-            done = c.post(f"{url}/{first}/confirm", headers=as_coord)
+            keyed = as_coord | {"Idempotency-Key": "confirm-hattula-1"}
+            done = c.post(f"{url}/{first}/confirm", headers=keyed)
             assert done.status_code == 200, done.text
             body = done.json()
+            retried = c.post(f"{url}/{first}/confirm", headers=keyed)  # the client tries again
+            assert retried.status_code == 200
+            assert retried.json()["recorded"] == body["recorded"]
             assert body["recorded"]["to_state"] == "legal_force_wait"
             assert body["proposal"]["state"] == "confirmed"
             assert body["proposal"]["seq"] == body["recorded"]["seq"]

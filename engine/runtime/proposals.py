@@ -26,7 +26,7 @@ from engine.runtime.events import record
 from engine.runtime.journal import machine_of, snapshot
 from engine.runtime.lookup import now_in, require_open, resolve_round
 from engine.runtime.results import RecordResult
-from engine.runtime.writes import Via
+from engine.runtime.writes import OnceKey, Via, check_once, earlier
 from engine.sources import MAX_BYTES, Item, SourceError, Wanted, item_key, matches, parse
 
 __all__ = [
@@ -440,11 +440,13 @@ def confirm_proposal(
     via: Via | None = None,
     round_ref: str | None = None,
     party: str | None = None,
+    once: OnceKey | None = None,
 ) -> ProposalConfirmed:
     """Record the proposed decision as ``event`` through the normal record path, with its
     reference, and in its entry the source's address, the fetch time and the SHA-256 of what
     was fetched; mark the proposal confirmed in the same transaction. Refused when the party
-    has moved on. ``round_ref``/``party``: the proposal must be of that round (and party)."""
+    has moved on. ``round_ref``/``party``: the proposal must be of that round (and party).
+    ``once``: the same form or request again answers as the first did, writing nothing."""
     ensure_schema(engine)
     if event not in DECISIONS:
         raise InvalidInput(
@@ -452,8 +454,14 @@ def confirm_proposal(
             field="event",
         )
     check_line(actor, "actor", limit=ACTOR_MAX)
+    check_once(once)
     with transaction(engine) as session:
         round_id = resolve_round(session, round_ref).id if round_ref is not None else None
+        if (done := earlier(session, "record", once)) is not None:
+            stored = session.get(ProposalRow, pid)
+            if stored is not None:
+                name = _names(session, stored.round_id).get(stored.party_id, stored.party_id)
+                return ProposalConfirmed(_view(stored, name), RecordResult.from_json(done))
         found = _pending(session, pid, round_id, party)
         row = session.get(PartyRow, (found.round_id, found.party_id))
         assert row is not None  # a proposal is of a party of its round
@@ -494,6 +502,7 @@ def confirm_proposal(
         via=via,
         provenance=provenance,
         then=settle,
+        once=once,
     )
     with transaction(engine) as session:
         stored = session.get(ProposalRow, pid)

@@ -6,7 +6,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.interfaces.api.auth import Client, Number, Writer, config, reach, round_id
+from engine.interfaces.api.auth import (
+    Client,
+    Idempotency,
+    Number,
+    Writer,
+    config,
+    once_of,
+    reach,
+    round_id,
+)
 from engine.interfaces.api.common import ERRORS
 from engine.runtime import Proposal, ProposalConfirmed
 
@@ -50,15 +59,18 @@ def confirm(
     number: Number,
     pid: int,
     body: ConfirmBody | None = None,
+    idempotency_key: Idempotency = None,
 ) -> ProposalConfirmed:
     """Record the decision through the normal record path, its entry keeping the source's
     address, the fetch time and the SHA-256 of what was fetched. Refused (409) when the party
-    has moved on, or the proposal is already settled."""
+    has moved on, or the proposal is already settled (the same Idempotency-Key again answers as
+    the first time)."""
     from engine.runtime import confirm_proposal
 
     ref = reach(client, round_id(agreement, number))
     cfg = config(request)
     given = body or ConfirmBody()
+    once = once_of(request, client, idempotency_key, given.model_dump_json().encode())
     return confirm_proposal(
         cfg.engine,
         pid,
@@ -68,6 +80,7 @@ def confirm(
         reason=given.reason,
         via="api",
         round_ref=ref,
+        once=once,
     )
 
 

@@ -482,7 +482,9 @@ def confirm_found_decision(
     form = _Form("proposals", "proposals", "proposal_confirmed")
 
     def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
-        return confirm_proposal(cfg.engine, pid, cfg.clock, who.name, via="web", round_ref=round_id)
+        return confirm_proposal(
+            cfg.engine, pid, cfg.clock, who.name, via="web", round_ref=round_id, once=key
+        )
 
     return _write(request, agreement, number, form, {"proposal": str(pid)}, once, act)
 
