@@ -19,6 +19,7 @@ from engine.clock import FakeClock
 from engine.errors import InvalidInput, NotFound, Refused
 from engine.runtime import (
     Evidence,
+    certificate,
     confirm_proposal,
     dismiss_proposal,
     launch,
@@ -28,6 +29,7 @@ from engine.runtime import (
     poll_sources,
     proposals,
     record,
+    render_certificate_html,
     sources,
     tick_once,
     verify,
@@ -255,6 +257,19 @@ def test_confirming_records_the_decision_with_its_source_and_the_chain_verifies(
     assert evidence["fetched_sha256"] == hattula.sha256
     assert evidence["proposal"] == str(hattula.id)
     assert evidence["via"] == "link"
+
+    # The certificate says where the decision was read, too.
+    cert = certificate(db, made)
+    (hattula_record,) = [p for p in cert.parties if p.id == "hattula"]
+    (approval,) = [st for st in hattula_record.steps if st.event == "approve"]
+    assert approval.read_from is not None
+    assert (approval.read_from.url, approval.read_from.sha256) == (
+        hattula.item_url,
+        hattula.sha256,
+    )
+    shown = render_certificate_html(cert, "fi")
+    assert "Luettu julkaistusta pöytäkirjasta" in shown
+    assert hattula.item_url in shown
 
     with pytest.raises(Refused, match="already confirmed by Kim Test"):
         confirm_proposal(db, hattula.id, clock, "Cora")
