@@ -208,8 +208,16 @@ def test_the_api_lists_confirms_and_dismisses(
             assert pending.json() == []
             missing = c.post(f"{url}/99999/confirm", headers=as_coord)
             assert missing.status_code == 404
-            described = c.get("/openapi.json").json()["components"]["schemas"]["Proposal"]
-            assert all("description" in p for p in described["properties"].values())
+            schemas = c.get("/openapi.json").json()["components"]["schemas"]
+            for name in ("Proposal", "ProposalConfirmed", "SourceInfo"):
+                props = schemas[name]["properties"].values()
+                assert all("description" in p for p in props), name
+            listed_sources = c.get("/api/v1/rounds/test-agreement/1/sources", headers=as_coord)
+            assert [(s["party"], s["kind"], s["warning"]) for s in listed_sources.json()] == [
+                ("hattula", "dynasty", None),
+                ("loppi", "manual", None),
+            ]
+            assert listed_sources.json()[0]["polled_at"] is not None
         entry = log_entries(db, site.round_id)[-1]
         assert (entry["actor"], entry["evidence"]["via"]) == ("case-system", "api")
     finally:

@@ -150,7 +150,14 @@ def _answers() -> list[type]:
     """The types the API answers with, whose fields the document describes."""
     from engine.interfaces.api.models import RoundRef
     from engine.interfaces.api.routes_webhooks import NewWebhookOut
-    from engine.runtime import ChainReport, Entry, Proposal, ProposalConfirmed, results
+    from engine.runtime import (
+        ChainReport,
+        Entry,
+        Proposal,
+        ProposalConfirmed,
+        SourceInfo,
+        results,
+    )
     from engine.runtime.audit import HeadFound, HeadReport, VerifyReport
     from engine.runtime.log_page import LogPage
     from engine.runtime.views import RoundSummary
@@ -172,6 +179,7 @@ def _answers() -> list[type]:
         WebhookInfo,
         Proposal,
         ProposalConfirmed,
+        SourceInfo,
     ]
 
 

@@ -17,7 +17,7 @@ from engine.interfaces.api.auth import (
     round_id,
 )
 from engine.interfaces.api.common import ERRORS
-from engine.runtime import Proposal, ProposalConfirmed
+from engine.runtime import Proposal, ProposalConfirmed, SourceInfo
 
 __all__ = ["router"]
 
@@ -49,6 +49,17 @@ def list_proposals(
 
     ref = reach(client, round_id(agreement, number))
     return proposals(config(request).engine, ref, party, pending=pending)
+
+
+@router.get("/rounds/{agreement}/{number}/sources", summary="The parties' decision sources")
+def list_sources(
+    request: Request, client: Client, agreement: str, number: Number
+) -> list[SourceInfo]:
+    """Each party's decision source as its agreement file names it, when it was last read and
+    is next, the SHA-256 of what was fetched, and the warning kept when the reading failed."""
+    from engine.runtime import sources
+
+    return sources(config(request).engine, reach(client, round_id(agreement, number)))
 
 
 @router.post(PROPOSALS + "/{pid}/confirm", summary="Confirm a proposed decision")
