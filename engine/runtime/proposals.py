@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock
@@ -223,7 +224,12 @@ def poll_sources(engine: Engine, clock: Clock, fetch: Fetch | None = None) -> li
         left_out = [p for item in items if (p := item.problem()) is not None]
         if left_out and warning is None:
             warning = "; ".join(left_out[:3])
-        proposed = _propose(engine, clock, round_id, party_id, kind, url, items, sha256, warning)
+        try:
+            proposed = _propose(
+                engine, clock, round_id, party_id, kind, url, items, sha256, warning
+            )
+        except IntegrityError:  # another worker proposed the same item meanwhile: it is there
+            proposed = 0
         polls.append(
             SourcePoll(round_id, party_id, kind, url, sha256, len(items), proposed, warning)
         )
