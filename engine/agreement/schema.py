@@ -35,6 +35,7 @@ from engine.core.text import (
     signatory_problem,
 )
 from engine.errors import AgreementFileError, InvalidInput, NotFound
+from engine.sources import KINDS, Source, web_address_problem
 from notifications.policy import ReminderPolicy
 from workflows import Body, WorkflowDefinition, load_definition
 from workflows.definition import BodyKind
@@ -147,6 +148,14 @@ class _Calendar(_Strict):
     agenda_days: int = Field(default=7, ge=0, le=60)  # working days before a meeting
 
 
+class _Source(_Strict):
+    """Where the party's decisions are published: ``{ kind = "dynasty", url = "https://…" }``."""
+
+    kind: str = Field(max_length=20)
+    url: str | None = Field(default=None, max_length=2000)
+    diary: str | None = Field(default=None, max_length=100)  # the case's, as the party writes it
+
+
 class _Party(_Strict):
     id: Slug
     name: Name
@@ -157,6 +166,7 @@ class _Party(_Strict):
     await_legal_force: bool | None = None
     contacts: list[_Contact] = Field(min_length=1, max_length=50)
     calendars: dict[BodyName, _Calendar] = Field(default_factory=dict, max_length=MAX_BODIES)
+    source: _Source | None = None
 
 
 class _File(_Strict):
@@ -188,6 +198,7 @@ class PartyPlan:
     contacts: tuple[Contact, ...]
     signatories: tuple[Signature, ...] = ()  # empty: anyone the party names may sign
     calendars: tuple[BodyCalendar, ...] = ()  # its bodies' meetings, where known
+    source: Source | None = None  # where its decisions are published, where named
 
 
 @dataclass(frozen=True)
@@ -362,6 +373,8 @@ def build(
                 party, plan, key, calendar_texts or {}, calendars_from or _today(tz), problems
             )
             plan = replace(plan, calendars=found)
+        if plan is not None and party.source is not None:
+            plan = replace(plan, source=_source(party.source, key, problems))
         if plan is not None:
             parties.append(plan)
     if problems or data is None:
@@ -723,3 +736,26 @@ def _today(tz: object) -> date:
         return SystemClock().now(ZoneInfo(str(tz))).date()
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return SystemClock().now(ZoneInfo("Europe/Helsinki")).date()
+
+
+def _source(given: _Source, key: str, problems: list[str]) -> Source | None:
+    """The party's decision source: a known kind, and an http(s) address unless it is manual."""
+    where = f"{key}.source"
+    kind = given.kind.strip().lower()
+    if kind not in KINDS:
+        problems.append(
+            f"{where}.kind: unknown kind {_shown(given.kind)}; use one of {', '.join(KINDS)}"
+        )
+        return None
+    url = given.url.strip() if given.url is not None else None
+    if url is None and kind != "manual":
+        problems.append(f'{where}.url: a {kind} source needs its address: add url = "https://…"')
+        return None
+    if url is not None and (problem := web_address_problem(url)) is not None:
+        problems.append(f"{where}.url: {_shown(url)} {problem}")
+        return None
+    diary = " ".join(given.diary.split()) if given.diary else None
+    if diary is not None and line_problem(diary):
+        problems.append(f"{where}.diary: {line_problem(diary)}")
+        return None
+    return Source(kind, url, diary or None)

@@ -12,7 +12,14 @@ import typer
 from rich.markup import escape
 
 from engine.errors import InvalidInput
-from engine.interfaces import cli_audit, cli_mail, cli_tokens, cli_web, cli_webhooks
+from engine.interfaces import (
+    cli_audit,
+    cli_mail,
+    cli_proposals,
+    cli_tokens,
+    cli_web,
+    cli_webhooks,
+)
 from engine.interfaces.common import (
     At,
     By,
@@ -333,5 +340,6 @@ cli_mail.register(app)
 cli_web.register(app)
 cli_tokens.register(app)
 cli_webhooks.register(app)
+cli_proposals.register(app)
 app.add_typer(cli_audit.audit_app, name="audit")
 app.add_typer(cli_audit.workflows_app, name="workflows")

@@ -27,9 +27,11 @@ __all__ = [
     "LogRow",
     "OutboxRow",
     "PartyRow",
+    "ProposalRow",
     "RequestRow",
     "RoundRow",
     "SessionRow",
+    "SourceRow",
     "UTCDateTime",
     "UserRow",
     "WebhookDeliveryRow",
@@ -372,3 +374,52 @@ class CalendarRow(SQLModel, table=True):
     fetched_at: datetime | None = _utc_or_none()
     sha256: str | None = None
     error: str | None = None
+
+
+class SourceRow(SQLModel, table=True):
+    """Where one party's decisions are published (its agreement file's ``source``), and how its
+    last reading went. Scheduling and warnings, not decisions: never logged."""
+
+    __tablename__ = "decision_sources"
+    __table_args__ = (Index("ix_decision_sources_due", "next_poll_at"),)
+
+    round_id: str = Field(primary_key=True, foreign_key="rounds.id")
+    party_id: str = Field(primary_key=True)
+    kind: str  # dynasty, cloudnc, 6aika, manual
+    url: str | None = None  # None: a manual source without a fixed address
+    diary: str | None = None  # the case's diary number, where the file gives it
+    polled_at: datetime | None = _utc_or_none()  # the last reading, whatever came of it
+    # The first moment the next reading is due (the next working day's start in the round's
+    # zone); None: at once. A tick reads only the sources due by its time.
+    next_poll_at: datetime | None = _utc_or_none()
+    sha256: str | None = None  # of what the last reading fetched
+    warning: str | None = None  # why the last reading gave nothing (None: it was read)
+
+
+class ProposalRow(SQLModel, table=True):
+    """A published decision that looks like the one a party's step waits on: proposed to the
+    party and the coordinator, recorded only when one of them confirms it."""
+
+    __tablename__ = "decision_proposals"
+    __table_args__ = (UniqueConstraint("round_id", "party_id", "item_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: str = Field(index=True, foreign_key="rounds.id")
+    party_id: str
+    item_key: str  # body, meeting and section: the same decision fetched again is this one
+    kind: str
+    source_url: str  # what was fetched (a manual source: the minutes' address pasted)
+    item_url: str
+    body: str
+    meeting: date
+    section: int
+    title: str
+    diary: str | None = None
+    fetched_at: datetime = _utc()
+    sha256: str  # of the bytes fetched (a manual source: of what was pasted)
+    for_state: str  # the party's state when it was proposed: the step it would decide
+    state: str = "pending"  # pending, confirmed, dismissed
+    proposed_at: datetime = _utc()
+    settled_at: datetime | None = _utc_or_none()
+    settled_by: str | None = None
+    seq: int | None = None  # the log entry its confirmation recorded

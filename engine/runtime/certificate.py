@@ -42,6 +42,7 @@ __all__ = [
     "Minutes",
     "Note",
     "PartyRecord",
+    "ReadFrom",
     "Recorded",
     "Sources",
     "Step",
@@ -118,6 +119,16 @@ class Minutes:
 
 
 @dataclass(frozen=True)
+class ReadFrom:
+    """Where a decision confirmed from a proposal was read: the minutes item's address, when
+    it was fetched and the SHA-256 of what was fetched (of what was pasted, for a manual one)."""
+
+    url: str  # the minutes item's address (or the source's, when it gave none)
+    fetched_at: str  # when it was fetched, as the log holds it (ISO 8601, UTC)
+    sha256: str  # of the bytes fetched, hex
+
+
+@dataclass(frozen=True)
 class Step:
     """One entry about a party: what happened, on which text, and its evidence as recorded."""
 
@@ -136,6 +147,7 @@ class Step:
     diary: str | None = None
     reason: str | None = None
     minutes: Minutes | None = None
+    read_from: ReadFrom | None = None  # a decision confirmed from its published minutes
     signatory: str | None = None
     title: str | None = None
     signature: int | None = None  # which signature of the party's (1 for the first)
@@ -542,6 +554,10 @@ class _Builder:
         minutes = None
         if sha := _text(evidence.get("minutes_sha256")):
             minutes = Minutes(sha, _text(evidence.get("minutes_file")) or "minutes.pdf")
+        read_from = None
+        if fetched := _text(evidence.get("fetched_sha256")):
+            url = _text(evidence.get("item_url")) or _text(evidence.get("source_url")) or ""
+            read_from = ReadFrom(url, _text(evidence.get("fetched_at")) or "", fetched)
         listed = evidence.get("signatories") if kind == "signatories" else None
         sha256 = entry["document_sha256"]
         return Step(
@@ -560,6 +576,7 @@ class _Builder:
             diary=_text(evidence.get("diary")),
             reason=_text(evidence.get("reason")),
             minutes=minutes,
+            read_from=read_from,
             signatory=_text(evidence.get("signatory")),
             title=_text(evidence.get("title")),
             signature=_int(evidence.get("signature")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -49,13 +50,18 @@ def record(
     via: Via | None = None,
     minutes: Upload | None = None,
     once: OnceKey | None = None,
+    provenance: Mapping[str, str] | None = None,
+    then: Callable[[Session, RecordResult], None] | None = None,
 ) -> RecordResult:
     """Decide ``event`` for a party and write its new state and log entry in one transaction.
 
     ``via``: how it was recorded when not from the command line (``link``: by the party's contact
     from their link; ``web``: by a coordinator's page; ``api``), kept in the entry. ``minutes``: the
     decision's minutes extract (a PDF), kept with the round and named by its SHA-256 in the entry.
-    ``once``: a key that makes the write happen once; the same key again returns its result."""
+    ``once``: a key that makes the write happen once; the same key again returns its result.
+    ``provenance``: where the decision was read (a confirmed proposal's source address, fetch
+    time and the SHA-256 of what was fetched), kept in the entry's evidence. ``then``: what else
+    to write in the same transaction once the event is recorded (a proposal marked confirmed)."""
     ensure_schema(engine)
     evidence = check_evidence_text(evidence)
     if minutes is not None:
@@ -113,10 +119,14 @@ def record(
             extra["minutes_file"] = minutes.filename
         if via is not None:
             extra["via"] = via
+        if provenance:
+            extra.update(provenance)
         if extra:
             decision = replace(decision, evidence={**decision.evidence, **extra})
         journal = Journal(session, row, actor=actor, now=now, clock=clock.source)
         result = _apply(session, row, party, decision, journal, machine, before)
+        if then is not None:
+            then(session, result)
         if once is not None:
             keep(session, "record", once, result.to_json(), now)
         return result

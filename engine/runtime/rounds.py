@@ -22,7 +22,7 @@ from engine.core.text import check_evidence_text
 from engine.errors import AgreementFileError, InvalidInput, RatifyError, Refused
 from engine.persistence import outbox
 from engine.persistence.database import ensure_schema, transaction
-from engine.persistence.tables import CalendarRow, DocumentRow, PartyRow, RoundRow
+from engine.persistence.tables import CalendarRow, DocumentRow, PartyRow, RoundRow, SourceRow
 from engine.runtime.journal import Journal, machine_of, retrying, save_party, snapshot
 from engine.runtime.lookup import aware, local_now, now_in, require_open, resolve_round
 from engine.runtime.results import (
@@ -147,6 +147,7 @@ def _launch(
     plans = []
     rows = []
     calendars: list[CalendarRow] = []
+    sources: list[SourceRow] = []
     for position, plan in enumerate(agreement.parties):
         bodies = [asdict(b) for b in plan.bodies]
         rows.append(
@@ -181,6 +182,11 @@ def _launch(
             )
             for c in plan.calendars
         ]
+        if plan.source is not None:
+            s = plan.source
+            sources.append(
+                SourceRow(round_id=row.id, party_id=plan.id, kind=s.kind, url=s.url, diary=s.diary)
+            )
         # Contacts stay out of the log: it holds what was decided, not whom to email.
         plans.append(
             {
@@ -204,6 +210,7 @@ def _launch(
 
     session.add_all(rows)
     session.add_all(calendars)  # when the bodies meet: scheduling, not decisions, so not logged
+    session.add_all(sources)  # where their decisions are published: the same
     session.flush()
     messages.on_launch(session, row, rows, now)
     journal = Journal(session, row, actor=actor, now=now, clock=source)

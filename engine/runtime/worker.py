@@ -20,6 +20,7 @@ from engine.runtime.calendar_fetch import CalendarFetch, fetch_calendars
 from engine.runtime.chasing import enqueue_due
 from engine.runtime.due import legal_force_due
 from engine.runtime.events import tick as apply_timed
+from engine.runtime.proposals import SourcePoll, poll_sources
 from engine.runtime.results import DeliveryResult, RecordResult
 from engine.runtime.sending import send_due
 from engine.runtime.webhook_sending import WebhookResult, send_webhooks
@@ -41,6 +42,8 @@ class TickReport:
     sent: list[DeliveryResult] = field(default_factory=list)
     posted: list[WebhookResult] = field(default_factory=list)  # webhook deliveries tried
     calendars: list[CalendarFetch] = field(default_factory=list)  # URL calendars fetched
+    polled: list[SourcePoll] = field(default_factory=list)  # decision sources read
+    warnings: list[str] = field(default_factory=list)  # what could not be done (the tick went on)
 
     def summary(self) -> str:
         outcomes: dict[str, int] = {}
@@ -57,6 +60,13 @@ class TickReport:
         if self.calendars:
             failed = sum(c.outcome == "failed" for c in self.calendars)
             line += f"; calendars: {len(self.calendars) - failed} fetched, {failed} failed"
+        if self.polled:
+            proposed = sum(p.proposed for p in self.polled)
+            line += f"; sources: {len(self.polled)} read, {counted(proposed, 'decision')} proposed"
+        for warning in self.warnings + [
+            f"{p.round} {p.party}: {p.warning}" for p in self.polled if p.warning
+        ]:
+            line += f"\n  warning: {warning}"
         return line
 
 
@@ -72,7 +82,9 @@ def tick_once(
     engine: Engine, clock: Clock, mailer: Mailer, mail_from: str, keys: Keys | None = None
 ) -> TickReport:
     """One tick: the URL calendars due, timed transitions, then what is due into the outbox,
-    then the outbox out, then the webhooks' deliveries."""
+    then the outbox out, then the webhooks' deliveries, then the decision sources due to be read
+    (a calendar or source that fails is a warning kept with it and in the report, never the end
+    of the tick)."""
     report = TickReport()
     report.calendars = fetch_calendars(engine, clock)  # first: the reminders read the meetings
     if legal_force_due(engine, clock.now(UTC)):
@@ -82,6 +94,10 @@ def tick_once(
     report.sent = send_due(engine, clock, mailer, mail_from, keys)
     if keys is not None:  # a webhook's secret derives from the server's
         report.posted = send_webhooks(engine, clock, keys.secret)
+    try:
+        report.polled = poll_sources(engine, clock)
+    except Exception as exc:  # a source's trouble never stops the tick
+        report.warnings.append(f"decision sources were not read ({type(exc).__name__}: {exc})")
     return report
 
 

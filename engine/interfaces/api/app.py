@@ -48,6 +48,7 @@ def create_api(cfg: WebConfig) -> FastAPI:
         routes_forecast,
         routes_mail,
         routes_parties,
+        routes_proposals,
         routes_rounds,
         routes_webhooks,
     )
@@ -87,6 +88,7 @@ def create_api(cfg: WebConfig) -> FastAPI:
         routes_parties,
         routes_audit,
         routes_forecast,
+        routes_proposals,
         routes_mail,
         routes_webhooks,
     ):
@@ -156,7 +158,10 @@ def _answers() -> list[type]:
         Entry,
         Meeting,
         PartyForecast,
+        Proposal,
+        ProposalConfirmed,
         RoundForecast,
+        SourceInfo,
         results,
     )
     from engine.runtime.audit import HeadFound, HeadReport, VerifyReport
@@ -184,6 +189,9 @@ def _answers() -> list[type]:
         Step,
         BodyMeetings,
         Meeting,
+        Proposal,
+        ProposalConfirmed,
+        SourceInfo,
     ]
 
 

@@ -470,3 +470,35 @@ def replace_signatories(
         )
 
     return _write(request, agreement, number, form, {"party": party, **values}, once, act)
+
+
+@router.post("/rounds/{agreement}/{number}/proposals/{pid}/confirm")
+def confirm_found_decision(
+    request: Request, agreement: str, number: str, pid: int, once: Text = ""
+) -> Response:
+    """One click: record the decision found in a party's published minutes, as the party's."""
+    from engine.runtime import confirm_proposal
+
+    form = _Form("proposals", "proposals", "proposal_confirmed")
+
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        return confirm_proposal(
+            cfg.engine, pid, cfg.clock, who.name, via="web", round_ref=round_id, once=key
+        )
+
+    return _write(request, agreement, number, form, {"proposal": str(pid)}, once, act)
+
+
+@router.post("/rounds/{agreement}/{number}/proposals/{pid}/dismiss")
+def dismiss_found_decision(
+    request: Request, agreement: str, number: str, pid: int, once: Text = ""
+) -> Response:
+    """The item was not the party's decision: set the proposal aside, record nothing."""
+    from engine.runtime import dismiss_proposal
+
+    form = _Form("proposals", "proposals", "proposal_dismissed")
+
+    def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
+        return dismiss_proposal(cfg.engine, pid, cfg.clock, who.name, round_ref=round_id)
+
+    return _write(request, agreement, number, form, {"proposal": str(pid)}, once, act)

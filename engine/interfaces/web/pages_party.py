@@ -115,7 +115,21 @@ def _party_view(request: Request, who: Principal) -> dict[str, Any]:
         picture = workflow_svg(definition, party.state, title=party.name)
     except ImportError:  # the picture is an extra; the page works without it
         picture = ""
+    from engine.runtime import proposals
+
+    found = [
+        {
+            **vars(p),
+            "confirm_url": f"/party/proposals/{p.id}/confirm",
+            "dismiss_url": f"/party/proposals/{p.id}/dismiss",
+        }
+        for p in proposals(cfg.engine, who.round, who.party, pending=True)
+    ]
     return {
+        "proposals": found,
+        "may_confirm": round_status.state == "open",
+        # A decision its body has made may be pasted (a manual source) while it awaits one.
+        "may_paste": round_status.state == "open" and party.role == "review",
         "round": round_status,
         "party": party,
         "document": texts[-1].in_language(who.language),  # the contact's language's text
@@ -219,3 +233,87 @@ async def party_record(
             title=view["party"].name,
         )
     return see_other("/party?done=recorded#history")
+
+
+def _settle_proposal(request: Request, pid: int, confirm: bool) -> Response:
+    """Confirm (record the decision, from the party's link) or dismiss one of the party's
+    proposals; a refusal shows the page again with the message beside the proposal."""
+    from engine.runtime import confirm_proposal, dismiss_proposal
+
+    who = require_party(request)
+    cfg = config(request)
+    assert who.round is not None
+    assert who.party is not None
+    try:
+        if confirm:
+            confirm_proposal(
+                cfg.engine,
+                pid,
+                cfg.clock,
+                who.name,
+                via="link",
+                round_ref=who.round,
+                party=who.party,
+            )
+        else:
+            dismiss_proposal(
+                cfg.engine, pid, cfg.clock, who.name, round_ref=who.round, party=who.party
+            )
+    except RatifyError as exc:
+        view = _party_view(request, who)
+        status = 409 if isinstance(exc, Refused | AccessDenied) else 400
+        view["proposal_error"] = field_errors(exc, default_field="form")
+        return page(
+            request,
+            "party.html.j2",
+            view,
+            status=status,
+            zone=view["zone"],
+            title=view["party"].name,
+        )
+    return see_other("/party?done=recorded#history" if confirm else "/party#record")
+
+
+@router.post("/party/proposals/{pid}/confirm")
+def party_confirm_proposal(request: Request, pid: int) -> Response:
+    return _settle_proposal(request, pid, confirm=True)
+
+
+@router.post("/party/proposals/{pid}/dismiss")
+def party_dismiss_proposal(request: Request, pid: int) -> Response:
+    return _settle_proposal(request, pid, confirm=False)
+
+
+@router.post("/party/proposals/paste")
+def party_paste_proposal(
+    request: Request,
+    url: Annotated[str, Form()] = "",
+    ref: Annotated[str, Form()] = "",
+    diary: Annotated[str, Form()] = "",
+) -> Response:
+    """A manual source: the minutes' address and the decision's section, shown for confirming."""
+    from engine.runtime import paste_proposal
+
+    who = require_party(request)
+    cfg = config(request)
+    assert who.round is not None
+    assert who.party is not None
+    lines = [url.strip(), ref.strip(), *([f"Dno {diary.strip()}"] if diary.strip() else [])]
+    try:
+        paste_proposal(cfg.engine, who.round, who.party, "\n".join(lines), cfg.clock, who.name)
+    except RatifyError as exc:
+        view = _party_view(request, who)
+        status = 409 if isinstance(exc, Refused | AccessDenied) else 400
+        view |= {
+            "paste_errors": {"form": " ".join(field_errors(exc).values())},
+            "paste_values": {"url": url, "ref": ref, "diary": diary},
+        }
+        return page(
+            request,
+            "party.html.j2",
+            view,
+            status=status,
+            zone=view["zone"],
+            title=view["party"].name,
+        )
+    return see_other("/party#proposals")

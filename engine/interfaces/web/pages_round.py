@@ -216,7 +216,19 @@ def _view(request: Request, round_id: str, party_id: str | None) -> tuple[str, d
     cfg = config(request)
     view = round_view(cfg.engine, round_id)
     found, entries, failed = view.status, view.entries, view.failed
+    from engine.runtime import proposals
+
+    pending = [
+        {
+            **vars(p),
+            "confirm_url": round_path(found.round, "proposals", str(p.id), "confirm"),
+            "dismiss_url": round_path(found.round, "proposals", str(p.id), "dismiss"),
+        }
+        for p in (proposals(cfg.engine, found.round, pending=True) if party_id is None else [])
+    ]
     values: dict[str, Any] = {
+        "proposals": pending,
+        "may_confirm": who.role == WRITER and found.state == "open",
         "round": found,
         "round_id": found.round,
         "zone": str(found.launched_at.tzinfo),

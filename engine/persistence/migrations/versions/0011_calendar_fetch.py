@@ -2,7 +2,7 @@
 the SHA-256 of what was read, the last error
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04 19:40:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from engine.persistence.tables import UTCDateTime
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
