@@ -232,3 +232,16 @@ def test_an_items_link_that_is_no_web_address_is_not_kept() -> None:
     }
     (item,) = parse("6aika", json.dumps([decision]).encode(), "https://h.example.invalid/api")
     assert item.url == "https://h.example.invalid/api#5"
+
+
+def test_the_title_is_found_as_minutes_inflect_it() -> None:
+    from engine.sources.match import same_title
+
+    title = "Kanta-Hämeen strateginen yhteistyösopimus"
+    assert same_title("Kanta-Hämeen strategisen yhteistyösopimuksen hyväksyminen", title)
+    assert same_title("KANTA-HÄMEEN STRATEGINEN YHTEISTYÖSOPIMUS", title)
+    assert same_title("Kanta–Hämeen strateginen yhteistyösopimus", title)  # an en dash
+    assert not same_title("Kanta-Hämeen strategia 2027", title)
+    assert not same_title("Yhteistyösopimus, strateginen, Kanta-Hämeen", title)  # another order
+    assert not same_title("Hämeen strateginen yhteistyösopimus", title)  # another region
+    assert not same_title("Kanta-Hämeen strateginen yhteistyösopimus", "")

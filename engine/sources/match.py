@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
 from engine.sources.item import Item
 
-__all__ = ["Wanted", "folded", "item_key", "matches"]
+__all__ = ["Wanted", "folded", "item_key", "matches", "same_title"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,39 @@ def matches(item: Item, wanted: Wanted) -> bool:
         return False
     if wanted.diary and item.diary and _same_diary(item.diary, wanted.diary):
         return True
-    title = folded(wanted.title)
-    return bool(title) and title in folded(item.title)
+    return same_title(item.title, wanted.title)
+
+
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+ENDING = (
+    4  # the letters a Finnish inflection may change at a word's end (-nen → -sen, -us → -uksen)
+)
+STEM = 4  # a word shorter than this is compared whole
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(folded(text))
+
+
+def same_title(published: str, title: str) -> bool:
+    """Whether the agreement's ``title`` is in the ``published`` item's title, as minutes write
+    it: inflected ("strategisen yhteistyösopimuksen hyväksyminen" for "strateginen
+    yhteistyösopimus"). Each of the title's words must begin a word of the item's, in order, with
+    at most its last :data:`ENDING` letters changed (a short word whole)."""
+    wanted, words = _words(title), _words(published)
+    if not wanted:
+        return False
+    at = 0
+    for word in wanted:
+        stem = word if len(word) <= STEM else word[: max(STEM, len(word) - ENDING)]
+        while at < len(words) and not (
+            words[at] == word if len(word) <= STEM else words[at].startswith(stem)
+        ):
+            at += 1
+        if at == len(words):
+            return False
+        at += 1
+    return True
 
 
 def item_key(item: Item) -> str:
