@@ -240,7 +240,7 @@ def test_the_title_is_found_as_minutes_inflect_it() -> None:
     title = "Kanta-Hämeen strateginen yhteistyösopimus"
     assert same_title("Kanta-Hämeen strategisen yhteistyösopimuksen hyväksyminen", title)
     assert same_title("KANTA-HÄMEEN STRATEGINEN YHTEISTYÖSOPIMUS", title)
-    assert same_title("Kanta–Hämeen strateginen yhteistyösopimus", title)  # an en dash
+    assert same_title("Kanta\u2013Hämeen strateginen yhteistyösopimus", title)  # an en dash
     assert not same_title("Kanta-Hämeen strategia 2027", title)
     assert not same_title("Yhteistyösopimus, strateginen, Kanta-Hämeen", title)  # another order
     assert not same_title("Hämeen strateginen yhteistyösopimus", title)  # another region
