@@ -321,6 +321,17 @@ def test_a_bilingual_agreement_is_launched_with_each_languages_text(api: Api) ->
     assert made.status_code == 201, made.text
     hashes = {"sv": hashlib.sha256(sv).hexdigest(), "fi": hashlib.sha256(fi).hexdigest()}
     assert made.json()["document_sha256"] == combined_sha256(hashes)
+    # Amended: every language's new text, the round's (Swedish) as `document`.
+    base = "/api/v1/rounds/" + made.json()["round"]
+    sv2, fi2 = sv + b"\nTillagd punkt.\n", fi + "\nLisätty kohta.\n".encode()
+    alone = api.post(base + "/amend", files={"document": ("avtal-v2.md", sv2)})
+    assert "fi" in problem(alone, 422)["detail"]
+    files2 = {"document": ("avtal-v2.md", sv2), "text_fi": ("sopimus-v2.md", fi2)}
+    amended = api.post(base + "/amend", files=files2, data={"reason": "En punkt till"})
+    assert amended.status_code == 200, amended.text
+    new = {"sv": hashlib.sha256(sv2).hexdigest(), "fi": hashlib.sha256(fi2).hexdigest()}
+    assert api.get(base).json()["document_sha256"] == combined_sha256(new)
+    assert api.get(base).json()["document_version"] == 2
 
 
 # ---- problem details -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from engine.runtime.views import RoundSummary
 __all__ = ["router"]
 
 router = APIRouter(tags=["rounds"], responses=ERRORS)
+_OTHER = "For a round in several languages: the new {} text (UTF-8), when it is not the round's."
 ROUND = "/rounds/{agreement}/{number}"
 
 
@@ -142,23 +143,54 @@ def amend_round(
     client: Writer,
     agreement: str,
     number: Number,
-    document: Annotated[UploadFile, File(description="The new text (UTF-8).")],
+    document: Annotated[
+        UploadFile, File(description="The new text (UTF-8), in the round's language.")
+    ],
     reason: Annotated[str | None, Form(description="Why (kept in the log).")] = None,
+    text_fi: Annotated[UploadFile | None, File(description=_OTHER.format("Finnish"))] = None,
+    text_sv: Annotated[UploadFile | None, File(description=_OTHER.format("Swedish"))] = None,
+    text_en: Annotated[UploadFile | None, File(description=_OTHER.format("English"))] = None,
     idempotency_key: Idempotency = None,
 ) -> AmendResult:
     """Go on with a new text: every party that approved or signed the old one goes back to
-    draft, and is told."""
+    draft, and is told. A round in several languages takes every language's new text."""
     from engine.runtime import amend
 
     ref = reach(client, round_id(agreement, number))
     cfg = config(request)
     text = read_file(document, DOCUMENT_MAX, "document")
-    once = once_of(request, client, idempotency_key, text, (reason or "").encode())
+    others = {
+        lang: (upload.filename or "", read_file(upload, DOCUMENT_MAX, f"text_{lang}"))
+        for lang, upload in (("fi", text_fi), ("sv", text_sv), ("en", text_en))
+        if upload is not None
+    }
+    parts = [text, (reason or "").encode()]
+    parts += [lang.encode() + b"\0" + data for lang, (_, data) in sorted(others.items())]
+    once = once_of(request, client, idempotency_key, *parts)
     with tempfile.TemporaryDirectory(prefix="ratify-api-") as tmp:
-        given = document.filename or ""
-        path = Path(tmp) / (given if plain_name(given) else "text.md")
-        path.write_bytes(text)
-        return amend(cfg.engine, ref, path, reason, cfg.clock, client.name, via="api", once=once)
+        folder = Path(tmp)
+
+        def saved(given: str, data: bytes, fallback: str) -> Path:
+            name = given if plain_name(given) and not given.startswith(".") else fallback
+            path = folder / name
+            if path.exists():  # two uploads of one name: each its own file
+                path = folder / f"{len(list(folder.iterdir()))}-{name}"
+            path.write_bytes(data)
+            return path
+
+        path = saved(document.filename or "", text, "text.md")
+        texts = {lang: saved(g, d, f"text-{lang}.md") for lang, (g, d) in others.items()}
+        return amend(
+            cfg.engine,
+            ref,
+            path,
+            reason,
+            cfg.clock,
+            client.name,
+            via="api",
+            once=once,
+            texts=texts or None,
+        )
 
 
 @router.post(ROUND + "/cancel", summary="Cancel a round")
