@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from engine.clock import FakeClock
 from engine.errors import AccessDenied
+from engine.interfaces.web.common import round_path
 from engine.runtime import Engine, cancel, log_entries, outbox_messages, status
 from engine.runtime.access import add_user, open_link, sign_in
 from tests.conftest import cli_on, write_agreement
@@ -179,6 +180,28 @@ def test_a_bilingual_agreement_is_launched_with_each_languages_text(site: Site) 
     (launched,) = status(site.db, made)
     hashes = {"sv": hashlib.sha256(sv).hexdigest(), "fi": hashlib.sha256(fi).hexdigest()}
     assert launched.document_sha256 == combined_sha256(hashes)
+    # The round's page asks for each language's new text, and amends with both.
+    page = client.get(round_path(made))
+    assert 'name="text_fi"' in page.text
+    assert "The new text (Swedish)" in _text(page)
+    assert "The new text (Finnish)" in _text(page)
+    sv2, fi2 = sv + b"\nTillagd punkt.\n", fi + "\nLisätty kohta.\n".encode()
+    alone = post_form(
+        client, f"{round_path(made)}/amend", {"once": "b1"}, files={"document": ("a.md", sv2)}
+    )
+    assert alone.status_code in (400, 409)
+    assert status(site.db, made)[0].document_version == 1  # nothing changed
+    amended = post_form(
+        client,
+        f"{round_path(made)}/amend",
+        {"once": "b2", "reason": "En punkt till"},
+        files={"document": ("avtal-v2.md", sv2), "text_fi": ("sopimus-v2.md", fi2)},
+    )
+    assert amended.status_code == 303, amended.text
+    (after,) = status(site.db, made)
+    assert after.document_version == 2
+    new = {"sv": hashlib.sha256(sv2).hexdigest(), "fi": hashlib.sha256(fi2).hexdigest()}
+    assert after.document_sha256 == combined_sha256(new)
 
 
 def test_a_broken_agreement_shows_each_problem_under_its_key_and_creates_nothing(

@@ -210,32 +210,61 @@ def amend_text(
     once: Text = "",
     reason: Text = "",
     document: Annotated[UploadFile | None, File()] = None,
+    text_fi: Annotated[UploadFile | None, File()] = None,
+    text_sv: Annotated[UploadFile | None, File()] = None,
+    text_en: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     from engine.runtime import amend
 
     require_user(request, WRITER)
     t = page_words(request)
-    form = _Form("amend", "amend", "amended", fields=("document", "reason"), default="document")
+    fields = ("document", "text_fi", "text_sv", "text_en", "reason")
+    form = _Form("amend", "amend", "amended", fields=fields, default="document")
     values = {"reason": reason}
-    data = read_upload(document, DOCUMENT_MAX)
-    if not data:
+    uploads = {"document": document, "text_fi": text_fi, "text_sv": text_sv, "text_en": text_en}
+    texts: dict[str, tuple[str, bytes]] = {}  # field: (its file's name, its bytes)
+    for field_name, upload in uploads.items():
+        data = read_upload(upload, DOCUMENT_MAX)
+        if data is not None and len(data) > DOCUMENT_MAX:
+            errors = {field_name: t("coord.launch.too_large", limit=size_text(DOCUMENT_MAX))}
+            return _refuse(request, agreement, number, form, errors, values)
+        if data:
+            # The name is kept with the version (its source); a path a browser sent is not.
+            name = ((upload.filename if upload else "") or "").replace("\\", "/")
+            name = name.rsplit("/", 1)[-1]
+            if not plain_name(name) or name.startswith("."):
+                name = "agreement.md" if field_name == "document" else f"{field_name}.md"
+            texts[field_name] = (name, data)
+    if "document" not in texts:
         errors = {"document": t("coord.amend.document_missing")}
         return _refuse(request, agreement, number, form, errors, values)
-    if len(data) > DOCUMENT_MAX:
-        errors = {"document": t("coord.launch.too_large", limit=size_text(DOCUMENT_MAX))}
-        return _refuse(request, agreement, number, form, errors, values)
-    # The name is kept with the version (its source); a path a browser sent is not.
-    name = ((document.filename if document else "") or "").replace("\\", "/").rsplit("/", 1)[-1]
-    if not plain_name(name) or name.startswith("."):
-        name = "agreement.md"
-    content = {"sha256": hashlib.sha256(data).hexdigest(), **values}
+    digest = hashlib.sha256(texts["document"][1])  # one text: its own SHA-256
+    for field_name in sorted(set(texts) - {"document"}):
+        digest.update(b"\0" + field_name.encode() + b"\0" + texts[field_name][1])
+    content = {"sha256": digest.hexdigest(), **values}
 
     def act(cfg: WebConfig, round_id: str, who: Principal, key: str | None) -> object:
         with tempfile.TemporaryDirectory(prefix="ratify-amend-") as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(data)
+            paths: dict[str, Path] = {}
+            for n, (field_name, (name, data)) in enumerate(sorted(texts.items())):
+                folder = Path(tmp) / str(n)  # one folder each: two uploads may share a name
+                folder.mkdir()
+                paths[field_name] = folder / name
+                paths[field_name].write_bytes(data)
+            main = paths.pop("document")
+            others = {f.removeprefix("text_"): path for f, path in paths.items()}
             why = reason.strip() or None
-            return amend(cfg.engine, round_id, path, why, cfg.clock, who.name, via="web", once=key)
+            return amend(
+                cfg.engine,
+                round_id,
+                main,
+                why,
+                cfg.clock,
+                who.name,
+                via="web",
+                once=key,
+                texts=others or None,
+            )
 
     return _write(request, agreement, number, form, content, once, act)
 
