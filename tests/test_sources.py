@@ -204,7 +204,7 @@ def test_a_bad_source_is_named_by_its_key(tmp_path: Path) -> None:
     assert "parties[0] (id 'a').source.kind" in keys
     assert "unknown kind 'ktweb'; use one of dynasty, cloudnc, 6aika, manual" in text
     assert "parties[1] (id 'b').source.url" in keys
-    assert "must be an http:// or https:// address" in text
+    assert "has 'file'; only http and https are fetched" in text
     assert "parties[2] (id 'c').source.url" in keys
     assert "a cloudnc source needs its address" in text
     assert any(k.startswith("parties[3]") and "extra" in k for k in keys)
@@ -245,3 +245,23 @@ def test_the_title_is_found_as_minutes_inflect_it() -> None:
     assert not same_title("Yhteistyösopimus, strateginen, Kanta-Hämeen", title)  # another order
     assert not same_title("Hämeen strateginen yhteistyösopimus", title)  # another region
     assert not same_title("Kanta-Hämeen strateginen yhteistyösopimus", "")
+
+
+def test_a_bad_calendar_url_and_a_bad_source_are_reported_together(tmp_path: Path) -> None:
+    party = {
+        **_party({"kind": "dinasty", "url": "https://x.example.invalid/rss"}),
+        "calendars": {"Kunnanhallitus": {"url": "ftp://x.example.invalid/kh.ics"}},
+    }
+    with pytest.raises(AgreementFileError) as refused:
+        load_agreement(write_agreement(tmp_path, [party]))
+    keys = refused.value.keys
+    assert any(k.endswith(".calendars.Kunnanhallitus.url") for k in keys), keys
+    assert any(k.endswith(".source.kind") for k in keys), keys
+
+
+def test_a_sources_address_follows_the_calendars_rules_but_may_point_into_a_page() -> None:
+    from engine.sources import web_address_problem
+
+    assert web_address_problem("https://x.example.invalid/pk/2026-12-14#pykala5") is None
+    assert "user name or password" in str(web_address_problem("https://a:b@x.example.invalid/"))
+    assert "only http and https" in str(web_address_problem("javascript:alert(1)"))

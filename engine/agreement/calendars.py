@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import urlsplit
+
+from engine.core.addresses import URL_MAX, address_problem
 
 __all__ = ["HORIZON_DAYS", "MAX_MEETINGS", "URL_MAX", "BodyCalendar", "check_url", "ical_meetings"]
 
 HORIZON_DAYS = 550  # meetings are kept from the launch to about a year and a half on
 MAX_MEETINGS = 500
-URL_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -29,34 +29,12 @@ class BodyCalendar:
 
 
 def check_url(value: str) -> str:
-    """An iCalendar URL as a calendar may give it: http or https, a host, no user name or
-    password, no spaces or control characters. ValueError, saying the fix, otherwise."""
+    """An iCalendar URL as a calendar may give it (:func:`engine.core.addresses.address_problem`:
+    http or https, a host, no user name or password, no spaces, no fragment). ValueError, saying
+    the fix, otherwise."""
     example = "like 'https://hattula.example.invalid/kokoukset/kunnanhallitus.ics'"
-    if len(value) > URL_MAX:
-        raise ValueError(f"is longer than {URL_MAX} characters; give the calendar's own address")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value) or not value.isascii():
-        raise ValueError(
-            "holds spaces, control or non-ASCII characters; give the address as the browser "
-            f"shows it when copied, percent-encoded, {example}"
-        )
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"is not a URL ({exc}); give one {example}") from None
-    if parts.scheme not in ("http", "https"):
-        shown = repr(parts.scheme) if parts.scheme else "no scheme"
-        raise ValueError(f"has {shown}; only http and https are fetched: give a URL {example}")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError(
-            f"holds a user name or password; give a public address without them, {example}"
-        )
-    if not parts.hostname:
-        raise ValueError(f"names no host; give a URL {example}")
-    if port == 0:
-        raise ValueError(f"has port 0; give a URL {example}")
-    if parts.fragment:
-        raise ValueError(f"ends with a #fragment, which is never fetched; remove it, {example}")
+    if (problem := address_problem(value, example)) is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -144,7 +144,7 @@ class _Calendar(_Strict):
 
     meetings: list[date] = Field(default_factory=list, max_length=500)
     ical: DocumentPath | None = None
-    url: Annotated[str, AfterValidator(check_url)] | None = None
+    url: str | None = None  # checked with the rest of the party (_calendars)
     agenda_days: int = Field(default=7, ge=0, le=60)  # working days before a meeting
 
 
@@ -709,6 +709,12 @@ def _calendars(
         if given.ical is not None and given.url is not None:
             problems.append(f"{where}: give an ical file or a url, not both; keep one of them")
             continue
+        if given.url is not None:
+            try:
+                check_url(given.url)
+            except ValueError as exc:
+                problems.append(f"{where}.url: {exc}")
+                continue
         days = {d for d in given.meetings if d >= start}
         source = "file" if given.url is None else given.url
         if given.ical is not None:

@@ -4,6 +4,7 @@ title, one per line. For every system without a feed (KT Web and the rest)."""
 
 from __future__ import annotations
 
+from engine.core.addresses import address_problem
 from engine.errors import InvalidInput
 from engine.sources.item import Item, SourceError, check_size, diary_in, one_line
 
@@ -13,18 +14,11 @@ MAX_PASTED = 4000  # characters: a few lines
 
 
 def web_address_problem(url: str) -> str | None:
-    """Why ``url`` is no web address to read, or None."""
-    from urllib.parse import urlsplit
-
-    if len(url) > 2000 or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "must be one web address of at most 2,000 characters, without spaces"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "is no web address"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http:// or https:// address with a host"
-    return None
+    """Why ``url`` is no web address to read, or None (the calendars' rules, a #fragment let
+    through: a minutes item's anchor)."""
+    return address_problem(
+        url, "like 'https://hattula.example.invalid/poytakirjat/'", fragment=True
+    )
 
 
 def parse(data: bytes) -> list[Item]:
