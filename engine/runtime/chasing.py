@@ -278,6 +278,23 @@ def _queue_chase(
         "max_reminders": of,
         "deadline": row.deadline,
     }
+    told = {"told": [number, of]}  # as the email words it: 1 of 3
+    return _to_contacts(session, row, party, chase, context, now, deadline=True, more=told)
+
+
+def _to_contacts(
+    session: Session,
+    row: RoundRow,
+    party: PartyRow,
+    chase: Chase,
+    context: dict[str, Any],
+    now: datetime,
+    *,
+    deadline: bool = False,
+    more: dict[str, Any] | None = None,
+) -> bool:
+    """Queue ``chase`` to each of the party's contacts, in their languages; whether any was new.
+    ``deadline``: the round's deadline as a calendar entry; ``more``: added to its record."""
     added = False
     for email, language in contacts_of(party):
         added |= queue(
@@ -290,8 +307,8 @@ def _queue_chase(
             language,
             context,
             now,
-            deadline=True,
-            chase=chase.chase() | {"told": [number, of]},  # as the email words it: 1 of 3
+            deadline=deadline,
+            chase=chase.chase() | (more or {}),
         )
     return added
 
@@ -327,21 +344,7 @@ def _queue_meeting_chase(
         "agenda_closes": chase.meeting.agenda_closes,
         "deadline": row.deadline,
     }
-    added = False
-    for email, language in contacts_of(party):
-        added |= queue(
-            session,
-            row,
-            party,
-            chase.kind,
-            chase.key.row(recipient(email)),
-            [email],
-            language,
-            context,
-            now,
-            chase=chase.chase(),
-        )
-    return added
+    return _to_contacts(session, row, party, chase, context, now)
 
 
 # The chases of a step that the party receives (its escalation counts them).
