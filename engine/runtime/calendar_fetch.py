@@ -72,11 +72,15 @@ def fetch_calendars(engine: Engine, clock: Clock) -> list[CalendarFetch]:
                 ),
             )
         ).all()
+        works: dict[str, WorkCalendar] = {}  # one per country: a calendar's holidays cost
         for cal, zone, reminders in rows:
             tz = ZoneInfo(zone)
             today = now.astimezone(tz).date()
             if cal.checked_at is not None:
-                work = WorkCalendar(str((reminders or {}).get("holidays", "FI")))
+                country = str((reminders or {}).get("holidays", "FI"))
+                if country not in works:
+                    works[country] = WorkCalendar(country)
+                work = works[country]
                 if cal.checked_at.astimezone(tz).date() >= today or not work.is_working_day(today):
                     continue
             # Claimed by moving its time on, if no other worker did meanwhile: one fetch each.
