@@ -43,7 +43,7 @@ FROM = "ratify@example.invalid"
 # A Tuesday morning, wall-clock time in the round's zone: nothing but invitations falls due today.
 START = datetime(2026, 12, 1, 9, 0)  # noqa: DTZ001
 KILLS = 50
-PARTIES = 40  # three languages each: 120 invitations (a worker sends ~1 a kill)
+PARTIES = 80  # three languages each: 240 invitations; a worker sends 1-3 a kill
 TIMEOUT = 2.0  # the mailer's; send_due's lease is then 50 * 2 * 2 + 60 s, under STEP
 STEP = timedelta(minutes=10)  # the clock moves on this much before each worker: past the lease
 ANYWHERE = 0.25  # a quarter of the kills fall at any moment of the tick, the rest mid-send
@@ -172,7 +172,10 @@ def test_a_worker_killed_at_random_points_loses_nothing_and_resends_at_most_one_
     extra = sum(received.values()) - len(received)
     why = f"seed {seed}: {kills} kills, {mid_batch} mid-batch, {extra} extra, {left} left"
     print(why)
-    assert {s.outcome for s in report.sent} == {"sent"}, why
+    # What the killed workers left, and only that, the last one sends (often nothing: the
+    # workers before it may have finished the job between two kills).
+    assert len(report.sent) == left, why
+    assert {s.outcome for s in report.sent} <= {"sent"}, why
     assert set(states(db).values()) == {"sent"}, why
     assert set(received) == expected, f"every message arrived, and nothing else ({why})"
     assert max(received.values()) <= 1 + kills, why
