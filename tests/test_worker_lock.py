@@ -1,6 +1,6 @@
-"""One worker process per SQLite database: a second one (or a one-off tick beside it) is refused
-with a message that says why and what to do; a killed worker leaves no lock behind. PostgreSQL
-takes any number."""
+"""One worker process and one web process per SQLite database: a second worker (or a one-off
+tick beside it), or a second `ratify serve`, is refused with a message that says why and what to
+do; a killed process leaves no lock behind. PostgreSQL takes any number."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from engine.errors import Refused
 from engine.persistence.database import connect, init_schema
 from engine.runtime.worker_lock import WorkerLock
+from tests.smtp import unused_port
 
 ENV = {**os.environ, "RATIFY_SECRET_KEY": "test-secret-" + "0" * 40, "PYTHONUNBUFFERED": "1"}
 
@@ -64,6 +65,58 @@ def test_a_second_worker_on_sqlite_is_refused_until_the_first_is_gone(tmp_path: 
         if after.returncode == 0 or time.monotonic() > deadline:
             break
     assert after.returncode == 0, after.stderr
+
+
+def test_a_second_web_server_on_sqlite_is_refused_and_a_worker_beside_it_is_not(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ratify.db'}"
+    made = connect(url)
+    init_schema(made)
+    made.dispose()
+    port = str(unused_port())
+    first = subprocess.Popen(
+        ratify("--db", url, "serve", "--no-worker", "--port", port),
+        env=ENV,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        assert "serving on" in first.stdout.readline()  # it holds the web lock from here on
+        second = subprocess.run(
+            ratify("--db", url, "serve", "--no-worker", "--port", str(unused_port())),
+            env=ENV,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        said = second.stderr
+        assert f"another ratify web server (process {first.pid}) is serving ratify.db" in said
+        assert "PostgreSQL" in said
+        # The one worker SQLite takes runs beside the one web process.
+        beside = subprocess.run(
+            ratify("--db", url, "worker", "--once"),
+            env=ENV,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert beside.returncode == 0, beside.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        if first.stdout is not None:
+            first.stdout.close()
+    assert WorkerLock(made, "web").path == tmp_path / "ratify.db.web-lock"
+    lock = WorkerLock(made, "web")
+    lock.acquire()  # the killed server left nothing held
+    lock.release()
 
 
 def test_the_lock_in_one_process(tmp_path: Path) -> None:

@@ -59,6 +59,27 @@ def run_server(
     keys: Callable[[str | None], Keys],
     clock: Clock | None = None,
 ) -> None:
+    from engine.runtime.worker_lock import WorkerLock
+
+    web_lock = WorkerLock(engine, "web")
+    web_lock.acquire()  # on SQLite, refused while another `ratify serve` serves this database
+    try:
+        _serve(engine, settings, host, port, worker, interval, dev, keys, clock)
+    finally:
+        web_lock.release()
+
+
+def _serve(
+    engine: Engine,
+    settings: Settings,
+    host: str,
+    port: int,
+    worker: bool,
+    interval: float,
+    dev: bool,
+    keys: Callable[[str | None], Keys],
+    clock: Clock | None,
+) -> None:
     import uvicorn
 
     from engine.clock import SystemClock

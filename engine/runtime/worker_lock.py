@@ -1,4 +1,5 @@
-"""One worker process per SQLite database: a second is refused with a clear message.
+"""One worker process and one web process per SQLite database: a second of either is refused
+with a clear message.
 
 SQLite has one writer at a time and no SKIP LOCKED, and ratify supports a single worker process
 beside a single web process on it; several workers need PostgreSQL (docs/deploy.md). The lock is
@@ -17,17 +18,28 @@ from sqlalchemy import Engine
 
 from engine.errors import Refused
 
-__all__ = ["WorkerLock", "single_worker"]
+__all__ = ["WorkerLock", "single_web", "single_worker"]
+
+# What each role's second process is told (the first's pid and the database's name filled in).
+_REFUSALS = {
+    "worker": "another ratify worker (process {pid}) is running on {name}: SQLite serves one "
+    "worker process. Stop that one first, or move to PostgreSQL to run several (docs/deploy.md)",
+    "web": "another ratify web server (process {pid}) is serving {name}: SQLite serves one web "
+    "process. Stop that one first, or move to PostgreSQL to run several (docs/deploy.md)",
+}
 
 
 class WorkerLock:
-    def __init__(self, engine: Engine) -> None:
+    """The lock of one ``role`` (``worker`` or ``web``): a file ``<database>.<role>-lock``."""
+
+    def __init__(self, engine: Engine, role: str = "worker") -> None:
         url = engine.url
         database = url.database or ""
+        self.role = role
         self.path: Path | None = None
         if url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
             db = Path(database).resolve()
-            self.path = db.with_name(db.name + ".worker-lock")
+            self.path = db.with_name(f"{db.name}.{role}-lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -41,12 +53,8 @@ class WorkerLock:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             os.close(fd)
-            name = self.path.name.removesuffix(".worker-lock")
-            raise Refused(
-                f"another ratify worker (process {holder}) is running on {name}: SQLite serves "
-                "one worker process. Stop that one first, or move to PostgreSQL to run several "
-                "(docs/deploy.md)"
-            ) from None
+            name = self.path.name.removesuffix(f".{self.role}-lock")
+            raise Refused(_REFUSALS[self.role].format(pid=holder, name=name)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -63,10 +71,15 @@ class WorkerLock:
 
 
 @contextlib.contextmanager
-def single_worker(engine: Engine) -> Iterator[None]:
-    lock = WorkerLock(engine)
+def single_worker(engine: Engine, role: str = "worker") -> Iterator[None]:
+    lock = WorkerLock(engine, role)
     lock.acquire()
     try:
         yield
     finally:
         lock.release()
+
+
+def single_web(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """On SQLite, refused while another ``ratify serve`` serves the same database."""
+    return single_worker(engine, "web")
