@@ -1,10 +1,9 @@
-"""The agreement file's shape and its wording: what each key may hold, how the parties resolve
-against their workflows, and how every problem is named with its key and its fix. No file I/O
+"""The agreement file's shape: what each key may hold, how the parties resolve against their
+workflows, each problem named with its key and its fix (worded by :mod:`.problems`). No file I/O
 here: ``load`` reads the file and its document and hands the parsed TOML to :func:`build`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from engine.agreement.calendars import BodyCalendar, check_url, ical_meetings
+from engine.agreement.problems import describe, key_name, one_branch, shown
 from engine.core.chain import combined_sha256, sha256_text
 from engine.core.evidence import Signature, same_person
 from engine.core.text import (
@@ -238,17 +238,6 @@ class Agreement:
         return next((t for t in self.texts if t.language == language), None)
 
 
-_FIXES = {
-    "missing": "add it",
-    "extra_forbidden": "remove it or check its spelling",
-    "string_pattern_mismatch": "use lowercase letters, digits and single hyphens, like 'hattula'",
-    "literal_error": "use one of the values listed",
-    "too_short": "give at least one",
-    "too_long": "list fewer",
-    "string_too_short": "it must not be empty",
-}
-
-
 def document_keys(raw: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """The agreement's ``document`` as written, by language: (its key, the path), for each path
     worth reading (the file's shape is checked with the rest of it). A plain string is the text
@@ -262,7 +251,7 @@ def document_keys(raw: dict[str, Any]) -> dict[str, tuple[str, str]]:
         {main if isinstance(main, str) else "fi": ("agreement.document", value)}
         if isinstance(value, str)
         else {
-            lang: (f"agreement.document.{_key_name(str(lang))}", path)
+            lang: (f"agreement.document.{key_name(str(lang))}", path)
             for lang, path in value.items()
         }
         if isinstance(value, dict)
@@ -326,7 +315,7 @@ def build(
     try:
         data = _File.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_describe(e, raw) for e in _one_branch(exc.errors(), raw))
+        problems.extend(describe(e, raw) for e in one_branch(exc.errors(), raw))
     head = data.agreement if data else _valid(_AgreementTable, raw.get("agreement"))
     found = raw.get("agreement")
     table: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -336,8 +325,7 @@ def build(
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             problems.append(
-                f"agreement.timezone: unknown time zone {_shown(tz)}; use one like "
-                "'Europe/Helsinki'"
+                f"agreement.timezone: unknown time zone {shown(tz)}; use one like 'Europe/Helsinki'"
             )
     language = head.language if head else "fi"
     if head is not None:
@@ -531,126 +519,6 @@ def _bodies(
     return tuple(bodies)
 
 
-def _is_union_tag(part: Any) -> bool:
-    """pydantic names union members and validators as path parts ('str', '_BodyEntry',
-    'function-after[check(), constrained-str]'); they are no keys of the file."""
-    return isinstance(part, str) and (
-        part[:1].isupper()
-        or part[:1] == "_"
-        or part in ("str", "[key]")
-        or part.startswith(("constrained-", "function-", "dict[", "list["))
-    )
-
-
-def _file_keys(loc: tuple[int | str, ...], raw: dict[str, Any]) -> list[int | str]:
-    """The keys of the file in pydantic's ``loc``: a union tag is dropped unless the file has
-    such a key (a key of the file may well begin with a capital)."""
-    keys: list[int | str] = []
-    node: Any = raw
-    for part in loc:
-        if _is_union_tag(part) and not (isinstance(node, dict) and part in node):
-            continue
-        keys.append(part)
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return keys
-
-
-def _one_branch(errors: list[Any], raw: dict[str, Any]) -> list[Any]:
-    """pydantic's errors without those of a union's other branch: where a key may be a string or
-    a table (``title``, ``document``), "should be a valid string" is no news beside what is wrong
-    with the table given, nor "should be a valid dictionary" beside what is wrong with a string."""
-    keys = [tuple(_file_keys(e["loc"], raw)) for e in errors]
-    kept = []
-    for error, loc in zip(errors, keys, strict=True):
-        other = any(
-            o is not error and k[: len(loc)] == loc and o["type"] not in _BRANCH
-            for o, k in zip(errors, keys, strict=True)
-        )
-        if error["type"] in _BRANCH and other:
-            continue
-        both = {o["type"] for o, k in zip(errors, keys, strict=True) if k == loc} >= set(_BRANCH)
-        if both and error["type"] == "string_type":
-            continue  # said once, below
-        kept.append(error | {"type": "text_or_table"} if both else error)
-    return kept
-
-
-_BRANCH = ("string_type", "dict_type")
-
-
-def _describe(error: Any, raw: dict[str, Any]) -> str:
-    loc = _file_keys(error["loc"], raw)
-    parts: list[str] = []
-    node: Any = raw
-    for part in loc:
-        if isinstance(part, int):
-            ident = (
-                node[part].get("id")
-                if isinstance(node, list) and 0 <= part < len(node) and isinstance(node[part], dict)
-                else None
-            )
-            named = isinstance(ident, str) and parts[-1:] == ["parties"]
-            shown = f" (id {ident!r})" if named else ""
-            if parts:
-                parts[-1] += f"[{part}]{shown}"
-            else:
-                parts.append(f"[{part}]")
-        else:
-            parts.append(_key_name(str(part)))
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    where = ".".join(parts) or "(top level)"
-    kind = error["type"]
-    message = error["msg"]
-    fix = _FIXES.get(kind)
-    if kind == "missing":
-        message = "is required"
-    elif kind == "extra_forbidden":
-        message = "is not a known key"
-        if len(loc) == 1:
-            fix = (
-                "remove it; the tables are [agreement], [coordinator], [[parties]] and [reminders]"
-            )
-    elif kind == "text_or_table":
-        message = "must be a text, or a table of one per language"
-        fix = 'write it as "…", or as { fi = "…", sv = "…" }'
-    elif kind == "string_pattern_mismatch":
-        message = f"{_shown(error['input'])} is not a valid id"
-    elif kind == "value_error":
-        message = message.removeprefix("Value error, ")
-        if loc and loc[-1] == "email":
-            fix = "write an address like name@example.fi"
-    elif message:
-        message = message[0].lower() + message[1:]
-        message = _INSTANCE.sub("", message)  # pydantic's class names are no words of the file
-        if kind == "model_type":
-            fix = "write it as a table"
-    return f"{where}: {message}" + (f"; {fix}" if fix else "")
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_INSTANCE = re.compile(r" or instance of \w+")
-
-
-def _key_name(key: str) -> str:
-    """A key as TOML writes it: bare when it can be, else quoted (its characters escaped)."""
-    if _BARE_KEY.match(key) and len(key) <= 60:
-        return key
-    text = repr(key)[1:-1]
-    return '"' + (text if len(text) <= 60 else text[:57] + "…") + '"'
-
-
-def _shown(value: Any) -> str:
-    """``value`` as a message quotes it: its repr, cut short."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
 def _one(model: type[_M], field_prefix: str, **values: object) -> _M:
     """One table of an agreement file checked alone (a contact, a signatory given on a page or
     on the command line), its first problem as InvalidInput naming the field."""
@@ -750,7 +618,7 @@ def _source(given: _Source, key: str, problems: list[str]) -> Source | None:
     kind = given.kind.strip().lower()
     if kind not in KINDS:
         problems.append(
-            f"{where}.kind: unknown kind {_shown(given.kind)}; use one of {', '.join(KINDS)}"
+            f"{where}.kind: unknown kind {shown(given.kind)}; use one of {', '.join(KINDS)}"
         )
         return None
     url = given.url.strip() if given.url is not None else None
@@ -758,7 +626,7 @@ def _source(given: _Source, key: str, problems: list[str]) -> Source | None:
         problems.append(f'{where}.url: a {kind} source needs its address: add url = "https://…"')
         return None
     if url is not None and (problem := web_address_problem(url)) is not None:
-        problems.append(f"{where}.url: {_shown(url)} {problem}")
+        problems.append(f"{where}.url: {shown(url)} {problem}")
         return None
     diary = " ".join(given.diary.split()) if given.diary else None
     if diary is not None and line_problem(diary):
